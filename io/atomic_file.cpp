@@ -1,0 +1,79 @@
+#include "io/atomic_file.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+#include "pkmodel/errors.hpp"
+
+namespace cartpk::io {
+
+namespace fs = std::filesystem;
+
+namespace {
+fs::path folder_of(const fs::path& target) {
+  const fs::path parent = target.parent_path();
+  return parent.empty() ? fs::path(".") : parent;
+}
+
+void sync_path(const fs::path& path, int flags) {
+  const int fd = ::open(path.c_str(), flags);
+  if (fd < 0) return;
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0 && err != EINVAL && err != EROFS)  // some file systems cannot sync folders; that is harmless
+    throw OutputError("could not flush " + path.string() + " to disk: " + std::strerror(err));
+}
+}  // namespace
+
+void check_output_path(const fs::path& target, const std::string& option, std::span<const fs::path> inputs) {
+  const std::string where = option + " " + target.string() + ": ";
+  if (target.empty() || target.filename().empty())
+    throw InputError(where + "expected a file path, got an empty name");
+  std::error_code ec;
+  const auto status = fs::status(target, ec);
+  if (fs::exists(status) && !fs::is_regular_file(status))
+    throw InputError(where + "exists and is not a regular file (expected a new or existing file)");
+  const fs::path folder = folder_of(target);
+  if (!fs::is_directory(folder, ec))
+    throw InputError(where + "folder " + folder.string() + " does not exist (expected an existing folder)");
+  if (::access(folder.c_str(), W_OK) != 0)
+    throw InputError(where + "folder " + folder.string() + " is not writable");
+  for (const auto& input : inputs)
+    if (fs::exists(input, ec) && fs::exists(target, ec) && fs::equivalent(input, target, ec))
+      throw InputError(where + "is also an input file (expected a different output path)");
+}
+
+AtomicOutput::AtomicOutput(fs::path target) : target_(std::move(target)) {
+  std::string pattern = (folder_of(target_) / ("." + target_.filename().string() + ".tmp-XXXXXX")).string();
+  const int fd = ::mkstemp(pattern.data());
+  if (fd < 0)
+    throw OutputError("could not create a temporary file beside " + target_.string() + ": " + std::strerror(errno));
+  const mode_t mask = ::umask(0);  // give the result the permissions a plain new file would have
+  ::umask(mask);
+  ::fchmod(fd, 0666 & ~mask);
+  ::close(fd);
+  temporary_ = pattern;
+}
+
+AtomicOutput::~AtomicOutput() {
+  if (committed_) return;
+  std::error_code ec;
+  fs::remove(temporary_, ec);
+}
+
+void AtomicOutput::commit() {
+  sync_path(temporary_, O_RDONLY);
+  std::error_code ec;
+  fs::rename(temporary_, target_, ec);
+  if (ec) throw OutputError("could not move the finished file into place at " + target_.string() + ": " + ec.message());
+  committed_ = true;
+  sync_path(folder_of(target_), O_RDONLY | O_DIRECTORY);
+}
+
+}  // namespace cartpk::io

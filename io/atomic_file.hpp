@@ -1,0 +1,40 @@
+#pragma once
+// Outputs are written to a temporary file beside the target and renamed over it only when complete, so a
+// failed, killed or full-disk run never leaves a partial file and never replaces a good one with a broken one.
+#include <filesystem>
+#include <span>
+#include <stdexcept>
+#include <string>
+
+namespace cartpk::io {
+
+// A result file that could not be written (disk full, permission lost, HDF5 failure).
+class OutputError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Checks, before any computing, that `target` can be written: its folder exists and is writable, it is not a
+// folder or device, and it is none of `inputs`. `option` names the command-line option in the message.
+// Throws InputError.
+void check_output_path(const std::filesystem::path& target, const std::string& option,
+                       std::span<const std::filesystem::path> inputs = {});
+
+class AtomicOutput {
+ public:
+  explicit AtomicOutput(std::filesystem::path target);
+  AtomicOutput(const AtomicOutput&) = delete;
+  AtomicOutput& operator=(const AtomicOutput&) = delete;
+  ~AtomicOutput();  // removes the temporary file unless committed
+
+  [[nodiscard]] const std::filesystem::path& temporary_path() const { return temporary_; }
+  [[nodiscard]] const std::filesystem::path& target() const { return target_; }
+  void commit();  // flush to disk and rename over the target; throws OutputError
+
+ private:
+  std::filesystem::path target_;
+  std::filesystem::path temporary_;
+  bool committed_ = false;
+};
+
+}  // namespace cartpk::io

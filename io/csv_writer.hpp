@@ -1,0 +1,18 @@
+#pragma once
+// Numeric tables as CSV, written atomically, with full double precision (round-trips exactly).
+#include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace cartpk::io {
+
+struct CsvColumn {
+  std::string name;
+  std::vector<double> values;
+};
+
+// All columns must have the same length. Throws OutputError when the file cannot be written.
+void write_csv(const std::filesystem::path& path, std::span<const CsvColumn> columns);
+
+}  // namespace cartpk::io

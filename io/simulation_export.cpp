@@ -1,0 +1,120 @@
+#include "io/simulation_export.hpp"
+
+#include <chrono>
+#include <ctime>
+#include <vector>
+
+#include "io/atomic_file.hpp"
+#include "io/csv_writer.hpp"
+#include "io/h5_file.hpp"
+
+namespace cartpk::io {
+
+namespace {
+std::string utc_now() {
+  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buffer;
+}
+
+std::vector<double> column(const Eigen::MatrixXd& m, Eigen::Index j) {
+  std::vector<double> out(static_cast<std::size_t>(m.rows()));
+  for (Eigen::Index i = 0; i < m.rows(); ++i) out[static_cast<std::size_t>(i)] = m(i, j);
+  return out;
+}
+
+template <class Table>
+std::vector<std::string> names_of(const Table& table) {
+  std::vector<std::string> out;
+  for (const auto& entry : table) out.emplace_back(entry.name);
+  return out;
+}
+
+void write_parameters(const H5Group& root, const Model& model, const SimulationRequest& request) {
+  const auto group = root.subgroup("parameters");
+  std::vector<std::string> units;
+  for (const auto& spec : model.parameters()) units.emplace_back(spec.unit);
+  group.write("names", names_of(model.parameters()));
+  group.write("values", request.parameters, "see units");
+  group.write("units", units);
+}
+
+void write_variables(const H5Group& group, std::span<const VariableSpec> specs, const Eigen::MatrixXd& values) {
+  for (std::size_t j = 0; j < specs.size(); ++j)
+    group.write(specs[j].name, column(values, static_cast<Eigen::Index>(j)), specs[j].unit);
+}
+
+void write_sensitivities(const H5Group& group, std::span<const VariableSpec> specs,
+                         const std::vector<Eigen::MatrixXd>& sens, const std::vector<std::string>& parameter_names) {
+  for (std::size_t j = 0; j < specs.size(); ++j) {
+    group.write(specs[j].name, sens[j], std::string(specs[j].unit) + " per unit of parameter");
+    group.dataset_attribute(specs[j].name, "parameter_names", parameter_names);
+  }
+}
+}  // namespace
+
+void write_simulation_h5(const std::filesystem::path& path, const RunInfo& run, const Model& model,
+                         const SimulationRequest& request, const SimulationResult& result,
+                         const SolverSettings& settings) {
+  AtomicOutput output(path);
+  H5File file(output.temporary_path());
+  {
+    const auto root = file.root();
+    root.attribute("layout_version", kLayoutVersion);
+    root.attribute("cartpk_version", run.cartpk_version);
+    root.attribute("command_line", run.command_line);
+    root.attribute("created_utc", utc_now());
+    root.attribute("model", model.name());
+    write_parameters(root, model, request);
+
+    const auto sim = root.subgroup("simulation");
+    sim.attribute("method", result.method);
+    sim.attribute("rtol", settings.rtol);
+    sim.attribute("atol_scale", settings.atol_scale);
+    sim.attribute("steps", result.stats.steps);
+    sim.attribute("rhs_evaluations", result.stats.rhs_evaluations);
+    sim.attribute("jacobian_evaluations", result.stats.jacobian_evaluations);
+    sim.attribute("error_test_failures", result.stats.error_test_failures);
+    sim.attribute("nonlinear_failures", result.stats.nonlinear_failures);
+    sim.write("time", result.times_day, "day");
+    write_variables(sim.subgroup("states"), model.states(), result.states);
+    write_variables(sim.subgroup("observables"), model.observables(), result.observables);
+    if (!result.sensitivity_parameters.empty()) {
+      std::vector<std::string> names;
+      for (int ip : result.sensitivity_parameters)
+        names.emplace_back(model.parameters()[static_cast<std::size_t>(ip)].name);
+      write_sensitivities(sim.subgroup("sensitivities"), model.observables(), result.observable_sensitivities, names);
+      write_sensitivities(sim.subgroup("state_sensitivities"), model.states(), result.state_sensitivities, names);
+    }
+    if (!request.doses.empty()) {
+      const auto doses = root.subgroup("doses");
+      std::vector<double> time, amount, weight;
+      for (const auto& d : request.doses) {
+        time.push_back(d.time_day);
+        amount.push_back(d.amount);
+        weight.push_back(d.weight_kg);
+      }
+      doses.write("time", time, "day");
+      doses.write("amount", amount, "cells");
+      doses.write("weight", weight, "kg");
+    }
+  }
+  file.close();
+  output.commit();
+}
+
+void write_simulation_csv(const std::filesystem::path& path, const Model& model, const SimulationResult& result,
+                          bool include_states) {
+  std::vector<CsvColumn> columns{{"time", result.times_day}};
+  for (std::size_t j = 0; j < model.n_observables(); ++j)
+    columns.push_back({std::string(model.observables()[j].name), column(result.observables, static_cast<Eigen::Index>(j))});
+  if (include_states)
+    for (std::size_t j = 0; j < model.n_states(); ++j)
+      columns.push_back({std::string(model.states()[j].name), column(result.states, static_cast<Eigen::Index>(j))});
+  write_csv(path, columns);
+}
+
+}  // namespace cartpk::io

@@ -1,0 +1,31 @@
+#pragma once
+// Simulation results to HDF5 (layout: docs/hdf5-layout.md) and to a CSV table.
+#include <filesystem>
+#include <string>
+
+#include "pkmodel/model.hpp"
+#include "pkmodel/simulation.hpp"
+
+namespace cartpk::io {
+
+inline constexpr long kLayoutVersion = 1;  // bump on any incompatible change of docs/hdf5-layout.md
+
+struct RunInfo {  // provenance written as root attributes
+  std::string cartpk_version;
+  std::string command_line;
+};
+
+struct SolverSettings {  // written beside the results so a file records how it was produced
+  double rtol = 0.0;
+  double atol_scale = 0.0;
+};
+
+void write_simulation_h5(const std::filesystem::path& path, const RunInfo& run, const Model& model,
+                         const SimulationRequest& request, const SimulationResult& result,
+                         const SolverSettings& settings);
+
+// `time`, one column per observable, and with include_states one per state.
+void write_simulation_csv(const std::filesystem::path& path, const Model& model, const SimulationResult& result,
+                          bool include_states);
+
+}  // namespace cartpk::io

@@ -1,0 +1,71 @@
+#pragma once
+// The engine-facing view of a model: tables of parameters, states and observables, and small kernels on raw
+// arrays. Every kernel takes an optional tangent direction (dx, dp; nullptr = zero) and returns the matching
+// directional derivative (df; nullptr = value only), which is all the solver needs for Jacobians, forward
+// sensitivities and sensitivity jumps at events. Models implement this through ModelAdapter (model_adapter.hpp).
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pkmodel/specs.hpp"
+
+namespace cartpk {
+
+// Which model events have fired so far: the discrete part of the state (e.g. "after tmax" in stein2019).
+struct Regime {
+  unsigned fired = 0;
+  [[nodiscard]] bool after(int event) const { return ((fired >> event) & 1u) != 0u; }
+};
+
+// One dose record (NONMEM EVID = 1): when, how much, and the covariates a model needs to turn it into a state jump.
+struct DoseRecord {
+  double time_day = 0.0;
+  double amount = 0.0;      // AMT, in the model's dose unit (CAR+ cells)
+  double weight_kg = 0.0;   // WT; 0 when unknown
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+
+  [[nodiscard]] virtual std::string_view name() const = 0;
+  [[nodiscard]] virtual std::string_view description() const = 0;
+  [[nodiscard]] virtual std::span<const ParameterSpec> parameters() const = 0;
+  [[nodiscard]] virtual std::span<const VariableSpec> states() const = 0;
+  [[nodiscard]] virtual std::span<const VariableSpec> observables() const = 0;
+
+  // Relations between parameters that bounds cannot express (e.g. tlag < tmax); empty when all is well.
+  [[nodiscard]] virtual std::string check_parameters(std::span<const double> p) const = 0;
+
+  virtual void initial_state(const double* p, const double* dp, double* x, double* dx) const = 0;
+  virtual void rhs(Regime regime, double t, const double* x, const double* dx, const double* p,
+                   const double* dp, double* f, double* df) const = 0;
+  virtual void observables(double t, const double* x, const double* dx, const double* p, const double* dp,
+                           double* y, double* dy) const = 0;
+
+  // Scheduled events: state resets at parameter-dependent times. Firing event i sets bit i of the Regime.
+  [[nodiscard]] virtual int n_events() const = 0;
+  virtual void event_time(int event, const double* p, const double* dp, double* t, double* dt) const = 0;
+  // x_after = g(x_before, p); x and x_after may not alias.
+  virtual void apply_event(int event, const double* x, const double* dx, const double* p, const double* dp,
+                           double* x_after, double* dx_after) const = 0;
+
+  [[nodiscard]] virtual bool accepts_doses() const = 0;
+  virtual void apply_dose(const DoseRecord& dose, const double* x, const double* dx, const double* p,
+                          const double* dp, double* x_after, double* dx_after) const = 0;
+
+  // Exact solution of the states, where the model has one (tests hold the ODE form against it).
+  [[nodiscard]] virtual bool has_closed_form() const = 0;
+  virtual void closed_form(double t, const double* p, const double* dp, double* x, double* dx) const = 0;
+
+  // Conveniences built on the tables.
+  [[nodiscard]] int parameter_index(std::string_view name) const;  // -1 when unknown
+  [[nodiscard]] int observable_index(std::string_view name) const;
+  [[nodiscard]] std::vector<double> default_parameters() const;
+  [[nodiscard]] std::size_t n_parameters() const { return parameters().size(); }
+  [[nodiscard]] std::size_t n_states() const { return states().size(); }
+  [[nodiscard]] std::size_t n_observables() const { return observables().size(); }
+};
+
+}  // namespace cartpk

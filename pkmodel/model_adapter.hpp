@@ -1,0 +1,147 @@
+#pragma once
+// Turns a model's equations, written once as templates over the scalar type, into the Model interface.
+// Value calls run on double; tangent calls run the same code on Dual (pkmodel/dual.hpp).
+#include <array>
+#include <string>
+
+#include "pkmodel/dual.hpp"
+#include "pkmodel/errors.hpp"
+#include "pkmodel/model.hpp"
+
+namespace cartpk {
+
+template <class Eq>
+class ModelAdapter final : public Model {
+  static constexpr std::size_t kNx = Eq::kStates.size();
+  static constexpr std::size_t kNp = Eq::kParameters.size();
+  static constexpr std::size_t kNy = Eq::kObservables.size();
+  using DualX = std::array<Dual, kNx>;
+  using DualP = std::array<Dual, kNp>;
+
+  static DualP seed_p(const double* p, const double* dp) {
+    DualP out{};
+    for (std::size_t i = 0; i < kNp; ++i) out[i] = Dual(p[i], dp ? dp[i] : 0.0);
+    return out;
+  }
+  static DualX seed_x(const double* x, const double* dx) {
+    DualX out{};
+    for (std::size_t i = 0; i < kNx; ++i) out[i] = Dual(x[i], dx ? dx[i] : 0.0);
+    return out;
+  }
+  template <std::size_t N>
+  static void unseed(const std::array<Dual, N>& in, double* v, double* d) {
+    for (std::size_t i = 0; i < N; ++i) {
+      v[i] = in[i].v;
+      d[i] = in[i].d;
+    }
+  }
+
+ public:
+  [[nodiscard]] std::string_view name() const override { return Eq::kName; }
+  [[nodiscard]] std::string_view description() const override { return Eq::kDescription; }
+  [[nodiscard]] std::span<const ParameterSpec> parameters() const override { return Eq::kParameters; }
+  [[nodiscard]] std::span<const VariableSpec> states() const override { return Eq::kStates; }
+  [[nodiscard]] std::span<const VariableSpec> observables() const override { return Eq::kObservables; }
+
+  [[nodiscard]] std::string check_parameters(std::span<const double> p) const override {
+    if constexpr (requires { Eq::check(p.data()); }) return Eq::check(p.data());
+    else return {};
+  }
+
+  void initial_state(const double* p, const double* dp, double* x, double* dx) const override {
+    if (!dx) return Eq::initial_state(p, x);
+    auto pd = seed_p(p, dp);
+    DualX xd{};
+    Eq::initial_state(pd.data(), xd.data());
+    unseed(xd, x, dx);
+  }
+
+  void rhs(Regime regime, double t, const double* x, const double* dx, const double* p, const double* dp,
+           double* f, double* df) const override {
+    if (!df) return Eq::rhs(regime, t, x, p, f);
+    auto xd = seed_x(x, dx);
+    auto pd = seed_p(p, dp);
+    DualX fd{};
+    Eq::rhs(regime, t, xd.data(), pd.data(), fd.data());
+    unseed(fd, f, df);
+  }
+
+  void observables(double t, const double* x, const double* dx, const double* p, const double* dp, double* y,
+                   double* dy) const override {
+    if (!dy) return Eq::observables(t, x, p, y);
+    auto xd = seed_x(x, dx);
+    auto pd = seed_p(p, dp);
+    std::array<Dual, kNy> yd{};
+    Eq::observables(t, xd.data(), pd.data(), yd.data());
+    unseed(yd, y, dy);
+  }
+
+  [[nodiscard]] int n_events() const override {
+    if constexpr (requires { Eq::kEvents; }) return Eq::kEvents;
+    else return 0;
+  }
+
+  void event_time(int event, const double* p, const double* dp, double* t, double* dt) const override {
+    if constexpr (requires { Eq::kEvents; }) {
+      if (!dt) { *t = Eq::event_time(event, p); return; }
+      auto pd = seed_p(p, dp);
+      const Dual td = Eq::event_time(event, pd.data());
+      *t = td.v;
+      *dt = td.d;
+    } else {
+      throw ModelError(std::string(Eq::kName), "event_time called on a model without events");
+    }
+  }
+
+  void apply_event(int event, const double* x, const double* dx, const double* p, const double* dp,
+                   double* x_after, double* dx_after) const override {
+    if constexpr (requires { Eq::kEvents; }) {
+      if (!dx_after) {
+        for (std::size_t i = 0; i < kNx; ++i) x_after[i] = x[i];
+        return Eq::apply_event(event, p, x_after);
+      }
+      auto xd = seed_x(x, dx);
+      auto pd = seed_p(p, dp);
+      Eq::apply_event(event, pd.data(), xd.data());
+      unseed(xd, x_after, dx_after);
+    } else {
+      throw ModelError(std::string(Eq::kName), "apply_event called on a model without events");
+    }
+  }
+
+  [[nodiscard]] bool accepts_doses() const override { return requires { &Eq::template apply_dose<double>; }; }
+
+  void apply_dose(const DoseRecord& dose, const double* x, const double* dx, const double* p, const double* dp,
+                  double* x_after, double* dx_after) const override {
+    if constexpr (requires { &Eq::template apply_dose<double>; }) {
+      if (!dx_after) {
+        for (std::size_t i = 0; i < kNx; ++i) x_after[i] = x[i];
+        return Eq::apply_dose(dose, p, x_after);
+      }
+      auto xd = seed_x(x, dx);
+      auto pd = seed_p(p, dp);
+      Eq::apply_dose(dose, pd.data(), xd.data());
+      unseed(xd, x_after, dx_after);
+    } else {
+      throw ModelError(std::string(Eq::kName), "this model takes no dose records (its dose is a parameter)");
+    }
+  }
+
+  [[nodiscard]] bool has_closed_form() const override {
+    return requires { &Eq::template closed_form<double>; };
+  }
+
+  void closed_form(double t, const double* p, const double* dp, double* x, double* dx) const override {
+    if constexpr (requires { &Eq::template closed_form<double>; }) {
+      if (!dx) return Eq::closed_form(t, p, x);
+      auto pd = seed_p(p, dp);
+      DualX xd{};
+      Eq::closed_form(t, pd.data(), xd.data());
+      unseed(xd, x, dx);
+    } else {
+      throw ModelError(std::string(Eq::kName), "this model has no closed-form solution");
+    }
+  }
+};
+
+}  // namespace cartpk

@@ -1,0 +1,329 @@
+#include "pkmodel/ode_solver.hpp"
+
+#include <cvodes/cvodes.h>
+#include <sunlinsol/sunlinsol_dense.h>
+#include <sunmatrix/sunmatrix_dense.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+
+#include "pkmodel/errors.hpp"
+
+namespace cartpk {
+
+// What the C callbacks see: the model, this solve's parameters and regime, and scratch space.
+struct OdeSolver::Callbacks {
+  const Model* model = nullptr;
+  const double* p = nullptr;
+  Regime regime;
+  std::vector<int> sens_parameters;
+  std::vector<double> dp;       // zero except at one entry while a sensitivity is evaluated
+  std::vector<double> scratch;  // n_states
+  std::vector<double> unit;     // n_states, a unit direction for Jacobian columns
+  std::string* message = nullptr;
+};
+
+namespace {
+
+using Callbacks = OdeSolver::Callbacks;
+
+bool all_finite(const double* v, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i)
+    if (!std::isfinite(v[i])) return false;
+  return true;
+}
+
+// Callbacks return 0 on success, > 0 for a recoverable failure (CVODE retries with a smaller step: used for
+// non-finite values), < 0 to stop; no exception crosses into C.
+int rhs_callback(double t, N_Vector y, N_Vector ydot, void* user) {
+  auto& cb = *static_cast<Callbacks*>(user);
+  try {
+    double* f = N_VGetArrayPointer(ydot);
+    cb.model->rhs(cb.regime, t, N_VGetArrayPointer(y), nullptr, cb.p, nullptr, f, nullptr);
+    return all_finite(f, cb.scratch.size()) ? 0 : 1;
+  } catch (const std::exception& e) {
+    *cb.message = e.what();
+    return -1;
+  }
+}
+
+int jacobian_callback(double t, N_Vector y, N_Vector /*fy*/, SUNMatrix J, void* user, N_Vector, N_Vector,
+                      N_Vector) {
+  auto& cb = *static_cast<Callbacks*>(user);
+  try {
+    const std::size_t nx = cb.scratch.size();
+    for (std::size_t j = 0; j < nx; ++j) {
+      cb.unit[j] = 1.0;
+      double* column = SM_COLUMN_D(J, static_cast<sunindextype>(j));
+      cb.model->rhs(cb.regime, t, N_VGetArrayPointer(y), cb.unit.data(), cb.p, nullptr, cb.scratch.data(),
+                    column);
+      cb.unit[j] = 0.0;
+      if (!all_finite(column, nx)) return 1;
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    *cb.message = e.what();
+    return -1;
+  }
+}
+
+// ySdot = J·yS + ∂f/∂p_i: one directional derivative of the right-hand side.
+int sensitivity_callback(int /*ns*/, double t, N_Vector y, N_Vector /*ydot*/, int is, N_Vector yS, N_Vector ySdot,
+                         void* user, N_Vector, N_Vector) {
+  auto& cb = *static_cast<Callbacks*>(user);
+  try {
+    const auto ip = static_cast<std::size_t>(cb.sens_parameters[static_cast<std::size_t>(is)]);
+    cb.dp[ip] = 1.0;
+    double* out = N_VGetArrayPointer(ySdot);
+    cb.model->rhs(cb.regime, t, N_VGetArrayPointer(y), N_VGetArrayPointer(yS), cb.p, cb.dp.data(),
+                  cb.scratch.data(), out);
+    cb.dp[ip] = 0.0;
+    return all_finite(out, cb.scratch.size()) ? 0 : 1;
+  } catch (const std::exception& e) {
+    *cb.message = e.what();
+    return -1;
+  }
+}
+
+void error_handler(int error_code, const char* /*module*/, const char* function, char* msg, void* user) {
+  if (error_code >= 0) return;  // warnings are counted in the statistics, not printed
+  *static_cast<std::string*>(user) = std::string(function) + ": " + msg;
+}
+
+std::string flag_name(int flag) {
+  std::unique_ptr<char, decltype(&std::free)> name(CVodeGetReturnFlagName(flag), &std::free);
+  return name ? std::string(name.get()) : "flag " + std::to_string(flag);
+}
+
+struct ScheduledEvent {
+  double time = 0.0;
+  int order = 0;         // ties: doses first, then model events in their own order
+  int model_event = -1;  // -1: a dose
+  const DoseRecord* dose = nullptr;
+  std::vector<double> time_sensitivity;  // d(event time)/d(sensitivity parameter s)
+};
+
+}  // namespace
+
+OdeSolver::OdeSolver(const Model& model, SolverOptions options)
+    : model_(model), options_(options), callbacks_(std::make_unique<Callbacks>()) {
+  SUNContext ctx = nullptr;
+  if (SUNContext_Create(nullptr, &ctx) != 0) throw ModelError(std::string(model.name()), "SUNContext_Create failed");
+  context_.reset(ctx);
+  const auto nx = static_cast<sunindextype>(model.n_states());
+  y_.reset(N_VNew_Serial(nx, ctx));
+  abstol_.reset(N_VNew_Serial(nx, ctx));
+  jacobian_.reset(SUNDenseMatrix(nx, nx, ctx));
+  linear_solver_.reset(SUNLinSol_Dense(y_.get(), jacobian_.get(), ctx));
+  cvode_.reset(CVodeCreate(CV_BDF, ctx));
+  if (!y_ || !abstol_ || !jacobian_ || !linear_solver_ || !cvode_)
+    throw ModelError(std::string(model.name()), "could not allocate the CVODES workspace");
+  for (std::size_t i = 0; i < model.n_states(); ++i)
+    NV_Ith_S(abstol_.get(), static_cast<sunindextype>(i)) = options_.atol_scale * model.states()[i].typical_scale;
+  N_VConst(0.0, y_.get());
+
+  auto& cb = *callbacks_;
+  cb.model = &model_;
+  cb.dp.assign(model.n_parameters(), 0.0);
+  cb.scratch.assign(model.n_states(), 0.0);
+  cb.unit.assign(model.n_states(), 0.0);
+  cb.message = &last_message_;
+
+  void* mem = cvode_.get();
+  check(CVodeSetErrHandlerFn(mem, error_handler, &last_message_), "CVodeSetErrHandlerFn");
+  check(CVodeInit(mem, rhs_callback, 0.0, y_.get()), "CVodeInit");
+  check(CVodeSVtolerances(mem, options_.rtol, abstol_.get()), "CVodeSVtolerances");
+  check(CVodeSetLinearSolver(mem, linear_solver_.get(), jacobian_.get()), "CVodeSetLinearSolver");
+  check(CVodeSetJacFn(mem, jacobian_callback), "CVodeSetJacFn");
+  check(CVodeSetUserData(mem, callbacks_.get()), "CVodeSetUserData");
+  check(CVodeSetMaxNumSteps(mem, options_.max_steps), "CVodeSetMaxNumSteps");
+  check(CVodeSetMaxHnilWarns(mem, -1), "CVodeSetMaxHnilWarns");
+  if (options_.max_step_day > 0.0) check(CVodeSetMaxStep(mem, options_.max_step_day), "CVodeSetMaxStep");
+}
+
+OdeSolver::~OdeSolver() = default;
+
+void OdeSolver::check(int flag, const char* function) const {
+  if (flag >= 0) return;
+  throw SolverError(function, flag, flag_name(flag), last_message_, t_, std::string(model_.name()));
+}
+
+void OdeSolver::prepare(double t0, const SimulationRequest& request) {
+  auto& cb = *callbacks_;
+  cb.p = request.parameters.data();
+  cb.regime = Regime{};
+  cb.sens_parameters = request.sensitivity_parameters;
+  t_ = t0;
+  stats_ = SolverStats{};
+  last_message_.clear();
+
+  const int ns = static_cast<int>(request.sensitivity_parameters.size());
+  void* mem = cvode_.get();
+  if (ns > 0 && ns != sens_allocated_) {
+    if (sens_allocated_ > 0) CVodeSensFree(mem);
+    sens_ = sundials::VectorArray(ns, y_.get());
+    for (int s = 0; s < ns; ++s) N_VConst(0.0, sens_.get()[s]);
+    check(CVodeSensInit1(mem, ns, CV_STAGGERED, sensitivity_callback, sens_.get()), "CVodeSensInit1");
+    check(CVodeSensEEtolerances(mem), "CVodeSensEEtolerances");
+    check(CVodeSetSensErrCon(mem, SUNTRUE), "CVodeSetSensErrCon");
+    sens_allocated_ = ns;
+  }
+  if (ns > 0) {
+    std::vector<double> pbar(static_cast<std::size_t>(ns));  // scales of the sensitivity tolerances
+    for (int s = 0; s < ns; ++s) {
+      const double p = std::abs(request.parameters[static_cast<std::size_t>(request.sensitivity_parameters[s])]);
+      pbar[static_cast<std::size_t>(s)] = p > 0.0 ? p : 1.0;
+    }
+    check(CVodeSetSensParams(mem, nullptr, pbar.data(), nullptr), "CVodeSetSensParams");
+  }
+  if (ns == 0 && sens_active_) check(CVodeSensToggleOff(mem), "CVodeSensToggleOff");
+  sens_active_ = ns > 0;
+}
+
+void OdeSolver::reinitialise(double t) {
+  collect_stats();
+  void* mem = cvode_.get();
+  check(CVodeReInit(mem, t, y_.get()), "CVodeReInit");
+  if (sens_active_) check(CVodeSensReInit(mem, CV_STAGGERED, sens_.get()), "CVodeSensReInit");
+  ++stats_.reinitialisations;
+}
+
+void OdeSolver::collect_stats() {
+  void* mem = cvode_.get();
+  long steps = 0, rhs = 0, jac = 0, etf = 0, ncf = 0, srhs = 0;
+  CVodeGetNumSteps(mem, &steps);
+  CVodeGetNumRhsEvals(mem, &rhs);
+  CVodeGetNumJacEvals(mem, &jac);
+  CVodeGetNumErrTestFails(mem, &etf);
+  CVodeGetNumNonlinSolvConvFails(mem, &ncf);
+  if (sens_active_) CVodeGetSensNumRhsEvals(mem, &srhs);
+  stats_ += SolverStats{steps, rhs, jac, etf, ncf, srhs, 0};
+}
+
+void OdeSolver::integrate_to(double t_target) {
+  void* mem = cvode_.get();
+  double t_reached = t_;
+  const int flag = CVode(mem, t_target, y_.get(), &t_reached, CV_NORMAL);
+  if (flag < 0) {
+    t_ = t_reached;
+    CVodeGetCurrentTime(mem, &t_);
+    check(flag, "CVode");
+  }
+  if (sens_active_) check(CVodeGetSens(mem, &t_reached, sens_.get()), "CVodeGetSens");
+  t_ = t_target;
+}
+
+// A jump x+ = g(x-, p) at time τ(p). Sensitivities jump too:
+//   s+ = g_x·s- + g_p + (g_x·f- − f+)·dτ/dp     (f± the right-hand sides just before and after).
+void OdeSolver::apply_event(double t, int model_event, const DoseRecord* dose,
+                            const std::vector<double>& event_time_sens) {
+  auto& cb = *callbacks_;
+  const std::size_t nx = model_.n_states();
+  const double* p = cb.p;
+  auto jump = [&](const double* x, const double* dx, const double* dp, double* xa, double* dxa) {
+    if (dose) model_.apply_dose(*dose, x, dx, p, dp, xa, dxa);
+    else model_.apply_event(model_event, x, dx, p, dp, xa, dxa);
+  };
+  const Regime before = cb.regime;
+  Regime after = before;
+  if (model_event >= 0) after.fired |= 1u << static_cast<unsigned>(model_event);
+
+  double* y = N_VGetArrayPointer(y_.get());
+  std::vector<double> x_minus(y, y + nx), x_plus(nx), f_minus(nx), f_plus(nx), g_f(nx), ds(nx);
+  jump(x_minus.data(), nullptr, nullptr, x_plus.data(), nullptr);
+
+  const bool moving_time =
+      std::any_of(event_time_sens.begin(), event_time_sens.end(), [](double d) { return d != 0.0; });
+  if (sens_active_ && moving_time) {
+    model_.rhs(before, t, x_minus.data(), nullptr, p, nullptr, f_minus.data(), nullptr);
+    model_.rhs(after, t, x_plus.data(), nullptr, p, nullptr, f_plus.data(), nullptr);
+    jump(x_minus.data(), f_minus.data(), nullptr, ds.data(), g_f.data());  // g_x·f-
+  }
+  for (int s = 0; sens_active_ && s < sens_.size(); ++s) {
+    const auto ip = static_cast<std::size_t>(cb.sens_parameters[static_cast<std::size_t>(s)]);
+    double* sv = sens_.data(s);
+    cb.dp[ip] = 1.0;
+    jump(x_minus.data(), sv, cb.dp.data(), x_plus.data(), ds.data());
+    cb.dp[ip] = 0.0;
+    const double dtau = event_time_sens[static_cast<std::size_t>(s)];
+    for (std::size_t i = 0; i < nx; ++i) sv[i] = ds[i] + (dtau != 0.0 ? (g_f[i] - f_plus[i]) * dtau : 0.0);
+  }
+  std::copy(x_plus.begin(), x_plus.end(), y);
+  cb.regime = after;
+  reinitialise(t);
+}
+
+SimulationResult OdeSolver::solve(const SimulationRequest& request) {
+  validate_request(model_, request);
+  const std::size_t nx = model_.n_states();
+  const std::size_t ns = request.sensitivity_parameters.size();
+  const double* p = request.parameters.data();
+  constexpr double t0 = 0.0;  // day of infusion: every model starts here
+
+  // Initial state and its sensitivities.
+  std::vector<double> dp(model_.n_parameters(), 0.0), scratch(nx);
+  double* y = N_VGetArrayPointer(y_.get());
+  model_.initial_state(p, nullptr, y, nullptr);
+  prepare(t0, request);
+  for (std::size_t s = 0; s < ns; ++s) {
+    const auto ip = static_cast<std::size_t>(request.sensitivity_parameters[s]);
+    dp[ip] = 1.0;
+    model_.initial_state(p, dp.data(), scratch.data(), sens_.data(static_cast<int>(s)));
+    dp[ip] = 0.0;
+  }
+
+  // The events of this solve: model resets at parameter-dependent times, then dose records.
+  std::vector<ScheduledEvent> events;
+  for (int e = 0; e < model_.n_events(); ++e) {
+    ScheduledEvent ev{0.0, 1 + e, e, nullptr, std::vector<double>(ns, 0.0)};
+    model_.event_time(e, p, nullptr, &ev.time, nullptr);
+    for (std::size_t s = 0; s < ns; ++s) {
+      const auto ip = static_cast<std::size_t>(request.sensitivity_parameters[s]);
+      dp[ip] = 1.0;
+      double t_unused = 0.0;
+      model_.event_time(e, p, dp.data(), &t_unused, &ev.time_sensitivity[s]);
+      dp[ip] = 0.0;
+    }
+    events.push_back(std::move(ev));
+  }
+  for (const auto& dose : request.doses)
+    events.push_back(ScheduledEvent{dose.time_day, 0, -1, &dose, std::vector<double>(ns, 0.0)});
+  std::stable_sort(events.begin(), events.end(), [](const ScheduledEvent& a, const ScheduledEvent& b) {
+    return a.time < b.time || (a.time == b.time && a.order < b.order);
+  });
+
+  auto result = detail::allocate_result(model_, request, "ode");
+  std::vector<double> S(nx * ns);
+  auto record = [&](std::size_t k) {
+    for (std::size_t s = 0; s < ns; ++s)
+      std::copy_n(sens_.data(static_cast<int>(s)), nx, S.data() + s * nx);
+    detail::record_output(model_, request, k, t_, y, S.data(), result);
+  };
+
+  reinitialise(t0);
+  stats_ = SolverStats{};
+  const double t_end = request.times_day.back();
+  std::size_t next_event = 0;
+  std::size_t k = 0;
+  while (k < request.times_day.size()) {
+    if (next_event < events.size() && events[next_event].time <= t_) {  // right-continuous: event, then output
+      const auto& ev = events[next_event++];
+      apply_event(t_, ev.model_event, ev.dose, ev.time_sensitivity);
+      continue;
+    }
+    const double t_out = request.times_day[k];
+    if (t_out <= t_ + 1e-12 * std::max(1.0, std::abs(t_))) {
+      record(k++);
+      continue;
+    }
+    const double t_stop = next_event < events.size() ? std::min(events[next_event].time, t_end) : t_end;
+    check(CVodeSetStopTime(cvode_.get(), t_stop), "CVodeSetStopTime");
+    integrate_to(std::min(t_out, t_stop));
+  }
+  collect_stats();
+  result.stats = stats_;
+  return result;
+}
+
+}  // namespace cartpk

@@ -1,0 +1,65 @@
+#pragma once
+// The CVODES engine: BDF, dense direct linear solver with the model's exact Jacobian, forward sensitivities
+// (staggered corrector, sensitivities in the error test), and events as solver stops with sensitivity jumps.
+// One OdeSolver is a reusable workspace: create one per model per thread and call solve() many times.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pkmodel/model.hpp"
+#include "pkmodel/simulation.hpp"
+#include "pkmodel/sundials_handles.hpp"
+
+namespace cartpk {
+
+struct SolverOptions {
+  double rtol = 1e-8;          // relative tolerance of states and sensitivities
+  double atol_scale = 1e-10;   // absolute tolerance of state i = atol_scale × its typical scale (model table)
+  long max_steps = 200000;     // bound on the work between two outputs; exceeding it is a SolverError
+  double max_step_day = 0.0;   // 0: no bound on the step size
+};
+
+class OdeSolver {
+ public:
+  explicit OdeSolver(const Model& model, SolverOptions options = {});
+  OdeSolver(const OdeSolver&) = delete;
+  OdeSolver& operator=(const OdeSolver&) = delete;
+  ~OdeSolver();
+
+  // Solves the request; throws InputError for a bad request and SolverError when integration fails.
+  SimulationResult solve(const SimulationRequest& request);
+
+  [[nodiscard]] const Model& model() const { return model_; }
+  [[nodiscard]] const SolverOptions& options() const { return options_; }
+
+  struct Callbacks;  // the C callbacks' view of this workspace (ode_solver.cpp)
+
+ private:
+  void prepare(double t0, const SimulationRequest& request);
+  void reinitialise(double t);
+  void integrate_to(double t_target);
+  void apply_event(double t, int model_event, const DoseRecord* dose, const std::vector<double>& event_time_sens);
+  void collect_stats();
+  void check(int flag, const char* function) const;
+
+  const Model& model_;
+  SolverOptions options_;
+  // Declaration order is destruction order reversed: the context outlives everything made from it.
+  sundials::Context context_;
+  sundials::Vector y_;
+  sundials::Vector abstol_;
+  sundials::VectorArray sens_;
+  sundials::Matrix jacobian_;
+  sundials::LinearSolver linear_solver_;
+  sundials::CvodeMemory cvode_;
+  std::unique_ptr<Callbacks> callbacks_;
+
+  int sens_allocated_ = 0;  // size of the sensitivity system CVODES holds (0: none yet)
+  bool sens_active_ = false;
+  double t_ = 0.0;          // time reached
+  SolverStats stats_;
+  mutable std::string last_message_;  // CVODE's own error text, captured by the error handler
+  friend struct Callbacks;
+};
+
+}  // namespace cartpk

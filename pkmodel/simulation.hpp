@@ -1,0 +1,53 @@
+#pragma once
+// What to simulate and what comes back. Shared by the CVODES engine and the closed-form path.
+#include <Eigen/Dense>
+#include <string>
+#include <vector>
+
+#include "pkmodel/model.hpp"
+
+namespace cartpk {
+
+struct SimulationRequest {
+  std::vector<double> parameters;            // one value per model parameter, in table order
+  std::vector<double> times_day;             // output times: >= 0, non-decreasing
+  std::vector<int> sensitivity_parameters;   // indices into the parameter table (empty: no sensitivities)
+  std::vector<DoseRecord> doses;             // for models that take dose records
+};
+
+struct SolverStats {
+  long steps = 0;
+  long rhs_evaluations = 0;
+  long jacobian_evaluations = 0;
+  long error_test_failures = 0;
+  long nonlinear_failures = 0;
+  long sensitivity_rhs_evaluations = 0;
+  long reinitialisations = 0;  // one per event (dose or state reset)
+  SolverStats& operator+=(const SolverStats& o);
+};
+
+struct SimulationResult {
+  std::string method;                 // "ode" (CVODES) or "closed" (exact solution)
+  std::vector<double> times_day;
+  Eigen::MatrixXd states;             // n_times × n_states
+  Eigen::MatrixXd observables;        // n_times × n_observables
+  std::vector<int> sensitivity_parameters;
+  std::vector<Eigen::MatrixXd> state_sensitivities;       // per state: n_times × n_sensitivity_parameters
+  std::vector<Eigen::MatrixXd> observable_sensitivities;  // per observable: n_times × n_sensitivity_parameters
+  SolverStats stats;
+};
+
+// Checks a request against its model; throws InputError naming the offending entry.
+void validate_request(const Model& model, const SimulationRequest& request);
+
+// Exact solution through the model's closed form, with exact (automatic) derivatives.
+SimulationResult solve_closed_form(const Model& model, const SimulationRequest& request);
+
+namespace detail {
+// Fills output row k from the state x and its sensitivities S (n_states × n_sens, column-major).
+void record_output(const Model& model, const SimulationRequest& request, std::size_t k, double t,
+                   const double* x, const double* S, SimulationResult& result);
+SimulationResult allocate_result(const Model& model, const SimulationRequest& request, std::string method);
+}  // namespace detail
+
+}  // namespace cartpk

@@ -1,0 +1,50 @@
+#pragma once
+// Parameters, states and observables are data: one table per model, read by the CLI, the solver, the fitter,
+// the docs and the HDF5 writer. Names are looked up at compile time, so a typo in a model file fails the build.
+#include <array>
+#include <cstddef>
+#include <stdexcept>
+#include <string_view>
+
+namespace cartpk {
+
+// What values a parameter may take; the fitter picks its transform from this (log, logit, none).
+enum class Domain { positive, nonnegative, fraction, real };
+
+struct ParameterSpec {
+  std::string_view name;
+  std::string_view unit;  // "-" for dimensionless
+  double default_value;
+  double lower;  // plausible bounds, used to validate user values and as the default fitting box
+  double upper;
+  Domain domain;
+  std::string_view meaning;
+  std::string_view source;  // publication or rationale of the default
+  double iiv_omega2 = 0.0;   // published inter-individual variance of log(parameter); 0 when none
+};
+
+struct VariableSpec {  // a state or an observable
+  std::string_view name;
+  std::string_view unit;
+  std::string_view meaning;
+  double typical_scale = 1.0;  // magnitude used to scale the absolute tolerance of a state
+};
+
+template <std::size_t N>
+constexpr int index_of(const std::array<ParameterSpec, N>& table, std::string_view name) {
+  for (std::size_t i = 0; i < N; ++i)
+    if (table[i].name == name) return static_cast<int>(i);
+  throw std::logic_error("name not in table");  // in a constant expression: a compile error
+}
+
+template <std::size_t N>
+constexpr int index_of(const std::array<VariableSpec, N>& table, std::string_view name) {
+  for (std::size_t i = 0; i < N; ++i)
+    if (table[i].name == name) return static_cast<int>(i);
+  throw std::logic_error("name not in table");
+}
+
+std::string_view domain_name(Domain domain);
+bool in_domain(Domain domain, double value);
+
+}  // namespace cartpk

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages cartpk needs, skipping what is already there (make deps).
+set -euo pipefail
+packages=(
+  cmake make g++ clang
+  libsundials-dev libeigen3-dev libnlopt-cxx-dev libhdf5-dev hdf5-tools
+  doctest-dev libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libfmt-dev
+  python3 python3-numpy python3-scipy python3-h5py python3-matplotlib
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+echo "deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

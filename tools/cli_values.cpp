@@ -1,0 +1,122 @@
+#include "tools/cli_values.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <sstream>
+
+#include "pkmodel/errors.hpp"
+
+namespace cartpk::cli {
+
+namespace {
+std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
+
+std::string trim(std::string_view text) {
+  const auto first = text.find_first_not_of(" \t");
+  if (first == std::string_view::npos) return {};
+  const auto last = text.find_last_not_of(" \t");
+  return std::string(text.substr(first, last - first + 1));
+}
+
+std::string known_names(const Model& model) {
+  std::string names;
+  for (const auto& spec : model.parameters()) names += (names.empty() ? "" : ", ") + std::string(spec.name);
+  return names;
+}
+}  // namespace
+
+std::vector<std::string> split(std::string_view text, char separator) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  while (true) {
+    const auto end = text.find(separator, start);
+    parts.push_back(trim(text.substr(start, end == std::string_view::npos ? end : end - start)));
+    if (end == std::string_view::npos) break;
+    start = end + 1;
+  }
+  return parts;
+}
+
+double parse_number(std::string_view text, const std::string& option) {
+  const std::string t = trim(text);
+  double value = 0.0;
+  const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), value);
+  if (t.empty() || ec == std::errc::invalid_argument || end != t.data() + t.size())
+    throw InputError(option + ": " + quoted(text) + " is not a number (expected a finite decimal number)");
+  if (ec == std::errc::result_out_of_range || !std::isfinite(value))
+    throw InputError(option + ": " + quoted(text) + " is not finite (expected a finite decimal number)");
+  return value;
+}
+
+std::vector<double> parse_number_list(std::string_view text, const std::string& option) {
+  std::vector<double> values;
+  for (const auto& part : split(text, ',')) {
+    if (part.empty()) throw InputError(option + ": empty entry in " + quoted(text) + " (expected numbers separated by commas)");
+    values.push_back(parse_number(part, option));
+  }
+  return values;
+}
+
+void apply_parameter_assignments(const Model& model, const std::vector<std::string>& assignments,
+                                 std::vector<double>& parameters, const std::string& option) {
+  for (const auto& assignment : assignments) {
+    const auto eq = assignment.find('=');
+    if (eq == std::string::npos)
+      throw InputError(option + " " + quoted(assignment) + ": expected name=value");
+    const std::string name = trim(std::string_view(assignment).substr(0, eq));
+    const int index = model.parameter_index(name);
+    if (index < 0)
+      throw InputError(option + " " + quoted(assignment) + ": model " + std::string(model.name()) +
+                       " has no parameter " + quoted(name) + " (expected one of: " + known_names(model) + ")");
+    const auto& spec = model.parameters()[static_cast<std::size_t>(index)];
+    const double value = parse_number(std::string_view(assignment).substr(eq + 1), option + " " + name);
+    if (!in_domain(spec.domain, value)) {
+      std::ostringstream msg;
+      msg << option << " " << quoted(assignment) << ": " << name << " must be " << domain_name(spec.domain)
+          << " (" << spec.unit << ")";
+      throw InputError(msg.str());
+    }
+    parameters[static_cast<std::size_t>(index)] = value;
+  }
+}
+
+std::vector<int> parse_parameter_names(const Model& model, std::string_view text, const std::string& option) {
+  std::vector<int> indices;
+  if (trim(text) == "all") {
+    for (std::size_t i = 0; i < model.n_parameters(); ++i) indices.push_back(static_cast<int>(i));
+    return indices;
+  }
+  for (const auto& name : split(text, ',')) {
+    const int index = model.parameter_index(name);
+    if (index < 0)
+      throw InputError(option + ": model " + std::string(model.name()) + " has no parameter " + quoted(name) +
+                       " (expected 'all' or names from: " + known_names(model) + ")");
+    for (int seen : indices)
+      if (seen == index) throw InputError(option + ": parameter " + quoted(name) + " is listed twice");
+    indices.push_back(index);
+  }
+  return indices;
+}
+
+std::vector<double> time_grid(double end_day, double step_day) {
+  if (!(end_day > 0.0)) throw InputError("--end: expected a time > 0 day");
+  if (!(step_day > 0.0)) throw InputError("--step: expected a step > 0 day");
+  const double count = std::floor(end_day / step_day + 1e-9);
+  if (count > 1e7) throw InputError("--end/--step: more than 10 million output times (expected a coarser --step)");
+  std::vector<double> times;
+  for (long k = 0; k <= static_cast<long>(count); ++k) times.push_back(static_cast<double>(k) * step_day);
+  if (end_day - times.back() > 1e-9 * end_day) times.push_back(end_day);
+  return times;
+}
+
+std::string join_command_line(int argc, const char* const* argv) {
+  std::string line;
+  for (int i = 0; i < argc; ++i) {
+    std::string arg = argv[i];
+    const bool plain = !arg.empty() && arg.find_first_of(" \t\"'\\$") == std::string::npos;
+    line += (i ? " " : "") + (plain ? arg : "'" + arg + "'");
+  }
+  return line;
+}
+
+}  // namespace cartpk::cli

@@ -1,0 +1,28 @@
+#pragma once
+// Strict parsing of command-line values: every failure is an InputError naming the option, the text found
+// and what was expected.
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pkmodel/model.hpp"
+
+namespace cartpk::cli {
+
+double parse_number(std::string_view text, const std::string& option);
+std::vector<double> parse_number_list(std::string_view text, const std::string& option);
+std::vector<std::string> split(std::string_view text, char separator);
+
+// Applies "name=value" assignments to a model's parameter vector, checking the name and the value's domain.
+void apply_parameter_assignments(const Model& model, const std::vector<std::string>& assignments,
+                                 std::vector<double>& parameters, const std::string& option);
+
+// Parameter names (or "all") to indices, in the order given.
+std::vector<int> parse_parameter_names(const Model& model, std::string_view text, const std::string& option);
+
+// An evenly spaced grid 0, step, 2·step, …, end (end included).
+std::vector<double> time_grid(double end_day, double step_day);
+
+std::string join_command_line(int argc, const char* const* argv);
+
+}  // namespace cartpk::cli

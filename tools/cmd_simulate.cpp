@@ -1,0 +1,111 @@
+// `cartpk simulate`: one model, one parameter set, a time grid; states, observables and sensitivities to
+// HDF5 (and CSV), with a short summary on stdout.
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/atomic_file.hpp"
+#include "io/simulation_export.hpp"
+#include "pkmodel/errors.hpp"
+#include "pkmodel/metrics.hpp"
+#include "pkmodel/ode_solver.hpp"
+#include "pkmodel/registry.hpp"
+#include "tools/cli_values.hpp"
+#include "tools/commands.hpp"
+
+namespace cartpk::cli {
+
+namespace {
+struct SimulateOptions {
+  std::string model;
+  std::vector<std::string> params;
+  std::string times;
+  double end_day = 730.0;
+  double step_day = 1.0;
+  std::string sens;
+  std::string solution = "ode";
+  std::string out;
+  std::string table;
+  bool states_in_table = false;
+  double rtol = SolverOptions{}.rtol;
+  double atol_scale = SolverOptions{}.atol_scale;
+};
+
+void print_summary(const Model& model, const SimulationResult& result) {
+  std::printf("model %s, %s solution, %zu times from %g to %g day\n", std::string(model.name()).c_str(),
+              result.method.c_str(), result.times_day.size(), result.times_day.front(), result.times_day.back());
+  std::printf("  %-10s %-12s %14s %12s %14s\n", "observable", "unit", "peak", "tpeak (day)", "last");
+  for (std::size_t j = 0; j < model.n_observables(); ++j) {
+    const auto col = result.observables.col(static_cast<Eigen::Index>(j));
+    const std::vector<double> values(col.begin(), col.end());
+    const auto peak = metrics::peak(result.times_day, values);
+    std::printf("  %-10s %-12s %14.6g %12.4g %14.6g\n", std::string(model.observables()[j].name).c_str(),
+                std::string(model.observables()[j].unit).c_str(), peak.value, peak.time_day, values.back());
+  }
+  if (result.method == "ode")
+    std::printf("  solver: %ld steps, %ld rhs evaluations, %ld error-test failures\n", result.stats.steps,
+                result.stats.rhs_evaluations, result.stats.error_test_failures);
+}
+
+void run_simulate(const SimulateOptions& opt, const Context& context, bool times_given, bool grid_given) {
+  const Model& model = find_model(opt.model);
+  io::check_output_path(opt.out, "--out");
+  if (!opt.table.empty()) {
+    io::check_output_path(opt.table, "--table");
+    if (std::filesystem::absolute(opt.table) == std::filesystem::absolute(opt.out))
+      throw InputError("--table " + opt.table + ": is the same file as --out (expected a different path)");
+  }
+  if (opt.solution != "ode" && opt.solution != "closed")
+    throw InputError("--solution '" + opt.solution + "': expected 'ode' or 'closed'");
+  if (times_given && grid_given) throw InputError("--times cannot be combined with --end/--step (choose one grid)");
+
+  SimulationRequest request;
+  request.parameters = model.default_parameters();
+  apply_parameter_assignments(model, opt.params, request.parameters, "--param");
+  request.times_day = times_given ? parse_number_list(opt.times, "--times") : time_grid(opt.end_day, opt.step_day);
+  if (!opt.sens.empty()) request.sensitivity_parameters = parse_parameter_names(model, opt.sens, "--sens");
+  validate_request(model, request);
+
+  SolverOptions solver_options;
+  solver_options.rtol = opt.rtol;
+  solver_options.atol_scale = opt.atol_scale;
+  SimulationResult result;
+  if (opt.solution == "closed") {
+    result = solve_closed_form(model, request);
+  } else {
+    OdeSolver solver(model, solver_options);
+    result = solver.solve(request);
+  }
+
+  io::write_simulation_h5(opt.out, {CARTPK_VERSION, context.command_line}, model, request, result,
+                          {solver_options.rtol, solver_options.atol_scale});
+  if (!opt.table.empty()) io::write_simulation_csv(opt.table, model, result, opt.states_in_table);
+  print_summary(model, result);
+  std::printf("  wrote %s%s%s\n", opt.out.c_str(), opt.table.empty() ? "" : " and ", opt.table.c_str());
+}
+}  // namespace
+
+void add_simulate_command(CLI::App& app, const Context& context) {
+  auto* cmd = app.add_subcommand("simulate", "Simulate one model at one parameter set and write HDF5 (and CSV)");
+  auto opt = std::make_shared<SimulateOptions>();
+  cmd->add_option("--model", opt->model, "Model name (see `cartpk models`)")->required();
+  cmd->add_option("--param", opt->params, "Parameter value as name=value (repeatable)")->take_all();
+  auto* times = cmd->add_option("--times", opt->times, "Output times in days, comma-separated (t >= 0)");
+  auto* end = cmd->add_option("--end", opt->end_day, "Last output time in days (default 730)");
+  auto* step = cmd->add_option("--step", opt->step_day, "Output step in days (default 1)");
+  cmd->add_option("--sens", opt->sens, "Sensitivities w.r.t. these parameters: p1,p2,... or all");
+  cmd->add_option("--solution", opt->solution, "ode (CVODES, default) or closed (exact, where the model has one)");
+  cmd->add_option("--out", opt->out, "HDF5 output file (written atomically)")->required();
+  cmd->add_option("--table", opt->table, "CSV table: time, one column per observable (and state with --states)");
+  cmd->add_flag("--states", opt->states_in_table, "Also write every state to the CSV table");
+  cmd->add_option("--rtol", opt->rtol, "Relative tolerance (default 1e-8)")->check(CLI::PositiveNumber);
+  cmd->add_option("--atol-scale", opt->atol_scale, "Absolute tolerance per unit of a state's typical scale (default 1e-10)")
+      ->check(CLI::PositiveNumber);
+  cmd->callback([opt, &context, times, end, step] {
+    run_simulate(*opt, context, times->count() > 0, end->count() + step->count() > 0);
+  });
+}
+
+}  // namespace cartpk::cli

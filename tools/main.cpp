@@ -1,0 +1,39 @@
+// cartpk: command-line entry. Parses, dispatches, and maps failures to exit codes:
+// 0 success, 1 unexpected internal error, 2 bad input or unwritable output, 3 a solve failed.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "io/atomic_file.hpp"
+#include "pkmodel/errors.hpp"
+#include "tools/cli_values.hpp"
+#include "tools/commands.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"cartpk " CARTPK_VERSION ": CAR-T cellular kinetics (simulation, fitting, HDF5 export)", "cartpk"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", CARTPK_VERSION);
+  const cartpk::cli::Context context{cartpk::cli::join_command_line(argc, argv)};
+  cartpk::cli::add_models_command(app);
+  cartpk::cli::add_simulate_command(app, context);
+  try {
+    app.parse(argc, argv);
+    return 0;
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::Error& e) {
+    app.exit(e);
+    return 2;
+  } catch (const cartpk::InputError& e) {
+    std::cerr << "cartpk: error: " << e.what() << '\n';
+    return 2;
+  } catch (const cartpk::io::OutputError& e) {
+    std::cerr << "cartpk: error: " << e.what() << '\n';
+    return 2;
+  } catch (const cartpk::SolverError& e) {
+    std::cerr << "cartpk: solver failure: " << e.what() << '\n';
+    return 3;
+  } catch (const std::exception& e) {
+    std::cerr << "cartpk: internal error: " << e.what() << '\n';
+    return 1;
+  }
+}
