@@ -14,7 +14,7 @@ namespace cartpk {
 
 struct SolverOptions {
   double rtol = 1e-8;          // relative tolerance of states and sensitivities
-  double atol_scale = 1e-10;   // absolute tolerance of state i = atol_scale × its typical scale (model table)
+  double atol_scale = 1e-12;   // absolute tolerance of state i = atol_scale × its typical scale (model table)
   long max_steps = 200000;     // bound on the work between two outputs; exceeding it is a SolverError
   double max_step_day = 0.0;   // 0: no bound on the step size
 };

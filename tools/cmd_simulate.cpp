@@ -101,7 +101,7 @@ void add_simulate_command(CLI::App& app, const Context& context) {
   cmd->add_option("--table", opt->table, "CSV table: time, one column per observable (and state with --states)");
   cmd->add_flag("--states", opt->states_in_table, "Also write every state to the CSV table");
   cmd->add_option("--rtol", opt->rtol, "Relative tolerance (default 1e-8)")->check(CLI::PositiveNumber);
-  cmd->add_option("--atol-scale", opt->atol_scale, "Absolute tolerance per unit of a state's typical scale (default 1e-10)")
+  cmd->add_option("--atol-scale", opt->atol_scale, "Absolute tolerance per unit of a state's typical scale (default 1e-12)")
       ->check(CLI::PositiveNumber);
   cmd->callback([opt, &context, times, end, step] {
     run_simulate(*opt, context, times->count() > 0, end->count() + step->count() > 0);

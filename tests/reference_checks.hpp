@@ -1,0 +1,35 @@
+#pragma once
+// Shared helpers of the test suites: relative comparison, central finite differences, random parameter sets.
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "pkmodel/model.hpp"
+#include "pkmodel/simulation.hpp"
+
+namespace cartpk::testing {
+
+// |a − b| ≤ tol·max(|a|, |b|), or both below `floor` in magnitude.
+bool close_relative(double a, double b, double tol, double floor = 0.0);
+
+// Central finite difference of f with respect to p[i], relative step h·|p[i]|.
+std::vector<double> central_difference(const std::function<std::vector<double>(const std::vector<double>&)>& f,
+                                       std::vector<double> p, std::size_t i, double h = 1e-6);
+
+// Observable `j` of a closed-form solve on `times`, as a plain vector.
+std::vector<double> closed_form_observable(const Model& model, const std::vector<double>& p,
+                                           const std::vector<double>& times, std::size_t j);
+
+// A parameter set drawn log-uniformly inside [lo, hi] for each named parameter; others keep their defaults.
+struct Range {
+  std::string name;
+  double lo, hi;
+};
+std::vector<double> random_parameters(const Model& model, const std::vector<Range>& ranges, std::mt19937_64& rng);
+
+// Dense grid on [0, 730] days plus points just before and after each given time.
+std::vector<double> grid_with_points_around(std::vector<double> special_times, std::size_t n_grid = 200,
+                                            double eps = 1e-6);
+
+}  // namespace cartpk::testing

@@ -1,0 +1,64 @@
+// Atomic outputs: nothing partial, nothing overwritten by a failed run.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <unistd.h>
+
+#include "io/atomic_file.hpp"
+#include "pkmodel/errors.hpp"
+
+namespace fs = std::filesystem;
+using namespace cartpk;
+
+namespace {
+std::string read_all(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+fs::path fresh_folder(const std::string& name) {
+  const auto dir = fs::temp_directory_path() / ("cartpk-test-" + name + "-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+}  // namespace
+
+TEST_CASE("an uncommitted AtomicOutput leaves the old file intact and no temporary behind") {
+  const auto dir = fresh_folder("atomic");
+  const auto target = dir / "result.h5";
+  std::ofstream(target) << "good";
+  {
+    io::AtomicOutput output(target);
+    std::ofstream(output.temporary_path()) << "half-written";
+    // destroyed without commit, as when an exception unwinds
+  }
+  CHECK(read_all(target) == "good");
+  CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator{}) == 1);
+  {
+    io::AtomicOutput output(target);
+    std::ofstream(output.temporary_path()) << "new";
+    output.commit();
+  }
+  CHECK(read_all(target) == "new");
+  CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator{}) == 1);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("check_output_path refuses missing folders, folders, devices and inputs, naming the option") {
+  const auto dir = fresh_folder("paths");
+  CHECK_THROWS_WITH_AS(io::check_output_path(dir / "nope" / "x.h5", "--out"), doctest::Contains("does not exist"),
+                       InputError);
+  CHECK_THROWS_WITH_AS(io::check_output_path(dir, "--out"), doctest::Contains("not a regular file"), InputError);
+  CHECK_THROWS_WITH_AS(io::check_output_path("/dev/full", "--out"), doctest::Contains("--out /dev/full"), InputError);
+  const auto input = dir / "data.csv";
+  std::ofstream(input) << "ID\n";
+  const fs::path inputs[] = {input};
+  CHECK_THROWS_WITH_AS(io::check_output_path(input, "--out", inputs), doctest::Contains("input"), InputError);
+  CHECK_NOTHROW(io::check_output_path(dir / "fine.h5", "--out", inputs));
+  fs::remove_all(dir);
+}
