@@ -31,7 +31,7 @@ void sync_path(const fs::path& path, int flags) {
 }
 }  // namespace
 
-void check_output_path(const fs::path& target, const std::string& option, std::span<const fs::path> inputs) {
+void check_output_path(const fs::path& target, const std::string& option, std::span<const fs::path> others) {
   const std::string where = option + " " + target.string() + ": ";
   if (target.empty() || target.filename().empty())
     throw InputError(where + "expected a file path, got an empty name");
@@ -42,11 +42,20 @@ void check_output_path(const fs::path& target, const std::string& option, std::s
   const fs::path folder = folder_of(target);
   if (!fs::is_directory(folder, ec))
     throw InputError(where + "folder " + folder.string() + " does not exist (expected an existing folder)");
-  if (::access(folder.c_str(), W_OK) != 0)
-    throw InputError(where + "folder " + folder.string() + " is not writable");
-  for (const auto& input : inputs)
-    if (fs::exists(input, ec) && fs::exists(target, ec) && fs::equivalent(input, target, ec))
-      throw InputError(where + "is also an input file (expected a different output path)");
+  // Probe: create (and remove) a file where the output will go; access(2) says yes to root even on /proc.
+  std::string probe = (folder / ".cartpk-write-probe-XXXXXX").string();
+  const int fd = ::mkstemp(probe.data());
+  if (fd < 0)
+    throw InputError(where + "cannot create files in folder " + folder.string() + " (" + std::strerror(errno) +
+                     "; expected a writable folder)");
+  ::close(fd);
+  ::unlink(probe.c_str());
+  const fs::path canonical = fs::weakly_canonical(target, ec);
+  for (const auto& other : others) {
+    const bool same = (fs::exists(other, ec) && fs::exists(target, ec) && fs::equivalent(other, target, ec)) ||
+                      fs::weakly_canonical(other, ec) == canonical;
+    if (same) throw InputError(where + "is the same file as " + other.string() + " (expected a different path)");
+  }
 }
 
 AtomicOutput::AtomicOutput(fs::path target) : target_(std::move(target)) {

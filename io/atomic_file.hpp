@@ -14,11 +14,12 @@ class OutputError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Checks, before any computing, that `target` can be written: its folder exists and is writable, it is not a
-// folder or device, and it is none of `inputs`. `option` names the command-line option in the message.
-// Throws InputError.
+// Checks, before any computing, that `target` can be written: its folder exists and a file can be created in
+// it, it is not a folder or device, and it is none of `others` (inputs, or the other outputs of the run),
+// however spelled. `option` names the command-line option in the message. Throws InputError.
 void check_output_path(const std::filesystem::path& target, const std::string& option,
-                       std::span<const std::filesystem::path> inputs = {});
+                       std::span<const std::filesystem::path> others = {});
+
 
 class AtomicOutput {
  public:

@@ -12,9 +12,8 @@ void write_csv(const std::filesystem::path& path, std::span<const CsvColumn> col
   const std::size_t rows = columns.empty() ? 0 : columns.front().values.size();
   for (const auto& c : columns)
     if (c.values.size() != rows) throw std::logic_error("write_csv: columns of unequal length");
-  AtomicOutput output(path);
   {
-    std::ofstream out(output.temporary_path(), std::ios::binary | std::ios::trunc);
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
     for (std::size_t j = 0; j < columns.size(); ++j) out << (j ? "," : "") << columns[j].name;
     out << '\n';
     char buffer[32];
@@ -28,7 +27,6 @@ void write_csv(const std::filesystem::path& path, std::span<const CsvColumn> col
     out.flush();
     if (!out) throw OutputError("could not write " + path.string() + " (disk full or file system error)");
   }
-  output.commit();
 }
 
 }  // namespace cartpk::io

@@ -1,5 +1,6 @@
 #pragma once
-// Numeric tables as CSV, written atomically, with full double precision (round-trips exactly).
+// Numeric tables as CSV with full double precision (round-trips exactly). Write to an AtomicOutput's
+// temporary path to make it atomic.
 #include <filesystem>
 #include <span>
 #include <string>

@@ -59,8 +59,7 @@ void write_sensitivities(const H5Group& group, std::span<const VariableSpec> spe
 void write_simulation_h5(const std::filesystem::path& path, const RunInfo& run, const Model& model,
                          const SimulationRequest& request, const SimulationResult& result,
                          const SolverSettings& settings) {
-  AtomicOutput output(path);
-  H5File file(output.temporary_path());
+  H5File file(path);
   {
     const auto root = file.root();
     root.attribute("layout_version", kLayoutVersion);
@@ -103,7 +102,6 @@ void write_simulation_h5(const std::filesystem::path& path, const RunInfo& run, 
     }
   }
   file.close();
-  output.commit();
 }
 
 void write_simulation_csv(const std::filesystem::path& path, const Model& model, const SimulationResult& result,

@@ -1,5 +1,6 @@
 #pragma once
-// Simulation results to HDF5 (layout: docs/hdf5-layout.md) and to a CSV table.
+// Simulation results to HDF5 (layout: docs/hdf5-layout.md) and to a CSV table. Both write `path` directly:
+// callers write to AtomicOutput temporaries and commit once everything is written.
 #include <filesystem>
 #include <string>
 

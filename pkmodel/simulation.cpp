@@ -18,6 +18,15 @@ SolverStats& SolverStats::operator+=(const SolverStats& o) {
   return *this;
 }
 
+namespace {
+std::string number(double value) {  // shortest faithful form: 1e-07, not 0.000000
+  std::ostringstream out;
+  out.precision(10);
+  out << value;
+  return out.str();
+}
+}  // namespace
+
 void validate_request(const Model& model, const SimulationRequest& request) {
   const std::string who = "model " + std::string(model.name()) + ": ";
   if (request.parameters.size() != model.n_parameters())
@@ -38,11 +47,11 @@ void validate_request(const Model& model, const SimulationRequest& request) {
   for (std::size_t k = 0; k < request.times_day.size(); ++k) {
     const double t = request.times_day[k];
     if (!std::isfinite(t) || t < 0.0)
-      throw InputError(who + "output time #" + std::to_string(k + 1) + " = " + std::to_string(t) +
+      throw InputError(who + "output time #" + std::to_string(k + 1) + " = " + number(t) +
                        " is not allowed (expected a finite time >= 0 day)");
     if (k > 0 && t < request.times_day[k - 1])
       throw InputError(who + "output times must be non-decreasing (time #" + std::to_string(k + 1) + " = " +
-                       std::to_string(t) + " comes after " + std::to_string(request.times_day[k - 1]) + ")");
+                       number(t) + " comes after " + number(request.times_day[k - 1]) + ")");
   }
   for (int ip : request.sensitivity_parameters)
     if (ip < 0 || ip >= static_cast<int>(model.n_parameters()))

@@ -77,5 +77,5 @@ TEST_CASE("lag_expansion rejects tlag >= tmax with a message naming both") {
   const Model& lag = find_model("lag_expansion");
   OdeSolver solver(lag);
   CHECK_THROWS_WITH_AS(solver.solve({lag_parameters(9.3), {1.0}, {}, {}}),
-                       doctest::Contains("tlag must be below tmax"), InputError);
+                       doctest::Contains("must be below tmax = 9.3"), InputError);
 }

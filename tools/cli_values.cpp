@@ -1,6 +1,8 @@
 #include "tools/cli_values.hpp"
 
 #include <charconv>
+#include <cstdio>
+#include <cstdlib>
 #include <cmath>
 #include <sstream>
 
@@ -43,7 +45,13 @@ double parse_number(std::string_view text, const std::string& option) {
   const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), value);
   if (t.empty() || ec == std::errc::invalid_argument || end != t.data() + t.size())
     throw InputError(option + ": " + quoted(text) + " is not a number (expected a finite decimal number)");
-  if (ec == std::errc::result_out_of_range || !std::isfinite(value))
+  if (ec == std::errc::result_out_of_range) {
+    const bool overflow = std::abs(std::strtod(t.c_str(), nullptr)) > 1.0;  // else an underflow towards 0
+    throw InputError(option + ": " + quoted(text) +
+                     (overflow ? " is not finite in double precision (expected a finite number below 1e308)"
+                               : " underflows double precision (expected 0 or a magnitude above 1e-307)"));
+  }
+  if (!std::isfinite(value))
     throw InputError(option + ": " + quoted(text) + " is not finite (expected a finite decimal number)");
   return value;
 }
@@ -76,12 +84,16 @@ void apply_parameter_assignments(const Model& model, const std::vector<std::stri
           << " (" << spec.unit << ")";
       throw InputError(msg.str());
     }
+    if (value < spec.lower || value > spec.upper)  // legal but outside the plausible range: say so, go on
+      std::fprintf(stderr, "cartpk: warning: %s %s = %g is outside its plausible range [%g, %g] %s\n",
+                   option.c_str(), name.c_str(), value, spec.lower, spec.upper, std::string(spec.unit).c_str());
     parameters[static_cast<std::size_t>(index)] = value;
   }
 }
 
 std::vector<int> parse_parameter_names(const Model& model, std::string_view text, const std::string& option) {
   std::vector<int> indices;
+  if (trim(text).empty()) throw InputError(option + ": empty (expected 'all' or parameter names separated by commas)");
   if (trim(text) == "all") {
     for (std::size_t i = 0; i < model.n_parameters(); ++i) indices.push_back(static_cast<int>(i));
     return indices;

@@ -53,10 +53,11 @@ void run_simulate(const SimulateOptions& opt, const Context& context, bool times
   const Model& model = find_model(opt.model);
   io::check_output_path(opt.out, "--out");
   if (!opt.table.empty()) {
-    io::check_output_path(opt.table, "--table");
-    if (std::filesystem::absolute(opt.table) == std::filesystem::absolute(opt.out))
-      throw InputError("--table " + opt.table + ": is the same file as --out (expected a different path)");
+    const std::filesystem::path out_path[] = {opt.out};
+    io::check_output_path(opt.table, "--table", out_path);
   }
+  if (!(opt.rtol > 0.0) || !(opt.atol_scale > 0.0))
+    throw InputError("--rtol/--atol-scale: expected positive tolerances");
   if (opt.solution != "ode" && opt.solution != "closed")
     throw InputError("--solution '" + opt.solution + "': expected 'ode' or 'closed'");
   if (times_given && grid_given) throw InputError("--times cannot be combined with --end/--step (choose one grid)");
@@ -79,9 +80,17 @@ void run_simulate(const SimulateOptions& opt, const Context& context, bool times
     result = solver.solve(request);
   }
 
-  io::write_simulation_h5(opt.out, {CARTPK_VERSION, context.command_line}, model, request, result,
+  // Every output is written to its temporary first; targets are replaced only once all are complete.
+  io::AtomicOutput h5(opt.out);
+  io::write_simulation_h5(h5.temporary_path(), {CARTPK_VERSION, context.command_line}, model, request, result,
                           {solver_options.rtol, solver_options.atol_scale});
-  if (!opt.table.empty()) io::write_simulation_csv(opt.table, model, result, opt.states_in_table);
+  std::unique_ptr<io::AtomicOutput> table;
+  if (!opt.table.empty()) {
+    table = std::make_unique<io::AtomicOutput>(opt.table);
+    io::write_simulation_csv(table->temporary_path(), model, result, opt.states_in_table);
+  }
+  h5.commit();
+  if (table) table->commit();
   print_summary(model, result);
   std::printf("  wrote %s%s%s\n", opt.out.c_str(), opt.table.empty() ? "" : " and ", opt.table.c_str());
 }
@@ -100,9 +109,8 @@ void add_simulate_command(CLI::App& app, const Context& context) {
   cmd->add_option("--out", opt->out, "HDF5 output file (written atomically)")->required();
   cmd->add_option("--table", opt->table, "CSV table: time, one column per observable (and state with --states)");
   cmd->add_flag("--states", opt->states_in_table, "Also write every state to the CSV table");
-  cmd->add_option("--rtol", opt->rtol, "Relative tolerance (default 1e-8)")->check(CLI::PositiveNumber);
-  cmd->add_option("--atol-scale", opt->atol_scale, "Absolute tolerance per unit of a state's typical scale (default 1e-12)")
-      ->check(CLI::PositiveNumber);
+  cmd->add_option("--rtol", opt->rtol, "Relative tolerance (default 1e-8)");
+  cmd->add_option("--atol-scale", opt->atol_scale, "Absolute tolerance per unit of a state's typical scale (default 1e-12)");
   cmd->callback([opt, &context, times, end, step] {
     run_simulate(*opt, context, times->count() > 0, end->count() + step->count() > 0);
   });

@@ -75,7 +75,9 @@ struct BiphasicCk {
   }
 
   static std::string check(const double* p) {
-    if (lag(p) >= p[tmax]) return "tlag must be below tmax (growth runs from tlag to tmax)";
+    if (lag(p) >= p[tmax])
+      return "tlag = " + std::to_string(lag(p)) + " day must be below tmax = " + std::to_string(p[tmax]) +
+             " day (growth runs from tlag to tmax)";
     return {};
   }
 
