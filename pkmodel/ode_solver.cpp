@@ -122,6 +122,7 @@ OdeSolver::OdeSolver(const Model& model, SolverOptions options)
   for (std::size_t i = 0; i < model.n_states(); ++i)
     NV_Ith_S(abstol_.get(), static_cast<sunindextype>(i)) = options_.atol_scale * model.states()[i].typical_scale;
   N_VConst(0.0, y_.get());
+  N_VEnableFusedOps_Serial(y_.get(), SUNTRUE);  // one call per vector-array operation on the sensitivities
 
   auto& cb = *callbacks_;
   cb.model = &model_;
@@ -255,6 +256,12 @@ void OdeSolver::apply_event(double t, int model_event, const DoseRecord* dose,
 }
 
 SimulationResult OdeSolver::solve(const SimulationRequest& request) {
+  SimulationResult result;
+  solve(request, result);
+  return result;
+}
+
+void OdeSolver::solve(const SimulationRequest& request, SimulationResult& result) {
   validate_request(model_, request);
   const std::size_t nx = model_.n_states();
   const std::size_t ns = request.sensitivity_parameters.size();
@@ -293,12 +300,12 @@ SimulationResult OdeSolver::solve(const SimulationRequest& request) {
     return a.time < b.time || (a.time == b.time && a.order < b.order);
   });
 
-  auto result = detail::allocate_result(model_, request, "ode");
+  detail::prepare_result(model_, request, "ode", result, output_scratch_);
   std::vector<double> S(nx * ns);
   auto record = [&](std::size_t k) {
     for (std::size_t s = 0; s < ns; ++s)
       std::copy_n(sens_.data(static_cast<int>(s)), nx, S.data() + s * nx);
-    detail::record_output(model_, request, k, t_, y, S.data(), result);
+    detail::record_output(model_, request, k, t_, y, S.data(), result, output_scratch_);
   };
 
   reinitialise(t0);
@@ -323,7 +330,6 @@ SimulationResult OdeSolver::solve(const SimulationRequest& request) {
   }
   collect_stats();
   result.stats = stats_;
-  return result;
 }
 
 }  // namespace cartpk

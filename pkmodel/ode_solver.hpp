@@ -27,6 +27,7 @@ class OdeSolver {
   ~OdeSolver();
 
   // Solves the request; throws InputError for a bad request and SolverError when integration fails.
+  void solve(const SimulationRequest& request, SimulationResult& result);  // reuses result's storage
   SimulationResult solve(const SimulationRequest& request);
 
   [[nodiscard]] const Model& model() const { return model_; }
@@ -58,6 +59,7 @@ class OdeSolver {
   bool sens_active_ = false;
   double t_ = 0.0;          // time reached
   SolverStats stats_;
+  detail::OutputScratch output_scratch_;
   mutable std::string last_message_;  // CVODE's own error text, captured by the error handler
   friend struct Callbacks;
 };

@@ -40,14 +40,33 @@ struct SimulationResult {
 // Checks a request against its model; throws InputError naming the offending entry.
 void validate_request(const Model& model, const SimulationRequest& request);
 
-// Exact solution through the model's closed form, with exact (automatic) derivatives.
-SimulationResult solve_closed_form(const Model& model, const SimulationRequest& request);
-
 namespace detail {
+// Scratch space for turning states into observables, kept by each solver so solves do not allocate.
+struct OutputScratch {
+  std::vector<double> y, dy, dp;
+};
 // Fills output row k from the state x and its sensitivities S (n_states × n_sens, column-major).
 void record_output(const Model& model, const SimulationRequest& request, std::size_t k, double t,
-                   const double* x, const double* S, SimulationResult& result);
-SimulationResult allocate_result(const Model& model, const SimulationRequest& request, std::string method);
+                   const double* x, const double* S, SimulationResult& result, OutputScratch& scratch);
+// Sizes `result` for the request, reusing its storage.
+void prepare_result(const Model& model, const SimulationRequest& request, const char* method,
+                    SimulationResult& result, OutputScratch& scratch);
 }  // namespace detail
+
+// Exact solution through the model's closed form, with exact (automatic) derivatives. Like OdeSolver, a
+// reusable workspace: one per model per thread.
+class ClosedFormSolver {
+ public:
+  explicit ClosedFormSolver(const Model& model);
+  void solve(const SimulationRequest& request, SimulationResult& result);  // reuses result's storage
+  SimulationResult solve(const SimulationRequest& request);
+
+ private:
+  const Model& model_;
+  detail::OutputScratch scratch_;
+  std::vector<double> x_, S_, dp_;
+};
+
+SimulationResult solve_closed_form(const Model& model, const SimulationRequest& request);
 
 }  // namespace cartpk
