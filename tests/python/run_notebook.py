@@ -1,0 +1,29 @@
+"""Runs a notebook's code cells in order (a stand-in for nbconvert --execute), with matplotlib off-screen.
+
+usage: run_notebook.py NOTEBOOK.ipynb CARTPK_BINARY
+It first simulates stein2019 with sensitivities into a temporary folder, points the notebook at it through
+CARTPK_H5, and checks that the figure was written.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+notebook, cartpk = sys.argv[1], sys.argv[2]
+with tempfile.TemporaryDirectory() as tmp:
+    h5 = os.path.join(tmp, "sim.h5")
+    subprocess.run([cartpk, "simulate", "--model", "stein2019", "--sens", "all", "--out", h5], check=True,
+                   stdout=subprocess.DEVNULL)
+    os.environ["CARTPK_H5"] = h5
+    os.environ["CARTPK_PNG"] = png = os.path.join(tmp, "figure.png")
+    scope = {}
+    for cell in json.load(open(notebook))["cells"]:
+        if cell["cell_type"] == "code":
+            exec("".join(cell["source"]), scope)
+    assert os.path.getsize(png) > 10_000, "the notebook did not draw its figure"
+print("1 passed, 0 failed")
