@@ -2,6 +2,7 @@
 BUILD_DIR ?= build
 JOBS ?= 2
 PYTHON ?= /usr/bin/python3
+MAKEFLAGS += --no-print-directory
 
 .PHONY: deps configure build demo test bench clean
 

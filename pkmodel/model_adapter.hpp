@@ -36,6 +36,20 @@ class ModelAdapter final : public Model {
     }
   }
 
+  // x_after = g(x, p) for an in-place jump `apply(p, x)`, with its tangent when dx_after is wanted.
+  template <class Apply>
+  static void jump(const double* x, const double* dx, const double* p, const double* dp, double* x_after,
+                   double* dx_after, Apply apply) {
+    if (!dx_after) {
+      for (std::size_t i = 0; i < kNx; ++i) x_after[i] = x[i];
+      return apply(p, x_after);
+    }
+    auto xd = seed_x(x, dx);
+    auto pd = seed_p(p, dp);
+    apply(static_cast<const Dual*>(pd.data()), xd.data());
+    unseed(xd, x_after, dx_after);
+  }
+
  public:
   [[nodiscard]] std::string_view name() const override { return Eq::kName; }
   [[nodiscard]] std::string_view description() const override { return Eq::kDescription; }
@@ -96,14 +110,7 @@ class ModelAdapter final : public Model {
   void apply_event(int event, const double* x, const double* dx, const double* p, const double* dp,
                    double* x_after, double* dx_after) const override {
     if constexpr (requires { Eq::kEvents; }) {
-      if (!dx_after) {
-        for (std::size_t i = 0; i < kNx; ++i) x_after[i] = x[i];
-        return Eq::apply_event(event, p, x_after);
-      }
-      auto xd = seed_x(x, dx);
-      auto pd = seed_p(p, dp);
-      Eq::apply_event(event, pd.data(), xd.data());
-      unseed(xd, x_after, dx_after);
+      jump(x, dx, p, dp, x_after, dx_after, [event](const auto* pp, auto* xx) { Eq::apply_event(event, pp, xx); });
     } else {
       throw ModelError(std::string(Eq::kName), "apply_event called on a model without events");
     }
@@ -114,14 +121,7 @@ class ModelAdapter final : public Model {
   void apply_dose(const DoseRecord& dose, const double* x, const double* dx, const double* p, const double* dp,
                   double* x_after, double* dx_after) const override {
     if constexpr (requires { &Eq::template apply_dose<double>; }) {
-      if (!dx_after) {
-        for (std::size_t i = 0; i < kNx; ++i) x_after[i] = x[i];
-        return Eq::apply_dose(dose, p, x_after);
-      }
-      auto xd = seed_x(x, dx);
-      auto pd = seed_p(p, dp);
-      Eq::apply_dose(dose, pd.data(), xd.data());
-      unseed(xd, x_after, dx_after);
+      jump(x, dx, p, dp, x_after, dx_after, [&dose](const auto* pp, auto* xx) { Eq::apply_dose(dose, pp, xx); });
     } else {
       throw ModelError(std::string(Eq::kName), "this model takes no dose records (its dose is a parameter)");
     }

@@ -36,7 +36,7 @@ struct SimulateOptions {
 void print_summary(const Model& model, const SimulationResult& result) {
   std::printf("model %s, %s solution, %zu times from %g to %g day\n", std::string(model.name()).c_str(),
               result.method.c_str(), result.times_day.size(), result.times_day.front(), result.times_day.back());
-  std::printf("  %-10s %-12s %14s %12s %14s\n", "observable", "unit", "peak", "tpeak (day)", "last");
+  std::printf("  %-10s %-12s %14s %12s %14s   (peak on the output grid)\n", "observable", "unit", "peak", "tpeak (day)", "last");
   for (std::size_t j = 0; j < model.n_observables(); ++j) {
     const auto col = result.observables.col(static_cast<Eigen::Index>(j));
     const std::vector<double> values(col.begin(), col.end());
