@@ -18,11 +18,19 @@ struct Regime {
   [[nodiscard]] bool after(int event) const { return ((fired >> event) & 1u) != 0u; }
 };
 
+// How a dose record's amount is expressed.
+enum class DoseUnit {
+  cells,                        // AMT in CAR+ cells (NONMEM datasets); the model needs the weight
+  fraction_of_dose_parameter,   // a fraction of the model's dose parameter (fractionated schedules, flags);
+                                // sensitivities w.r.t. that parameter then carry through
+};
+
 // One dose record (NONMEM EVID = 1): when, how much, and the covariates a model needs to turn it into a state jump.
 struct DoseRecord {
   double time_day = 0.0;
-  double amount = 0.0;      // AMT, in the model's dose unit (CAR+ cells)
+  double amount = 0.0;      // AMT: cells, or a fraction of the dose parameter (see unit)
   double weight_kg = 0.0;   // WT; 0 when unknown
+  DoseUnit unit = DoseUnit::cells;
 };
 
 class Model {
@@ -34,6 +42,7 @@ class Model {
   [[nodiscard]] virtual std::span<const ParameterSpec> parameters() const = 0;
   [[nodiscard]] virtual std::span<const VariableSpec> states() const = 0;
   [[nodiscard]] virtual std::span<const VariableSpec> observables() const = 0;
+  [[nodiscard]] virtual std::span<const Preset> presets() const = 0;  // e.g. product variants
 
   // Relations between parameters that bounds cannot express (e.g. tlag < tmax); empty when all is well.
   [[nodiscard]] virtual std::string check_parameters(std::span<const double> p) const = 0;

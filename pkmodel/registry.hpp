@@ -17,6 +17,7 @@ const Model& find_model(std::string_view name);
 namespace models {  // factories, one per model file
 std::unique_ptr<Model> make_stein2019();
 std::unique_ptr<Model> make_lag_expansion();
+std::unique_ptr<Model> make_cart_cd19_bcma();
 }  // namespace models
 
 }  // namespace cartpk

@@ -61,8 +61,11 @@ void validate_request(const Model& model, const SimulationRequest& request) {
   for (std::size_t k = 0; k < request.doses.size(); ++k) {
     const auto& dose = request.doses[k];
     if (!std::isfinite(dose.time_day) || dose.time_day < 0.0 || !std::isfinite(dose.amount) || dose.amount <= 0.0)
-      throw InputError(who() + "dose #" + std::to_string(k + 1) +
-                       " needs a finite time >= 0 day and an amount > 0");
+      throw InputError(who() + "dose #" + std::to_string(k + 1) + " at " + number(dose.time_day) + " day, amount " +
+                       number(dose.amount) + ": expected a finite time >= 0 day and an amount > 0");
+    if (dose.unit == DoseUnit::cells && !(std::isfinite(dose.weight_kg) && dose.weight_kg > 0.0))
+      throw InputError(who() + "dose #" + std::to_string(k + 1) + " at " + number(dose.time_day) +
+                       " day is in cells and needs the body weight (WT > 0 kg), got " + number(dose.weight_kg));
   }
 }
 

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <stdexcept>
 #include <string_view>
+#include <utility>
 
 namespace cartpk {
 
@@ -28,6 +29,13 @@ struct VariableSpec {  // a state or an observable
   std::string_view unit;
   std::string_view meaning;
   double typical_scale = 1.0;  // magnitude used to scale the absolute tolerance of a state
+};
+
+// A named set of parameter values, e.g. a product variant ("cd19": kmaxbc = 0).
+struct Preset {
+  std::string_view name;
+  std::string_view description;
+  std::array<std::pair<std::string_view, double>, 4> assignments{};  // unused entries have an empty name
 };
 
 template <std::size_t N>

@@ -91,6 +91,39 @@ void apply_parameter_assignments(const Model& model, const std::vector<std::stri
   }
 }
 
+void apply_preset(const Model& model, const std::string& name, std::vector<double>& parameters,
+                  const std::string& option) {
+  std::string known;
+  for (const auto& preset : model.presets()) {
+    if (preset.name == name) {
+      for (const auto& [parameter, value] : preset.assignments)
+        if (!parameter.empty()) parameters[static_cast<std::size_t>(model.parameter_index(parameter))] = value;
+      return;
+    }
+    known += (known.empty() ? "" : ", ") + std::string(preset.name);
+  }
+  throw InputError(option + " " + quoted(name) + ": model " + std::string(model.name()) +
+                   (known.empty() ? " has no presets" : " has no such preset (expected one of: " + known + ")"));
+}
+
+std::vector<DoseRecord> parse_dose_schedule(std::string_view text, double weight_kg, const std::string& option) {
+  if (trim(text) == "none") return {};
+  std::vector<DoseRecord> doses;
+  for (const auto& entry : split(text, ',')) {
+    const auto colon = entry.find(':');
+    if (colon == std::string::npos)
+      throw InputError(option + " " + quoted(entry) + ": expected day:fraction (e.g. 0:0.1,1:0.3,2:0.6)");
+    const double day = parse_number(std::string_view(entry).substr(0, colon), option + " day");
+    const double fraction = parse_number(std::string_view(entry).substr(colon + 1), option + " fraction");
+    if (day < 0.0) throw InputError(option + " " + quoted(entry) + ": expected a dose day >= 0");
+    if (fraction <= 0.0) throw InputError(option + " " + quoted(entry) + ": expected a fraction > 0");
+    if (!doses.empty() && day < doses.back().time_day)
+      throw InputError(option + " " + quoted(entry) + ": expected doses in time order");
+    doses.push_back({day, fraction, weight_kg, DoseUnit::fraction_of_dose_parameter});
+  }
+  return doses;
+}
+
 std::vector<int> parse_parameter_names(const Model& model, std::string_view text, const std::string& option) {
   std::vector<int> indices;
   if (trim(text).empty()) throw InputError(option + ": empty (expected 'all' or parameter names separated by commas)");

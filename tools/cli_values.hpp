@@ -17,6 +17,13 @@ std::vector<std::string> split(std::string_view text, char separator);
 void apply_parameter_assignments(const Model& model, const std::vector<std::string>& assignments,
                                  std::vector<double>& parameters, const std::string& option);
 
+// Applies a model preset by name (e.g. a product variant); throws InputError listing the presets.
+void apply_preset(const Model& model, const std::string& name, std::vector<double>& parameters,
+                  const std::string& option);
+
+// "day:fraction,..." (fractions of the model's dose parameter) to dose records; "none" to no doses.
+std::vector<DoseRecord> parse_dose_schedule(std::string_view text, double weight_kg, const std::string& option);
+
 // Parameter names (or "all") to indices, in the order given.
 std::vector<int> parse_parameter_names(const Model& model, std::string_view text, const std::string& option);
 

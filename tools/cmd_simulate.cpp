@@ -1,5 +1,6 @@
 // `cartpk simulate`: one model, one parameter set, a time grid; states, observables and sensitivities to
 // HDF5 (and CSV), with a short summary on stdout.
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -29,6 +30,11 @@ struct SimulateOptions {
   std::string out;
   std::string table;
   bool states_in_table = false;
+  std::string product;           // a model preset, e.g. cd19, bcma, cd19-bcma
+  std::string doses;             // day:fraction,... of dose_per_kg, or "none"
+  double dose_per_kg = 0.0;      // 0: the model's default
+  double weight_kg = 70.0;
+  std::string lymphodepletion;   // on | off
   double rtol = SolverOptions{}.rtol;
   double atol_scale = SolverOptions{}.atol_scale;
 };
@@ -49,6 +55,36 @@ void print_summary(const Model& model, const SimulationResult& result) {
                 result.stats.rhs_evaluations, result.stats.error_test_failures);
 }
 
+// Product preset, lymphodepletion and dosing flags, for models that have them.
+void apply_scenario(const Model& model, const SimulateOptions& opt, SimulationRequest& request) {
+  auto set = [&](const char* name, double value, const std::string& option) {
+    const int index = model.parameter_index(name);
+    if (index < 0)
+      throw InputError(option + ": model " + std::string(model.name()) + " has no parameter " + name);
+    request.parameters[static_cast<std::size_t>(index)] = value;
+  };
+  if (!opt.product.empty()) apply_preset(model, opt.product, request.parameters, "--product");
+  if (!opt.lymphodepletion.empty()) {
+    if (opt.lymphodepletion != "on" && opt.lymphodepletion != "off")
+      throw InputError("--lymphodepletion '" + opt.lymphodepletion + "': expected on or off");
+    const bool on = opt.lymphodepletion == "on";
+    set("ld", on ? 1.0 : 0.0, "--lymphodepletion");
+    if (!on) set("fld_b", 1.0, "--lymphodepletion");  // no Flu/Cy: B cells start at baseline
+  }
+  if (opt.dose_per_kg != 0.0) {
+    if (!(opt.dose_per_kg > 0.0)) throw InputError("--dose-per-kg: expected a number of cells/kg > 0");
+    set("dose_per_kg", opt.dose_per_kg, "--dose-per-kg");
+  }
+  if (!(opt.weight_kg > 0.0) || !std::isfinite(opt.weight_kg)) throw InputError("--weight: expected a weight > 0 kg");
+  if (!model.accepts_doses()) {
+    if (!opt.doses.empty())
+      throw InputError("--doses: model " + std::string(model.name()) + " takes no dose records");
+    return;
+  }
+  request.doses = opt.doses.empty() ? std::vector<DoseRecord>{{0.0, 1.0, opt.weight_kg, DoseUnit::fraction_of_dose_parameter}}
+                                    : parse_dose_schedule(opt.doses, opt.weight_kg, "--doses");
+}
+
 void run_simulate(const SimulateOptions& opt, const Context& context, bool times_given, bool grid_given) {
   const Model& model = find_model(opt.model);
   io::check_output_path(opt.out, "--out");
@@ -64,6 +100,7 @@ void run_simulate(const SimulateOptions& opt, const Context& context, bool times
 
   SimulationRequest request;
   request.parameters = model.default_parameters();
+  apply_scenario(model, opt, request);
   apply_parameter_assignments(model, opt.params, request.parameters, "--param");
   request.times_day = times_given ? parse_number_list(opt.times, "--times") : time_grid(opt.end_day, opt.step_day);
   if (!opt.sens.empty()) request.sensitivity_parameters = parse_parameter_names(model, opt.sens, "--sens");
@@ -109,6 +146,13 @@ void add_simulate_command(CLI::App& app, const Context& context) {
   cmd->add_option("--out", opt->out, "HDF5 output file (written atomically)")->required();
   cmd->add_option("--table", opt->table, "CSV table: time, one column per observable (and state with --states)");
   cmd->add_flag("--states", opt->states_in_table, "Also write every state to the CSV table");
+  cmd->add_option("--product", opt->product, "Product preset of the model (e.g. cd19, bcma, cd19-bcma; see `cartpk models NAME`)");
+  cmd->add_option("--doses", opt->doses,
+                  "Dose schedule day:fraction of dose_per_kg, e.g. 0:0.1,1:0.3,2:0.6; 'none' for no dose "
+                  "(default: one infusion at day 0)");
+  cmd->add_option("--dose-per-kg", opt->dose_per_kg, "CAR+ cells per kg (sets dose_per_kg)");
+  cmd->add_option("--weight", opt->weight_kg, "Body weight in kg (default 70; recorded with the doses)");
+  cmd->add_option("--lymphodepletion", opt->lymphodepletion, "on (ld = 1) or off (ld = 0, fld_b = 1)");
   cmd->add_option("--rtol", opt->rtol, "Relative tolerance (default 1e-8)");
   cmd->add_option("--atol-scale", opt->atol_scale, "Absolute tolerance per unit of a state's typical scale (default 1e-12)");
   cmd->callback([opt, &context, times, end, step] {

@@ -15,6 +15,7 @@ struct Library {
   Library() {
     owned.push_back(models::make_stein2019());
     owned.push_back(models::make_lag_expansion());
+    owned.push_back(models::make_cart_cd19_bcma());
     for (const auto& m : owned) views.push_back(m.get());
   }
 };
