@@ -9,6 +9,7 @@
 
 #include "io/atomic_file.hpp"
 #include "io/simulation_export.hpp"
+#include "pkmodel/cart_metrics.hpp"
 #include "pkmodel/errors.hpp"
 #include "pkmodel/metrics.hpp"
 #include "pkmodel/ode_solver.hpp"
@@ -39,7 +40,7 @@ struct SimulateOptions {
   double atol_scale = SolverOptions{}.atol_scale;
 };
 
-void print_summary(const Model& model, const SimulationResult& result) {
+void print_summary(const Model& model, const std::vector<double>& parameters, const SimulationResult& result) {
   std::printf("model %s, %s solution, %zu times from %g to %g day\n", std::string(model.name()).c_str(),
               result.method.c_str(), result.times_day.size(), result.times_day.front(), result.times_day.back());
   std::printf("  %-10s %-12s %14s %12s %14s   (peak on the output grid)\n", "observable", "unit", "peak", "tpeak (day)", "last");
@@ -49,6 +50,12 @@ void print_summary(const Model& model, const SimulationResult& result) {
     const auto peak = metrics::peak(result.times_day, values);
     std::printf("  %-10s %-12s %14.6g %12.4g %14.6g\n", std::string(model.observables()[j].name).c_str(),
                 std::string(model.observables()[j].unit).c_str(), peak.value, peak.time_day, values.back());
+  }
+  const auto rows = metrics::cart_metrics(model, parameters, result);
+  if (!rows.empty()) std::printf("  metrics (on the output grid):\n");
+  for (const auto& m : rows) {
+    if (std::isnan(m.value)) std::printf("    %-26s %14s %-22s %s\n", m.name.c_str(), "not reached", m.unit.c_str(), m.meaning.c_str());
+    else std::printf("    %-26s %14.6g %-22s %s\n", m.name.c_str(), m.value, m.unit.c_str(), m.meaning.c_str());
   }
   if (result.method == "ode")
     std::printf("  solver: %ld steps, %ld rhs evaluations, %ld error-test failures\n", result.stats.steps,
@@ -128,7 +135,7 @@ void run_simulate(const SimulateOptions& opt, const Context& context, bool times
   }
   h5.commit();
   if (table) table->commit();
-  print_summary(model, result);
+  print_summary(model, request.parameters, result);
   std::printf("  wrote %s%s%s\n", opt.out.c_str(), opt.table.empty() ? "" : " and ", opt.table.c_str());
 }
 }  // namespace
