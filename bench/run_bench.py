@@ -10,6 +10,11 @@ Benchmarks:
   stein2019   10,000 log-normal parameter sets of the stein2019 model (spec M1) at 12 sampling times:
               bench_stein2019 (closed form / ODE, each with and without sensitivities) against
               bench/peer_stein2019.py (vectorised NumPy closed form; SciPy LSODA ODE in a per-set loop).
+  cart_cd19_bcma
+              one two-year simulation (daily outputs) of the cart_cd19_bcma model (spec M2) at its defaults,
+              repeated: bench_cart_cd19_bcma (CVODES, without and with sensitivities w.r.t. six parameters)
+              against bench/peer_cart_cd19_bcma.py (SciPy LSODA on tests/python/m2_reference.py, a
+              spec-only reimplementation). Target (the issue's): ode_sens6 >= 100x the SciPy peer.
 
 To add one: write `def bench_<name>(ctx) -> dict` (see Context and bench_stein2019) and append it to BENCHMARKS.
 """
@@ -182,9 +187,106 @@ def bench_stein2019(ctx):
 
 
 # --------------------------------------------------------------------------------------------------------------
+# cart_cd19_bcma (spec M2)
+
+M2_PAIRS = (("ode", "scipy_lsoda"), ("ode_sens6", "scipy_lsoda"))
+M2_TARGET = ("ode_sens6", "scipy_lsoda", 100.0)  # the issue's target: ode_sens6 at least 100x the SciPy peer
+M2_CHECK_TIMES = (8, 53, 90, 211, 730)
+M2_CHECK_TOL = 1e-4  # relative agreement required of cartpk's check values with the peer's reference values
+# Values smaller than these are compared with this absolute scale instead of their own magnitude: flow falls to
+# ~4e-14 cells/µL by day 730, 1e-15 of its peak and far below any solver's absolute tolerance there, so its
+# relative error is meaningless (1e-6 cells/µL is 1e-7 of the flow peak; B cells and Hb never get this small).
+M2_CHECK_FLOOR = {"flow": 1e-6, "bcell": 1e-6, "hb": 1e-6}
+
+
+def rel_diff_floored(values, reference, floor):
+    """Largest |v - r| / max(|r|, floor) over all entries."""
+    v = np.asarray(values, dtype=float)
+    r = np.asarray(reference, dtype=float)
+    if v.shape != r.shape:
+        raise BenchError(f"check arrays differ in shape: {v.shape} vs {r.shape}")
+    return float((np.abs(v - r) / np.maximum(np.abs(r), floor)).max()) if r.size else 0.0
+
+
+def bench_cart_cd19_bcma(ctx):
+    a = ctx.args
+    exe = ctx.build / "bench" / "bench_cart_cd19_bcma"
+    if not exe.is_file():
+        raise BenchError(f"{exe} not found (build it first: make build)")
+    print(f"cart_cd19_bcma: running {exe.name} ({a.m2_repeats} solves per case) ...", flush=True)
+    cartpk = run_json([exe, "--repeats", a.m2_repeats], a.timeout)
+    print(f"cart_cd19_bcma: running peer_cart_cd19_bcma.py ({a.m2_peer_repeats} LSODA solves) ...", flush=True)
+    peer = run_json([sys.executable, HERE / "peer_cart_cd19_bcma.py", "--repeats", a.m2_peer_repeats], a.timeout)
+
+    for case, peer_case in M2_PAIRS:
+        if case not in cartpk or "solves_per_second" not in cartpk[case]:
+            raise BenchError(f"bench_cart_cd19_bcma output lacks case '{case}'")
+        if peer_case not in peer or "solves_per_second" not in peer[peer_case]:
+            raise BenchError(f"peer_cart_cd19_bcma.py output lacks case '{peer_case}'")
+    for name, out in (("bench_cart_cd19_bcma", cartpk), ("peer_cart_cd19_bcma.py", peer)):
+        if "check" not in out or list(out["check"].get("times", [])) != list(M2_CHECK_TIMES):
+            raise BenchError(f"{name}: check times are not {list(M2_CHECK_TIMES)}")
+
+    # Validation: cartpk's values against the peer's tight SciPy reference at the check times.
+    ref = peer["check"]
+    check = {}
+    for obs, floor in M2_CHECK_FLOOR.items():
+        if obs not in cartpk["check"] or obs not in ref:
+            raise BenchError(f"check values for '{obs}' missing")
+        check[f"cartpk_{obs}"] = rel_diff_floored(cartpk["check"][obs], ref[obs], floor)
+        if obs in peer.get("check_bench_tol", {}):  # information only: the timed SciPy solve's own accuracy
+            check[f"scipy_lsoda_{obs}"] = rel_diff_floored(peer["check_bench_tol"][obs], ref[obs], floor)
+    worst = max(v for k, v in check.items() if k.startswith("cartpk_"))
+
+    rows, ratios = [], {}
+    for case, peer_case in M2_PAIRS:
+        r_cartpk = cartpk[case]["solves_per_second"]
+        r_peer = peer[peer_case]["solves_per_second"]
+        ratio = r_cartpk / r_peer if r_cartpk and r_peer else None
+        ratios[f"{case}/{peer_case}"] = ratio
+        rows.append([case, cartpk[case]["solves"], fmt_rate(r_cartpk), peer_case, peer[peer_case]["solves"],
+                     fmt_rate(r_peer), "-" if ratio is None else f"{ratio:,.1f}x"])
+    t_case, t_peer, t_min = M2_TARGET
+    t_ratio = ratios[f"{t_case}/{t_peer}"]
+    target_met = t_ratio is not None and t_ratio >= t_min
+
+    print()
+    print_table("cart_cd19_bcma: two-year simulation, 731 daily outputs, spec defaults "
+                "(ratio = cartpk solves/s / peer solves/s)",
+                ["cartpk case", "solves", "solves/s", "peer", "solves", "solves/s", "ratio"], rows)
+    print("  (ode_sens6 also computes sensitivities w.r.t. 6 parameters, which the peer does not)")
+    print(f"  target {t_case} >= {t_min:g}x {t_peer}: "
+          + ("met" if target_met else "NOT met") + ("" if t_ratio is None else f" ({t_ratio:,.1f}x)"))
+    print("  check values (cartpk / SciPy reference):")
+    for obs in M2_CHECK_FLOOR:
+        print(f"    {obs:5s} " + "  ".join(f"day {t}: {c:.7g} / {r:.7g}" for t, c, r in
+                                          zip(M2_CHECK_TIMES, cartpk["check"][obs], ref[obs])))
+    print("  check, max relative difference vs the SciPy reference (absolute below "
+          + ", ".join(f"{k} {v:g}" for k, v in M2_CHECK_FLOOR.items()) + "): "
+          + ", ".join(f"{k} {v:.2e}" for k, v in check.items()))
+    ok = worst <= M2_CHECK_TOL
+    if not ok:
+        print(f"  FAIL: cartpk disagrees with the SciPy reference by {worst:.2e} > {M2_CHECK_TOL:g}")
+    print()
+
+    return {
+        "ok": ok,
+        "inputs": {"model": "cart_cd19_bcma", "parameters": "spec defaults", "times": "0,1,...,730 days",
+                   "cartpk_repeats": a.m2_repeats, "peer_repeats": a.m2_peer_repeats,
+                   "check_times": list(M2_CHECK_TIMES), "check_tol": M2_CHECK_TOL, "check_floor": M2_CHECK_FLOOR},
+        "cartpk": cartpk,
+        "peer": peer,
+        "ratios": ratios,
+        "target": {"case": f"{t_case}/{t_peer}", "min_ratio": t_min, "ratio": t_ratio, "met": target_met},
+        "check_max_rel_diff": check,
+    }
+
+
+# --------------------------------------------------------------------------------------------------------------
 
 BENCHMARKS = {
     "stein2019": bench_stein2019,
+    "cart_cd19_bcma": bench_cart_cd19_bcma,
 }
 
 
@@ -207,10 +309,16 @@ def main():
     ap.add_argument("--n-sets", type=int, default=10000, help="parameter sets per benchmark (default 10000)")
     ap.add_argument("--ode-sets", type=int, default=300,
                     help="sets given to the slow per-set SciPy ODE peer (default 300)")
+    ap.add_argument("--m2-repeats", type=int, default=1000,
+                    help="cart_cd19_bcma: timed solves per cartpk case (default 1000)")
+    ap.add_argument("--m2-peer-repeats", type=int, default=20,
+                    help="cart_cd19_bcma: timed solves of the SciPy peer (default 20)")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds allowed per program run (default 3600)")
     args = ap.parse_args()
     if args.n_sets < 5:
         ap.error("--n-sets must be at least 5 (the first 5 sets are used for validation)")
+    if args.m2_repeats < 1 or args.m2_peer_repeats < 1:
+        ap.error("--m2-repeats and --m2-peer-repeats must be at least 1")
 
     build = Path(args.build).resolve()
     ctx = Context(build=build, out=build / "bench", args=args)

@@ -58,7 +58,7 @@ void write_sensitivities(const H5Group& group, std::span<const VariableSpec> spe
 
 void write_simulation_h5(const std::filesystem::path& path, const RunInfo& run, const Model& model,
                          const SimulationRequest& request, const SimulationResult& result,
-                         const SolverSettings& settings) {
+                         const SolverSettings& settings, const std::vector<metrics::Metric>& summary) {
   H5File file(path);
   {
     const auto root = file.root();
@@ -97,8 +97,27 @@ void write_simulation_h5(const std::filesystem::path& path, const RunInfo& run, 
         weight.push_back(d.weight_kg);
       }
       doses.write("time", time, "day");
-      doses.write("amount", amount, "cells");
+      doses.write("amount", amount, "see amount_unit");
       doses.write("weight", weight, "kg");
+      std::vector<std::string> units;
+      for (const auto& d : request.doses)
+        units.emplace_back(d.unit == DoseUnit::cells ? "cells" : "fraction of dose_per_kg");
+      doses.write("amount_unit", units);
+    }
+    if (!summary.empty()) {
+      const auto group = root.subgroup("metrics");
+      std::vector<std::string> names, units, meanings;
+      std::vector<double> values;
+      for (const auto& m : summary) {
+        names.push_back(m.name);
+        values.push_back(m.value);
+        units.push_back(m.unit);
+        meanings.push_back(m.meaning);
+      }
+      group.write("names", names);
+      group.write("values", values, "see units");
+      group.write("units", units);
+      group.write("meanings", meanings);
     }
   }
   file.close();

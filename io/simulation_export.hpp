@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <string>
 
+#include "pkmodel/cart_metrics.hpp"
 #include "pkmodel/model.hpp"
 #include "pkmodel/simulation.hpp"
 
@@ -23,7 +24,7 @@ struct SolverSettings {  // written beside the results so a file records how it 
 
 void write_simulation_h5(const std::filesystem::path& path, const RunInfo& run, const Model& model,
                          const SimulationRequest& request, const SimulationResult& result,
-                         const SolverSettings& settings);
+                         const SolverSettings& settings, const std::vector<metrics::Metric>& summary = {});
 
 // `time`, one column per observable, and with include_states one per state.
 void write_simulation_csv(const std::filesystem::path& path, const Model& model, const SimulationResult& result,

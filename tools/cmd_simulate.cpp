@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "io/atomic_file.hpp"
+#include "io/dataset.hpp"
 #include "io/simulation_export.hpp"
 #include "pkmodel/cart_metrics.hpp"
 #include "pkmodel/errors.hpp"
@@ -36,11 +37,13 @@ struct SimulateOptions {
   double dose_per_kg = 0.0;      // 0: the model's default
   double weight_kg = 70.0;
   std::string lymphodepletion;   // on | off
+  std::string data;              // NONMEM-style dataset whose dose records to simulate
+  std::string id;                // the subject in it (default: the first)
   double rtol = SolverOptions{}.rtol;
   double atol_scale = SolverOptions{}.atol_scale;
 };
 
-void print_summary(const Model& model, const std::vector<double>& parameters, const SimulationResult& result) {
+void print_summary(const Model& model, const SimulationResult& result, const std::vector<metrics::Metric>& rows) {
   std::printf("model %s, %s solution, %zu times from %g to %g day\n", std::string(model.name()).c_str(),
               result.method.c_str(), result.times_day.size(), result.times_day.front(), result.times_day.back());
   std::printf("  %-10s %-12s %14s %12s %14s   (peak on the output grid)\n", "observable", "unit", "peak", "tpeak (day)", "last");
@@ -51,7 +54,6 @@ void print_summary(const Model& model, const std::vector<double>& parameters, co
     std::printf("  %-10s %-12s %14.6g %12.4g %14.6g\n", std::string(model.observables()[j].name).c_str(),
                 std::string(model.observables()[j].unit).c_str(), peak.value, peak.time_day, values.back());
   }
-  const auto rows = metrics::cart_metrics(model, parameters, result);
   if (!rows.empty()) std::printf("  metrics (on the output grid):\n");
   for (const auto& m : rows) {
     if (std::isnan(m.value)) std::printf("    %-26s %14s %-22s %s\n", m.name.c_str(), "not reached", m.unit.c_str(), m.meaning.c_str());
@@ -60,6 +62,31 @@ void print_summary(const Model& model, const std::vector<double>& parameters, co
   if (result.method == "ode")
     std::printf("  solver: %ld steps, %ld rhs evaluations, %ld error-test failures\n", result.stats.steps,
                 result.stats.rhs_evaluations, result.stats.error_test_failures);
+}
+
+// The dose records of one subject of a NONMEM-style dataset (AMT in cells, WT in kg).
+std::vector<DoseRecord> dataset_doses(const Model& model, const std::string& path, const std::string& id) {
+  io::DatasetOptions options;
+  for (const auto& o : model.observables()) options.observables.emplace_back(o.name);
+  options.default_observable = options.observables.front();
+  options.require_observations = false;
+  const auto data = io::read_dataset(path, options);
+  for (const auto& w : data.warnings) std::fprintf(stderr, "cartpk: warning: %s\n", w.c_str());
+  const io::Subject* subject = nullptr;
+  for (const auto& s : data.subjects)
+    if (id.empty() || s.id == id) { subject = &s; break; }
+  if (!subject) throw InputError("--id " + id + ": no subject with this ID in " + path);
+  if (subject->doses.empty())
+    throw InputError(path + ":" + std::to_string(subject->first_line) + ": subject " + subject->id +
+                     " has no dose records (expected EVID = 1 rows with AMT in cells)");
+  std::vector<DoseRecord> doses;
+  for (const auto& d : subject->doses) {
+    if (!(d.dose.weight_kg > 0.0))
+      throw InputError(path + ":" + std::to_string(d.line) + ": dose of subject " + subject->id +
+                       " in cells needs the body weight (expected a WT column with a value > 0 kg)");
+    doses.push_back(d.dose);
+  }
+  return doses;
 }
 
 // Product preset, lymphodepletion and dosing flags, for models that have them.
@@ -84,8 +111,14 @@ void apply_scenario(const Model& model, const SimulateOptions& opt, SimulationRe
   }
   if (!(opt.weight_kg > 0.0) || !std::isfinite(opt.weight_kg)) throw InputError("--weight: expected a weight > 0 kg");
   if (!model.accepts_doses()) {
-    if (!opt.doses.empty())
-      throw InputError("--doses: model " + std::string(model.name()) + " takes no dose records");
+    if (!opt.doses.empty() || !opt.data.empty())
+      throw InputError(std::string(opt.data.empty() ? "--doses" : "--data") + ": model " + std::string(model.name()) +
+                       " takes no dose records (its dose is set by its parameters)");
+    return;
+  }
+  if (!opt.data.empty()) {
+    if (!opt.doses.empty()) throw InputError("--data cannot be combined with --doses (choose one dose source)");
+    request.doses = dataset_doses(model, opt.data, opt.id);
     return;
   }
   request.doses = opt.doses.empty() ? std::vector<DoseRecord>{{0.0, 1.0, opt.weight_kg, DoseUnit::fraction_of_dose_parameter}}
@@ -94,10 +127,12 @@ void apply_scenario(const Model& model, const SimulateOptions& opt, SimulationRe
 
 void run_simulate(const SimulateOptions& opt, const Context& context, bool times_given, bool grid_given) {
   const Model& model = find_model(opt.model);
-  io::check_output_path(opt.out, "--out");
+  std::vector<std::filesystem::path> inputs;
+  if (!opt.data.empty()) inputs.emplace_back(opt.data);
+  io::check_output_path(opt.out, "--out", inputs);
   if (!opt.table.empty()) {
-    const std::filesystem::path out_path[] = {opt.out};
-    io::check_output_path(opt.table, "--table", out_path);
+    inputs.emplace_back(opt.out);
+    io::check_output_path(opt.table, "--table", inputs);
   }
   if (!(opt.rtol > 0.0) || !(opt.atol_scale > 0.0))
     throw InputError("--rtol/--atol-scale: expected positive tolerances");
@@ -126,8 +161,9 @@ void run_simulate(const SimulateOptions& opt, const Context& context, bool times
 
   // Every output is written to its temporary first; targets are replaced only once all are complete.
   io::AtomicOutput h5(opt.out);
+  const auto summary = metrics::cart_metrics(model, request.parameters, result);
   io::write_simulation_h5(h5.temporary_path(), {CARTPK_VERSION, context.command_line}, model, request, result,
-                          {solver_options.rtol, solver_options.atol_scale});
+                          {solver_options.rtol, solver_options.atol_scale}, summary);
   std::unique_ptr<io::AtomicOutput> table;
   if (!opt.table.empty()) {
     table = std::make_unique<io::AtomicOutput>(opt.table);
@@ -135,7 +171,7 @@ void run_simulate(const SimulateOptions& opt, const Context& context, bool times
   }
   h5.commit();
   if (table) table->commit();
-  print_summary(model, request.parameters, result);
+  print_summary(model, result, summary);
   std::printf("  wrote %s%s%s\n", opt.out.c_str(), opt.table.empty() ? "" : " and ", opt.table.c_str());
 }
 }  // namespace
@@ -160,6 +196,8 @@ void add_simulate_command(CLI::App& app, const Context& context) {
   cmd->add_option("--dose-per-kg", opt->dose_per_kg, "CAR+ cells per kg (sets dose_per_kg)");
   cmd->add_option("--weight", opt->weight_kg, "Body weight in kg (default 70; recorded with the doses)");
   cmd->add_option("--lymphodepletion", opt->lymphodepletion, "on (ld = 1) or off (ld = 0, fld_b = 1)");
+  cmd->add_option("--data", opt->data, "NONMEM-style dataset: simulate the dose records (EVID = 1, AMT cells, WT) of one subject");
+  cmd->add_option("--id", opt->id, "Subject ID in --data (default: the first)");
   cmd->add_option("--rtol", opt->rtol, "Relative tolerance (default 1e-8)");
   cmd->add_option("--atol-scale", opt->atol_scale, "Absolute tolerance per unit of a state's typical scale (default 1e-12)");
   cmd->callback([opt, &context, times, end, step] {
