@@ -9,3 +9,7 @@ echo "== stein2019 at its published defaults (Stein 2019, tisagenlecleucel), ODE
 echo
 echo "== lag_expansion, tlag = 3 days, closed form =="
 "$build/cartpk" simulate --model lag_expansion --param tlag=3 --solution closed --end 730 --step 1 --out "$out/lag_expansion.h5"
+echo
+echo "== cart_cd19_bcma: CD19/BCMA dual-target CAR-T, 1e6 CAR+ cells/kg after Flu/Cy (warm AIHA scenario) =="
+"$build/cartpk" simulate --model cart_cd19_bcma --product cd19-bcma --dose-per-kg 1e6 --weight 70 --end 730 --step 0.25 \
+  --sens rho,rhoh,dele,kem,fblood,kmax19 --out "$out/cart_cd19_bcma.h5" --table "$out/cart_cd19_bcma.csv"

@@ -43,6 +43,13 @@ struct SimulateOptions {
   double atol_scale = SolverOptions{}.atol_scale;
 };
 
+// Left-aligns text in a column of `width` characters, counting UTF-8 code points (µ is two bytes).
+std::string pad(std::string_view text, std::size_t width) {
+  std::size_t chars = 0;
+  for (unsigned char c : text) chars += (c & 0xC0) != 0x80;
+  return std::string(text) + std::string(width > chars ? width - chars : 0, ' ');
+}
+
 void print_summary(const Model& model, const SimulationResult& result, const std::vector<metrics::Metric>& rows) {
   std::printf("model %s, %s solution, %zu times from %g to %g day\n", std::string(model.name()).c_str(),
               result.method.c_str(), result.times_day.size(), result.times_day.front(), result.times_day.back());
@@ -51,13 +58,13 @@ void print_summary(const Model& model, const SimulationResult& result, const std
     const auto col = result.observables.col(static_cast<Eigen::Index>(j));
     const std::vector<double> values(col.begin(), col.end());
     const auto peak = metrics::peak(result.times_day, values);
-    std::printf("  %-10s %-12s %14.6g %12.4g %14.6g\n", std::string(model.observables()[j].name).c_str(),
-                std::string(model.observables()[j].unit).c_str(), peak.value, peak.time_day, values.back());
+    std::printf("  %-10s %s %14.6g %12.4g %14.6g\n", std::string(model.observables()[j].name).c_str(),
+                pad(model.observables()[j].unit, 12).c_str(), peak.value, peak.time_day, values.back());
   }
   if (!rows.empty()) std::printf("  metrics (on the output grid):\n");
   for (const auto& m : rows) {
-    if (std::isnan(m.value)) std::printf("    %-26s %14s %-22s %s\n", m.name.c_str(), "not reached", m.unit.c_str(), m.meaning.c_str());
-    else std::printf("    %-26s %14.6g %-22s %s\n", m.name.c_str(), m.value, m.unit.c_str(), m.meaning.c_str());
+    if (std::isnan(m.value)) std::printf("    %-26s %14s %s %s\n", m.name.c_str(), "not reached", pad(m.unit, 22).c_str(), m.meaning.c_str());
+    else std::printf("    %-26s %14.6g %s %s\n", m.name.c_str(), m.value, pad(m.unit, 22).c_str(), m.meaning.c_str());
   }
   if (result.method == "ode")
     std::printf("  solver: %ld steps, %ld rhs evaluations, %ld error-test failures\n", result.stats.steps,
