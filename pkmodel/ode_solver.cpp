@@ -145,6 +145,12 @@ OdeSolver::OdeSolver(const Model& model, SolverOptions options)
 
 OdeSolver::~OdeSolver() = default;
 
+std::unique_ptr<Solver> make_solver(const Model& model, const std::string& method, const SolverOptions& options) {
+  if (method == "closed") return std::make_unique<ClosedFormSolver>(model);
+  if (method == "ode") return std::make_unique<OdeSolver>(model, options);
+  throw InputError("solution method '" + method + "': expected 'ode' or 'closed'");
+}
+
 void OdeSolver::check(int flag, const char* function) const {
   if (flag >= 0) return;
   throw SolverError(function, flag, flag_name(flag), last_message_, t_, std::string(model_.name()));
@@ -253,12 +259,6 @@ void OdeSolver::apply_event(double t, int model_event, const DoseRecord* dose,
   std::copy(x_plus.begin(), x_plus.end(), y);
   cb.regime = after;
   reinitialise(t);
-}
-
-SimulationResult OdeSolver::solve(const SimulationRequest& request) {
-  SimulationResult result;
-  solve(request, result);
-  return result;
 }
 
 void OdeSolver::solve(const SimulationRequest& request, SimulationResult& result) {

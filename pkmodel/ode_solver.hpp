@@ -19,18 +19,21 @@ struct SolverOptions {
   double max_step_day = 0.0;   // 0: no bound on the step size
 };
 
-class OdeSolver {
+// A workspace for `method` ("ode" or "closed"); InputError when the model has no closed form.
+std::unique_ptr<Solver> make_solver(const Model& model, const std::string& method, const SolverOptions& options = {});
+
+class OdeSolver final : public Solver {
  public:
   explicit OdeSolver(const Model& model, SolverOptions options = {});
   OdeSolver(const OdeSolver&) = delete;
   OdeSolver& operator=(const OdeSolver&) = delete;
-  ~OdeSolver();
+  ~OdeSolver() override;
 
   // Solves the request; throws InputError for a bad request and SolverError when integration fails.
-  void solve(const SimulationRequest& request, SimulationResult& result);  // reuses result's storage
-  SimulationResult solve(const SimulationRequest& request);
+  using Solver::solve;
+  void solve(const SimulationRequest& request, SimulationResult& result) override;  // reuses result's storage
 
-  [[nodiscard]] const Model& model() const { return model_; }
+  [[nodiscard]] const Model& model() const override { return model_; }
   [[nodiscard]] const SolverOptions& options() const { return options_; }
 
   struct Callbacks;  // the C callbacks' view of this workspace (ode_solver.cpp)

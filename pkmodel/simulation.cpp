@@ -143,12 +143,6 @@ void ClosedFormSolver::solve(const SimulationRequest& request, SimulationResult&
   }
 }
 
-SimulationResult ClosedFormSolver::solve(const SimulationRequest& request) {
-  SimulationResult result;
-  solve(request, result);
-  return result;
-}
-
 SimulationResult solve_closed_form(const Model& model, const SimulationRequest& request) {
   return ClosedFormSolver(model).solve(request);
 }

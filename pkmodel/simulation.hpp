@@ -53,13 +53,27 @@ void prepare_result(const Model& model, const SimulationRequest& request, const 
                     SimulationResult& result, OutputScratch& scratch);
 }  // namespace detail
 
-// Exact solution through the model's closed form, with exact (automatic) derivatives. Like OdeSolver, a
-// reusable workspace: one per model per thread.
-class ClosedFormSolver {
+// A reusable solver workspace for one model: create one per model per thread and solve many requests.
+// Implemented by the CVODES engine (OdeSolver) and the closed form (ClosedFormSolver).
+class Solver {
+ public:
+  virtual ~Solver() = default;
+  virtual void solve(const SimulationRequest& request, SimulationResult& result) = 0;  // reuses result's storage
+  SimulationResult solve(const SimulationRequest& request) {
+    SimulationResult result;
+    solve(request, result);
+    return result;
+  }
+  [[nodiscard]] virtual const Model& model() const = 0;
+};
+
+// Exact solution through the model's closed form, with exact (automatic) derivatives.
+class ClosedFormSolver final : public Solver {
  public:
   explicit ClosedFormSolver(const Model& model);
-  void solve(const SimulationRequest& request, SimulationResult& result);  // reuses result's storage
-  SimulationResult solve(const SimulationRequest& request);
+  using Solver::solve;
+  void solve(const SimulationRequest& request, SimulationResult& result) override;
+  [[nodiscard]] const Model& model() const override { return model_; }
 
  private:
   const Model& model_;

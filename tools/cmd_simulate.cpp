@@ -158,13 +158,7 @@ void run_simulate(const SimulateOptions& opt, const Context& context, bool times
   SolverOptions solver_options;
   solver_options.rtol = opt.rtol;
   solver_options.atol_scale = opt.atol_scale;
-  SimulationResult result;
-  if (opt.solution == "closed") {
-    result = solve_closed_form(model, request);
-  } else {
-    OdeSolver solver(model, solver_options);
-    result = solver.solve(request);
-  }
+  const auto result = make_solver(model, opt.solution, solver_options)->solve(request);
 
   // Every output is written to its temporary first; targets are replaced only once all are complete.
   io::AtomicOutput h5(opt.out);
