@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "pkmodel/model.hpp"
+#include "pkmodel/subject.hpp"
 
 namespace cartpk::io {
 
@@ -19,28 +20,6 @@ struct DatasetOptions {
   std::map<std::string, std::string> dvid_map;  // numeric DVID -> observable name (--dvid 1=qpcr,2=flow)
   std::string default_observable;               // used when there is no DVID column ("" = DVID required)
   bool require_observations = true;             // a subject without observations is an error (fitting)
-};
-
-struct Observation {
-  double time_day = 0.0;
-  int observable = 0;         // index into DatasetOptions::observables
-  double value = 0.0;         // DV; for a censored record, the quantification limit
-  bool censored = false;      // CENS = 1: below the limit of quantification (M3)
-  double lloq = std::nan(""); // LLOQ of the record when given
-  int line = 0;
-};
-
-struct DatasetDose {
-  DoseRecord dose;  // amount in cells; weight from WT (NaN when the dataset has none for this subject)
-  int line = 0;
-};
-
-struct Subject {
-  std::string id;
-  int first_line = 0;
-  std::vector<DatasetDose> doses;
-  std::vector<Observation> observations;
-  std::map<std::string, double> covariates;  // first non-missing value of each covariate column
 };
 
 struct Dataset {

@@ -79,7 +79,7 @@ std::vector<DoseRecord> dataset_doses(const Model& model, const std::string& pat
   options.require_observations = false;
   const auto data = io::read_dataset(path, options);
   for (const auto& w : data.warnings) std::fprintf(stderr, "cartpk: warning: %s\n", w.c_str());
-  const io::Subject* subject = nullptr;
+  const Subject* subject = nullptr;
   for (const auto& s : data.subjects)
     if (id.empty() || s.id == id) { subject = &s; break; }
   if (!subject) throw InputError("--id " + id + ": no subject with this ID in " + path);
