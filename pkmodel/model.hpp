@@ -43,6 +43,8 @@ class Model {
   [[nodiscard]] virtual std::span<const VariableSpec> states() const = 0;
   [[nodiscard]] virtual std::span<const VariableSpec> observables() const = 0;
   [[nodiscard]] virtual std::span<const Preset> presets() const = 0;  // e.g. product variants
+  // What `cartpk fit` estimates unless told otherwise.
+  [[nodiscard]] virtual std::span<const std::string_view> default_estimated() const = 0;
 
   // Relations between parameters that bounds cannot express (e.g. tlag < tmax); empty when all is well.
   [[nodiscard]] virtual std::string check_parameters(std::span<const double> p) const = 0;

@@ -56,6 +56,7 @@ class ModelAdapter final : public Model {
   [[nodiscard]] std::span<const ParameterSpec> parameters() const override { return Eq::kParameters; }
   [[nodiscard]] std::span<const VariableSpec> states() const override { return Eq::kStates; }
   [[nodiscard]] std::span<const VariableSpec> observables() const override { return Eq::kObservables; }
+  [[nodiscard]] std::span<const std::string_view> default_estimated() const override { return Eq::kDefaultEstimated; }
   [[nodiscard]] std::span<const Preset> presets() const override {
     if constexpr (requires { Eq::kPresets; }) return Eq::kPresets;
     else return {};

@@ -103,6 +103,9 @@ struct CartCd19Bcma {
       {"hb", "g/L", "hemoglobin"},
   }};
 
+  // The kinetics a patient's qPCR, flow and B-cell data determine best.
+  static constexpr std::array<std::string_view, 6> kDefaultEstimated{"rho", "rhoh", "dele", "kem", "fblood", "kmax19"};
+
   static constexpr std::array<Preset, 3> kPresets{{
       {"cd19-bcma", "CD19/BCMA dual-target product (default): both kill rates", {}},
       {"cd19", "CD19-directed product: no BCMA killing", {{{"kmaxbc", 0.0}}}},

@@ -1,0 +1,131 @@
+#include "fitting/error_model.hpp"
+
+#include <cmath>
+#include <numbers>
+
+#include "pkmodel/dual.hpp"
+#include "pkmodel/errors.hpp"
+
+namespace cartpk::fitting {
+
+namespace {
+constexpr double kLog2Pi = 1.8378770664093454836;  // ln(2π)
+constexpr double kTiny = 1e-300;                   // predictions are clamped here before taking logs
+
+double log_phi(double z) { return log_normal_cdf(z); }
+Dual log_phi(const Dual& z) { return {log_normal_cdf(z.v), normal_pdf_over_cdf(z.v) * z.d}; }
+
+// The record's log-likelihood, written once over the scalar type; derivatives come from Dual.
+template <class T>
+T loglik(ErrorType type, double y, const T& f_in, const T& a, const T& b, bool censored) {
+  using std::log;
+  using std::sqrt;
+  const T f = f_in < T(kTiny) ? T(kTiny) : f_in;
+  T residual(0.0), sd(1.0);
+  switch (type) {
+    case ErrorType::additive: residual = y - f; sd = a; break;
+    case ErrorType::proportional: residual = y - f; sd = b * f; break;
+    case ErrorType::combined: residual = y - f; sd = sqrt(a * a + b * b * f * f); break;
+    case ErrorType::lognormal: residual = log(T(y)) - log(f); sd = a; break;
+  }
+  const T z = residual / sd;
+  if (censored) return log_phi(z);  // M3: ln P(Y < LLOQ)
+  return -0.5 * (kLog2Pi + z * z) - log(sd);
+}
+}  // namespace
+
+namespace {
+// Mills ratio R(x) = (1 − Φ(x))/φ(x) for large x, by its continued fraction 1/(x + 1/(x + 2/(x + 3/(x + …)))).
+double mills_ratio(double x) {
+  double tail = x;
+  for (int k = 60; k >= 1; --k) tail = x + k / tail;
+  return 1.0 / tail;
+}
+}  // namespace
+
+// Below z = −30, erfc underflows towards its limit: Φ(z) = φ(z)·R(−z) in logs.
+double log_normal_cdf(double z) {
+  if (z > -30.0) return std::log(0.5 * std::erfc(-z / std::numbers::sqrt2));
+  return -0.5 * z * z - 0.5 * kLog2Pi + std::log(mills_ratio(-z));
+}
+
+double normal_pdf_over_cdf(double z) {
+  if (z > -30.0) return std::exp(-0.5 * z * z - 0.5 * kLog2Pi) / (0.5 * std::erfc(-z / std::numbers::sqrt2));
+  return 1.0 / mills_ratio(-z);
+}
+
+std::vector<std::string> ErrorModel::parameter_names(const std::string& obs) const {
+  switch (type) {
+    case ErrorType::additive: return {"a_" + obs};
+    case ErrorType::proportional: return {"b_" + obs};
+    case ErrorType::combined: return {"a_" + obs, "b_" + obs};
+    case ErrorType::lognormal: return {"sigma_" + obs};
+  }
+  return {};
+}
+
+std::vector<double> ErrorModel::parameter_values() const {
+  switch (type) {
+    case ErrorType::proportional: return {b};
+    case ErrorType::combined: return {a, b};
+    default: return {a};
+  }
+}
+
+void ErrorModel::set_parameter_values(const double* values) {
+  switch (type) {
+    case ErrorType::proportional: b = values[0]; break;
+    case ErrorType::combined: a = values[0]; b = values[1]; break;
+    default: a = values[0];
+  }
+}
+
+double ErrorModel::sd(double f) const {
+  switch (type) {
+    case ErrorType::additive: return a;
+    case ErrorType::proportional: return b * f;
+    case ErrorType::combined: return std::sqrt(a * a + b * b * f * f);
+    case ErrorType::lognormal: return a;
+  }
+  return a;
+}
+
+ErrorType parse_error_type(const std::string& name) {
+  if (name == "additive") return ErrorType::additive;
+  if (name == "proportional") return ErrorType::proportional;
+  if (name == "combined") return ErrorType::combined;
+  if (name == "lognormal") return ErrorType::lognormal;
+  throw InputError("error model '" + name + "': expected additive, proportional, combined or lognormal");
+}
+
+std::string error_type_name(ErrorType type) {
+  switch (type) {
+    case ErrorType::additive: return "additive";
+    case ErrorType::proportional: return "proportional";
+    case ErrorType::combined: return "combined";
+    case ErrorType::lognormal: return "lognormal";
+  }
+  return "?";
+}
+
+RecordLikelihood record_likelihood(const ErrorModel& m, double y, double f, bool censored) {
+  RecordLikelihood out;
+  out.loglik = loglik<double>(m.type, y, f, m.a, m.b, censored);
+  out.d_prediction = loglik<Dual>(m.type, y, Dual(f, 1.0), Dual(m.a), Dual(m.b), censored).d;
+  const auto values = m.parameter_values();
+  for (std::size_t k = 0; k < values.size(); ++k) {
+    // parameter_values() order: (a) | (b) | (a, b); seed the one that parameter k stands for.
+    const bool is_b = m.type == ErrorType::proportional || (m.type == ErrorType::combined && k == 1);
+    out.d_parameters[k] =
+        loglik<Dual>(m.type, y, Dual(f), Dual(m.a, is_b ? 0.0 : 1.0), Dual(m.b, is_b ? 1.0 : 0.0), censored).d;
+  }
+  return out;
+}
+
+double weighted_residual(const ErrorModel& m, double y, double f) {
+  const double fc = std::max(f, kTiny);
+  if (m.type == ErrorType::lognormal) return (std::log(y) - std::log(fc)) / m.a;
+  return (y - fc) / m.sd(fc);
+}
+
+}  // namespace cartpk::fitting

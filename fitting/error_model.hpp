@@ -1,0 +1,46 @@
+#pragma once
+// Residual error models and the likelihood of one observation, including left-censored records by M3.
+// OFV = −2·log-likelihood with the 2π terms, so it compares with NONMEM, nlmixr2 and scipy numbers.
+// `lognormal` is additive on the log scale: its likelihood is that of ln(DV) (as NONMEM's log-transform-both-
+// sides), without the −ln(DV) Jacobian term.
+#include <string>
+#include <vector>
+
+namespace cartpk::fitting {
+
+enum class ErrorType { additive, proportional, combined, lognormal };
+
+struct ErrorModel {
+  ErrorType type = ErrorType::lognormal;
+  double a = 0.5;         // additive SD (additive, combined) or log-scale SD s (lognormal)
+  double b = 0.0;         // proportional SD (proportional, combined)
+  bool estimated = true;  // false: a and b fixed
+
+  [[nodiscard]] int n_parameters() const { return type == ErrorType::combined ? 2 : 1; }
+  // Names of the parameters for observable `obs`: sigma_<obs>, a_<obs>, b_<obs>.
+  [[nodiscard]] std::vector<std::string> parameter_names(const std::string& obs) const;
+  [[nodiscard]] std::vector<double> parameter_values() const;
+  void set_parameter_values(const double* values);
+  [[nodiscard]] double sd(double prediction) const;  // residual SD on the model's scale (log scale for lognormal)
+};
+
+ErrorType parse_error_type(const std::string& name);  // throws InputError listing the types
+std::string error_type_name(ErrorType type);
+
+// Log-likelihood of one record and its derivatives w.r.t. the prediction f and the error parameters
+// (in the order of parameter_values()). For a censored record, y is the quantification limit.
+struct RecordLikelihood {
+  double loglik = 0.0;
+  double d_prediction = 0.0;
+  double d_parameters[2] = {0.0, 0.0};
+};
+RecordLikelihood record_likelihood(const ErrorModel& model, double y, double f, bool censored);
+
+// Weighted residual (y − f)/SD (on the log scale for lognormal), as IWRES.
+double weighted_residual(const ErrorModel& model, double y, double f);
+
+// ln Φ(z) and φ(z)/Φ(z), accurate far into the lower tail.
+double log_normal_cdf(double z);
+double normal_pdf_over_cdf(double z);
+
+}  // namespace cartpk::fitting

@@ -1,0 +1,208 @@
+#include "fitting/objective.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+#include <sstream>
+
+#include "pkmodel/errors.hpp"
+
+namespace cartpk::fitting {
+
+namespace {
+constexpr double kFailedOfv = 1e300;  // parameters the model rejects (e.g. tlag >= tmax): a wall, not a crash
+
+// Log-scale box of an error parameter.
+std::pair<double, double> error_bounds(ErrorType type, int which) {
+  const bool additive_sd = (type == ErrorType::additive) || (type == ErrorType::combined && which == 0);
+  return additive_sd ? std::pair{std::log(1e-10), std::log(1e10)} : std::pair{std::log(1e-4), std::log(20.0)};
+}
+}  // namespace
+
+void validate_setup(const FitSetup& setup) {
+  const Model& model = *setup.model;
+  const auto n = setup.estimated.size();
+  if (setup.parameters.size() != model.n_parameters() || setup.lower.size() != n || setup.upper.size() != n ||
+      setup.error_models.size() != model.n_observables())
+    throw ModelError(std::string(model.name()), "fit set-up has inconsistent sizes");
+  for (std::size_t k = 0; k < n; ++k) {
+    const auto& spec = model.parameters()[static_cast<std::size_t>(setup.estimated[k])];
+    const double lo = setup.lower[k], hi = setup.upper[k], v = setup.parameters[static_cast<std::size_t>(setup.estimated[k])];
+    std::ostringstream msg;
+    msg << "parameter " << spec.name << ": ";
+    if (!(lo < hi)) msg << "lower bound " << lo << " is not below upper bound " << hi;
+    else if (!in_domain(spec.domain, lo) && !(spec.domain == Domain::fraction && lo == 0.0) &&
+             !(spec.domain == Domain::nonnegative && lo == 0.0))
+      msg << "lower bound " << lo << " is outside its domain (expected " << domain_name(spec.domain) << ")";
+    else if (spec.domain == Domain::fraction && (lo <= 0.0 || hi >= 1.0))
+      msg << "bounds [" << lo << ", " << hi << "] must lie strictly inside (0, 1)";
+    else if (transform_for(spec.domain, lo) == Transform::log && lo <= 0.0)
+      msg << "lower bound must be > 0 for a log-scale estimate";
+    else if (v < lo || v > hi)
+      msg << "starting value " << v << " is outside its bounds [" << lo << ", " << hi << "]";
+    else continue;
+    throw InputError(msg.str());
+  }
+  for (const auto& prior : setup.priors) {
+    if (std::find(setup.estimated.begin(), setup.estimated.end(), prior.parameter) == setup.estimated.end())
+      throw InputError("prior on " + std::string(model.parameters()[static_cast<std::size_t>(prior.parameter)].name) +
+                       ": the parameter is not estimated (expected priors on estimated parameters only)");
+    if (!(prior.typical > 0.0) || !(prior.omega2 > 0.0))
+      throw InputError("prior on " + std::string(model.parameters()[static_cast<std::size_t>(prior.parameter)].name) +
+                       ": expected a typical value > 0 and omega2 > 0");
+  }
+}
+
+SubjectObjective::SubjectObjective(const FitSetup& setup, const Subject& subject, Solver& solver)
+    : setup_(setup), subject_(subject), solver_(solver) {
+  const Model& model = *setup.model;
+  for (std::size_t k = 0; k < setup.estimated.size(); ++k) {
+    const auto& spec = model.parameters()[static_cast<std::size_t>(setup.estimated[k])];
+    const Transform t = transform_for(spec.domain, setup.lower[k]);
+    transforms_.push_back(t);
+    names_.emplace_back(spec.name);
+    z_lower_.push_back(to_unconstrained(t, setup.lower[k]));
+    z_upper_.push_back(to_unconstrained(t, setup.upper[k]));
+  }
+  std::vector<bool> observed(model.n_observables(), false);
+  for (const auto& obs : subject.observations) observed[static_cast<std::size_t>(obs.observable)] = true;
+  for (std::size_t j = 0; j < model.n_observables(); ++j) {
+    const auto& em = setup.error_models[j];
+    if (!observed[j] || !em.estimated) continue;
+    const auto names = em.parameter_names(std::string(model.observables()[j].name));
+    for (int w = 0; w < em.n_parameters(); ++w) {
+      error_slots_.push_back({j, w});
+      names_.push_back(names[static_cast<std::size_t>(w)]);
+      const auto [lo, hi] = error_bounds(em.type, w);
+      z_lower_.push_back(lo);
+      z_upper_.push_back(hi);
+    }
+  }
+  // One solve covers every observation: the distinct observation times, in order.
+  std::vector<double> times;
+  for (const auto& obs : subject.observations) times.push_back(obs.time_day);
+  std::sort(times.begin(), times.end());
+  times.erase(std::unique(times.begin(), times.end()), times.end());
+  for (const auto& obs : subject.observations)
+    time_index_.push_back(static_cast<std::size_t>(std::lower_bound(times.begin(), times.end(), obs.time_day) - times.begin()));
+  request_.parameters = setup.parameters;
+  request_.times_day = std::move(times);
+  if (model.accepts_doses())
+    for (const auto& d : subject.doses) request_.doses.push_back(d.dose);
+}
+
+std::size_t SubjectObjective::n_censored() const {
+  return static_cast<std::size_t>(std::count_if(subject_.observations.begin(), subject_.observations.end(),
+                                                [](const Observation& o) { return o.censored; }));
+}
+
+std::vector<double> SubjectObjective::initial_point() const {
+  std::vector<double> z;
+  for (std::size_t k = 0; k < transforms_.size(); ++k)
+    z.push_back(to_unconstrained(transforms_[k], setup_.parameters[static_cast<std::size_t>(setup_.estimated[k])]));
+  for (const auto& slot : error_slots_) {
+    const double v = setup_.error_models[slot.observable].parameter_values()[static_cast<std::size_t>(slot.which)];
+    z.push_back(std::log(v));
+  }
+  for (std::size_t i = 0; i < z.size(); ++i) z[i] = std::clamp(z[i], z_lower_[i], z_upper_[i]);
+  return z;
+}
+
+std::vector<double> SubjectObjective::natural(const std::vector<double>& z) const {
+  std::vector<double> v(z.size());
+  for (std::size_t i = 0; i < z.size(); ++i)
+    v[i] = i < transforms_.size() ? from_unconstrained(transforms_[i], z[i]) : std::exp(z[i]);
+  return v;
+}
+
+std::vector<double> SubjectObjective::natural_derivative(const std::vector<double>& z) const {
+  std::vector<double> d(z.size());
+  for (std::size_t i = 0; i < z.size(); ++i)
+    d[i] = i < transforms_.size() ? value_derivative(transforms_[i], z[i]) : std::exp(z[i]);
+  return d;
+}
+
+std::vector<double> SubjectObjective::model_parameters(const std::vector<double>& z) const {
+  auto p = setup_.parameters;
+  for (std::size_t k = 0; k < transforms_.size(); ++k)
+    p[static_cast<std::size_t>(setup_.estimated[k])] = from_unconstrained(transforms_[k], z[k]);
+  return p;
+}
+
+void SubjectObjective::apply(const std::vector<double>& z, std::vector<ErrorModel>& errors) const {
+  errors = setup_.error_models;
+  for (std::size_t s = 0; s < error_slots_.size(); ++s) {
+    auto& em = errors[error_slots_[s].observable];
+    auto values = em.parameter_values();
+    values[static_cast<std::size_t>(error_slots_[s].which)] = std::exp(z[transforms_.size() + s]);
+    em.set_parameter_values(values.data());
+  }
+}
+
+double SubjectObjective::ofv(const std::vector<double>& z, std::vector<double>* gradient) {
+  const std::size_t nk = transforms_.size();
+  if (gradient) gradient->assign(z.size(), 0.0);
+  request_.parameters = model_parameters(z);
+  if (!setup_.model->check_parameters(request_.parameters).empty()) return kFailedOfv;
+  std::vector<ErrorModel> errors;
+  apply(z, errors);
+  request_.sensitivity_parameters.clear();
+  if (gradient) request_.sensitivity_parameters = setup_.estimated;
+  solver_.solve(request_, result_);
+
+  const auto dtheta = natural_derivative(z);
+  double loglik = 0.0;
+  for (std::size_t i = 0; i < subject_.observations.size(); ++i) {
+    const auto& obs = subject_.observations[i];
+    const auto row = static_cast<Eigen::Index>(time_index_[i]);
+    const auto j = static_cast<std::size_t>(obs.observable);
+    const double f = result_.observables(row, static_cast<Eigen::Index>(j));
+    const auto rl = record_likelihood(errors[j], obs.value, f, obs.censored);
+    loglik += rl.loglik;
+    if (!gradient) continue;
+    for (std::size_t k = 0; k < nk; ++k)
+      (*gradient)[k] += -2.0 * rl.d_prediction * result_.observable_sensitivities[j](row, static_cast<Eigen::Index>(k)) * dtheta[k];
+    for (std::size_t s = 0; s < error_slots_.size(); ++s)
+      if (error_slots_[s].observable == j)
+        (*gradient)[nk + s] += -2.0 * rl.d_parameters[error_slots_[s].which] * dtheta[nk + s];
+  }
+  last_likelihood_ = -2.0 * loglik;
+  last_prior_ = 0.0;
+  for (const auto& prior : setup_.priors) {  // −2 ln N(ln θ; ln typical, ω²), constants included
+    const auto k = static_cast<std::size_t>(std::find(setup_.estimated.begin(), setup_.estimated.end(), prior.parameter) -
+                                            setup_.estimated.begin());
+    const double theta = request_.parameters[static_cast<std::size_t>(prior.parameter)];
+    const double u = std::log(theta) - std::log(prior.typical);
+    last_prior_ += u * u / prior.omega2 + std::log(2.0 * std::numbers::pi * prior.omega2);
+    if (gradient) (*gradient)[k] += 2.0 * u / prior.omega2 * dtheta[k] / theta;
+  }
+  return last_likelihood_ + last_prior_;
+}
+
+std::vector<RecordPrediction> SubjectObjective::predictions(const std::vector<double>& z) {
+  request_.parameters = model_parameters(z);
+  request_.sensitivity_parameters.clear();
+  std::vector<ErrorModel> errors;
+  apply(z, errors);
+  solver_.solve(request_, result_);
+  std::vector<RecordPrediction> out;
+  for (std::size_t i = 0; i < subject_.observations.size(); ++i) {
+    const auto& obs = subject_.observations[i];
+    const auto j = static_cast<std::size_t>(obs.observable);
+    RecordPrediction rp;
+    rp.ipred = result_.observables(static_cast<Eigen::Index>(time_index_[i]), static_cast<Eigen::Index>(j));
+    rp.iwres = weighted_residual(errors[j], obs.value, rp.ipred);
+    rp.blq_probability = obs.censored ? std::exp(record_likelihood(errors[j], obs.value, rp.ipred, true).loglik) : 0.0;
+    out.push_back(rp);
+  }
+  return out;
+}
+
+Eigen::MatrixXd SubjectObjective::curve(const std::vector<double>& z, const std::vector<double>& times_day) {
+  SimulationRequest request{model_parameters(z), times_day, {}, request_.doses};
+  SimulationResult result;
+  solver_.solve(request, result);
+  return result.observables;
+}
+
+}  // namespace cartpk::fitting

@@ -1,0 +1,101 @@
+#include "fitting/subject_fit.hpp"
+
+#include <algorithm>
+#include <mutex>
+#include <thread>
+
+#include "pkmodel/errors.hpp"
+
+namespace cartpk::fitting {
+
+SubjectFit fit_subject(const FitSetup& setup, const Subject& subject, Solver& solver, const FitOptions& options,
+                       std::size_t subject_index) {
+  SubjectFit fit;
+  fit.id = subject.id;
+  try {
+    SubjectObjective objective(setup, subject, solver);
+    fit.names = objective.names();
+    fit.n_obs = objective.n_observations();
+    fit.n_blq = objective.n_censored();
+    const ObjectiveFunction f = [&](const std::vector<double>& z, std::vector<double>* g) { return objective.ofv(z, g); };
+    auto optimizer = options.optimizer;
+    optimizer.seed = options.optimizer.seed + 7919 * subject_index;  // per subject: independent of thread count
+    fit.optimization = multistart(f, objective.initial_point(), objective.lower(), objective.upper(), optimizer);
+    if (fit.optimization.best < 0) {
+      fit.status = FitStatus::failed;
+      fit.message = "every start failed; first: " + fit.optimization.starts.front().status;
+      return fit;
+    }
+    const auto z = fit.optimization.starts[static_cast<std::size_t>(fit.optimization.best)].optimum;
+    fit.ofv = objective.ofv(z, nullptr);
+    fit.ofv_likelihood = objective.last_likelihood_ofv();
+    fit.ofv_prior = objective.last_prior_ofv();
+    fit.estimates = objective.natural(z);
+    fit.status = FitStatus::ok;
+    fit.message = "ok";
+    if (options.uncertainty) {
+      fit.uncertainty = observed_information(f, z, fit.estimates, objective.natural_derivative(z));
+      if (!fit.uncertainty.note.empty()) fit.message = "ok; " + fit.uncertainty.note;
+    }
+    for (int parameter : options.profile) {
+      const auto it = std::find(setup.estimated.begin(), setup.estimated.end(), parameter);
+      const auto k = static_cast<std::size_t>(it - setup.estimated.begin());
+      const double se_z = fit.uncertainty.covariance.size() > 0
+                              ? std::sqrt(std::max(0.0, fit.uncertainty.covariance(static_cast<Eigen::Index>(k), static_cast<Eigen::Index>(k))))
+                              : std::nan("");
+      auto to_natural = [&objective, &z, k](double zk) {
+        auto zz = z;
+        zz[k] = zk;
+        return objective.natural(zz)[k];
+      };
+      fit.profiles.push_back(profile_likelihood(f, z, fit.ofv, k, objective.lower(), objective.upper(), se_z, to_natural, optimizer));
+    }
+    fit.predictions = objective.predictions(z);
+    double t_last = 0.0;
+    for (const auto& o : subject.observations) t_last = std::max(t_last, o.time_day);
+    for (int i = 0; i < options.curve_points; ++i)
+      fit.curve_times.push_back(1.1 * t_last * i / std::max(1, options.curve_points - 1));
+    if (!fit.curve_times.empty()) fit.curve = objective.curve(z, fit.curve_times);
+  } catch (const SolverError& e) {
+    fit.status = FitStatus::failed;
+    fit.message = std::string("solver failure: ") + e.what();
+  } catch (const InputError& e) {
+    fit.status = FitStatus::failed;
+    fit.message = std::string("invalid subject: ") + e.what();
+  } catch (const std::exception& e) {  // never let one subject take the cohort down
+    fit.status = FitStatus::failed;
+    fit.message = std::string("internal error: ") + e.what();
+  }
+  return fit;
+}
+
+std::vector<SubjectFit> fit_cohort(const FitSetup& setup, const std::vector<Subject>& subjects,
+                                   const FitOptions& options, int threads, const FitProgress& progress,
+                                   const std::atomic<bool>* cancel) {
+  std::vector<SubjectFit> fits(subjects.size());
+  for (std::size_t i = 0; i < subjects.size(); ++i) fits[i].id = subjects[i].id;
+  const unsigned hardware = std::max(1u, std::thread::hardware_concurrency());
+  const auto n_threads = static_cast<unsigned>(std::min<std::size_t>(threads > 0 ? static_cast<unsigned>(threads) : hardware,
+                                                                     std::max<std::size_t>(1, subjects.size())));
+  std::atomic<std::size_t> next{0};
+  std::size_t done = 0;
+  std::mutex report;
+  auto worker = [&] {
+    auto solver = make_solver(*setup.model, setup.method, setup.solver_options);  // one workspace per thread
+    while (!(cancel && cancel->load())) {
+      const std::size_t i = next.fetch_add(1);
+      if (i >= subjects.size()) break;
+      fits[i] = fit_subject(setup, subjects[i], *solver, options, i);
+      std::lock_guard<std::mutex> lock(report);
+      ++done;
+      if (progress) progress(fits[i], done, subjects.size());
+    }
+  };
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < n_threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  return fits;
+}
+
+}  // namespace cartpk::fitting

@@ -1,0 +1,55 @@
+#pragma once
+// Per-subject fitting: multi-start optimisation of the subject's objective, uncertainty at the optimum,
+// optional profiles, and predictions for diagnostics. A cohort is fitted on a pool of threads, each with its
+// own solver workspace; results do not depend on the thread count. One subject's failure is recorded in its
+// status and never stops the others.
+#include <atomic>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "fitting/objective.hpp"
+#include "fitting/optimizer.hpp"
+#include "fitting/uncertainty.hpp"
+
+namespace cartpk::fitting {
+
+struct FitOptions {
+  OptimizerOptions optimizer;
+  std::vector<int> profile;        // model parameter indices to profile (must be estimated)
+  bool uncertainty = true;
+  int curve_points = 200;          // dense prediction grid for plots, 0 to the last observation × 1.1
+};
+
+enum class FitStatus { ok, failed, not_run };
+
+struct SubjectFit {
+  std::string id;
+  FitStatus status = FitStatus::not_run;
+  std::string message;                 // "ok", or why it failed / what was flagged
+  std::vector<std::string> names;      // estimated parameters: kinetic, then error parameters
+  std::vector<double> estimates;       // natural scale
+  double ofv = std::nan("");           // total objective (likelihood + prior)
+  double ofv_likelihood = std::nan("");
+  double ofv_prior = 0.0;
+  std::size_t n_obs = 0, n_blq = 0;
+  OptimizationResult optimization;
+  Uncertainty uncertainty;
+  std::vector<Profile> profiles;
+  std::vector<RecordPrediction> predictions;  // one per observation, in the subject's order
+  std::vector<double> curve_times;
+  Eigen::MatrixXd curve;                      // n_times × n_observables at the estimates
+};
+
+SubjectFit fit_subject(const FitSetup& setup, const Subject& subject, Solver& solver, const FitOptions& options,
+                       std::size_t subject_index);
+
+using FitProgress = std::function<void(const SubjectFit&, std::size_t done, std::size_t total)>;
+
+// Fits every subject on `threads` threads (0: all cores). `cancel` (may be null) stops taking new subjects:
+// those not started keep status not_run. `progress` is called (serialised) as each subject finishes.
+std::vector<SubjectFit> fit_cohort(const FitSetup& setup, const std::vector<Subject>& subjects,
+                                   const FitOptions& options, int threads, const FitProgress& progress = {},
+                                   const std::atomic<bool>* cancel = nullptr);
+
+}  // namespace cartpk::fitting

@@ -1,0 +1,129 @@
+#include "fitting/uncertainty.hpp"
+
+#include <algorithm>
+#include <sstream>
+
+namespace cartpk::fitting {
+
+Uncertainty observed_information(const ObjectiveFunction& f, const std::vector<double>& z,
+                                 const std::vector<double>& natural, const std::vector<double>& dnatural_dz) {
+  const auto n = static_cast<Eigen::Index>(z.size());
+  Uncertainty u;
+  u.hessian.resize(n, n);
+  std::vector<double> gp, gm, zs = z;
+  for (Eigen::Index j = 0; j < n; ++j) {
+    const auto jj = static_cast<std::size_t>(j);
+    const double h = 1e-4 * std::max(1.0, std::abs(z[jj]));
+    zs[jj] = z[jj] + h;
+    f(zs, &gp);
+    zs[jj] = z[jj] - h;
+    f(zs, &gm);
+    zs[jj] = z[jj];
+    for (Eigen::Index i = 0; i < n; ++i)
+      u.hessian(i, j) = (gp[static_cast<std::size_t>(i)] - gm[static_cast<std::size_t>(i)]) / (2.0 * h);
+  }
+  u.hessian = 0.5 * (u.hessian + u.hessian.transpose()).eval();
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(u.hessian);
+  const auto& lambda = eig.eigenvalues();
+  const double lmax = lambda.cwiseAbs().maxCoeff();
+  u.condition_number = lambda.minCoeff() > 0.0 ? lmax / lambda.minCoeff() : std::numeric_limits<double>::infinity();
+  u.se.assign(z.size(), std::nan(""));
+  u.rse_percent.assign(z.size(), std::nan(""));
+  u.poorly_determined.assign(z.size(), false);
+  std::ostringstream note;
+  if (!(lambda.minCoeff() > 1e-10 * lmax)) {
+    // Near-singular information: flag the parameters that load on the null directions, invert what remains.
+    note << "near-singular information (condition number " << u.condition_number << "): ";
+    for (Eigen::Index e = 0; e < n; ++e) {
+      if (lambda(e) > 1e-10 * lmax) continue;
+      for (Eigen::Index i = 0; i < n; ++i)
+        if (std::abs(eig.eigenvectors()(i, e)) > 0.3) u.poorly_determined[static_cast<std::size_t>(i)] = true;
+    }
+    Eigen::VectorXd inv = lambda.unaryExpr([lmax](double l) { return l > 1e-10 * lmax ? 1.0 / l : 0.0; });
+    u.covariance = 2.0 * eig.eigenvectors() * inv.asDiagonal() * eig.eigenvectors().transpose();
+  } else {
+    u.covariance = 2.0 * eig.eigenvectors() * lambda.cwiseInverse().asDiagonal() * eig.eigenvectors().transpose();
+    u.ok = true;
+  }
+  const Eigen::VectorXd sd = u.covariance.diagonal().cwiseMax(0.0).cwiseSqrt();
+  u.correlation = u.covariance;
+  for (Eigen::Index i = 0; i < n; ++i)
+    for (Eigen::Index j = 0; j < n; ++j)
+      u.correlation(i, j) = sd(i) > 0.0 && sd(j) > 0.0 ? u.covariance(i, j) / (sd(i) * sd(j)) : std::nan("");
+  for (std::size_t i = 0; i < z.size(); ++i) {
+    if (u.poorly_determined[i]) continue;
+    u.se[i] = std::abs(dnatural_dz[i]) * sd(static_cast<Eigen::Index>(i));
+    u.rse_percent[i] = 100.0 * u.se[i] / std::abs(natural[i]);
+    if (u.rse_percent[i] > 100.0) {
+      u.poorly_determined[i] = true;
+      note << "RSE > 100 % for coordinate " << i << "; ";
+    }
+  }
+  u.note = note.str();
+  return u;
+}
+
+Profile profile_likelihood(const ObjectiveFunction& f, const std::vector<double>& z_opt, double ofv_opt, std::size_t k,
+                           const std::vector<double>& lower, const std::vector<double>& upper, double se_z,
+                           const std::function<double(double)>& to_natural, const OptimizerOptions& options) {
+  Profile profile;
+  profile.index = k;
+  profile.points.push_back({z_opt[k], to_natural(z_opt[k]), ofv_opt});
+  // The others, with coordinate k held at `fixed`.
+  auto drop = [k](const std::vector<double>& v) {
+    std::vector<double> out;
+    for (std::size_t i = 0; i < v.size(); ++i)
+      if (i != k) out.push_back(v[i]);
+    return out;
+  };
+  auto insert = [k](const std::vector<double>& w, double fixed) {
+    std::vector<double> z(w.begin(), w.end());
+    z.insert(z.begin() + static_cast<long>(k), fixed);
+    return z;
+  };
+  const auto lo = drop(lower), hi = drop(upper);
+  const double base_step = std::isfinite(se_z) && se_z > 0.0 ? std::clamp(0.5 * se_z, 0.02, 0.5) : 0.1;
+  for (int direction : {-1, +1}) {
+    double zk = z_opt[k], step = base_step, previous_delta = 0.0, previous_z = z_opt[k];
+    std::vector<double> w = drop(z_opt);
+    bool found = false;
+    for (int n = 0; n < 60 && !found; ++n) {
+      const double bound = direction < 0 ? lower[k] : upper[k];
+      zk += direction * step;
+      const bool at_bound = direction < 0 ? zk <= bound : zk >= bound;
+      if (at_bound) zk = bound;
+      const ObjectiveFunction fk = [&](const std::vector<double>& v, std::vector<double>* g) {
+        std::vector<double> full_g;
+        const double value = f(insert(v, zk), g ? &full_g : nullptr);
+        if (g) *g = drop(full_g);
+        return value;
+      };
+      const auto r = minimise(fk, w, lo, hi, options);
+      if (!r.ok) {
+        profile.note += "re-optimisation failed at z = " + std::to_string(zk) + "; ";
+        break;
+      }
+      w = r.optimum;
+      const double delta = r.ofv - ofv_opt;
+      if (delta < -1e-3) profile.note += "profile went below the optimum (a better optimum exists); ";
+      profile.points.push_back({zk, to_natural(zk), r.ofv});
+      if (delta >= kChiSquare95) {
+        const double zc = previous_z + (kChiSquare95 - previous_delta) * (zk - previous_z) / (delta - previous_delta);
+        (direction < 0 ? profile.lower : profile.upper) = to_natural(zc);
+        found = true;
+      }
+      if (at_bound) break;
+      // Aim for ΔOFV increments of about 0.5–1.5 per point.
+      const double increment = delta - previous_delta;
+      if (increment < 0.3) step *= 1.6;
+      else if (increment > 1.5) step *= 0.6;
+      previous_delta = delta;
+      previous_z = zk;
+    }
+    if (!found) profile.note += std::string(direction < 0 ? "lower" : "upper") + " limit not reached in the box; ";
+  }
+  std::sort(profile.points.begin(), profile.points.end(), [](const ProfilePoint& a, const ProfilePoint& b) { return a.z < b.z; });
+  return profile;
+}
+
+}  // namespace cartpk::fitting

@@ -1,0 +1,51 @@
+#pragma once
+// Uncertainty of an optimum: the observed Fisher information (the Hessian of the OFV, from central differences
+// of its exact gradient), standard errors by the delta method, correlations, identifiability flags; and
+// profile-likelihood confidence intervals.
+#include <Eigen/Dense>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "fitting/optimizer.hpp"
+
+namespace cartpk::fitting {
+
+struct Uncertainty {
+  Eigen::MatrixXd hessian;      // d²OFV/dz² at the optimum
+  Eigen::MatrixXd covariance;   // of z: 2·H⁻¹ (OFV = −2 log L, so the information is H/2)
+  Eigen::MatrixXd correlation;  // of z
+  std::vector<double> se;           // natural scale, delta method: |dθ/dz|·sqrt(C_zz)
+  std::vector<double> rse_percent;  // 100·se/|θ|
+  std::vector<bool> poorly_determined;  // RSE > 100 %, or in a (near-)null direction of H
+  double condition_number = std::nan("");
+  bool ok = false;
+  std::string note;  // why not ok, or what was flagged
+};
+
+// `natural` and `dnatural_dz` are the natural-scale values and the transforms' derivatives at z.
+Uncertainty observed_information(const ObjectiveFunction& f, const std::vector<double>& z,
+                                 const std::vector<double>& natural, const std::vector<double>& dnatural_dz);
+
+struct ProfilePoint {
+  double z = 0.0;
+  double value = 0.0;  // natural scale
+  double ofv = 0.0;
+};
+
+struct Profile {
+  std::size_t index = 0;  // coordinate of z that was profiled
+  std::vector<ProfilePoint> points;  // sorted by z
+  double lower = std::nan(""), upper = std::nan("");  // 95 % CI, natural scale (NaN: not reached in the box)
+  std::string note;
+};
+
+inline constexpr double kChiSquare95 = 3.841458820694124;  // 1 degree of freedom
+
+// Profiles coordinate k: fixes it on a grid either side of the optimum, re-optimises the others, and finds
+// where ΔOFV = 3.84. `to_natural` maps z_k to the natural scale.
+Profile profile_likelihood(const ObjectiveFunction& f, const std::vector<double>& z_opt, double ofv_opt, std::size_t k,
+                           const std::vector<double>& lower, const std::vector<double>& upper, double se_z,
+                           const std::function<double(double)>& to_natural, const OptimizerOptions& options);
+
+}  // namespace cartpk::fitting

@@ -1,0 +1,137 @@
+// Fitting: the record likelihood against textbook values, the OFV gradient against central differences
+// (closed form and CVODES, stein2019 and cart_cd19_bcma), and recovery of known parameters.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <numbers>
+
+#include "fit_fixtures.hpp"
+#include "fitting/subject_fit.hpp"
+#include "reference_checks.hpp"
+
+using namespace cartpk;
+using namespace cartpk::fitting;
+using cartpk::testing::close_relative;
+
+TEST_CASE("record likelihoods equal their textbook formulas, M3 included, far into the tail") {
+  const double two_pi = 2 * std::numbers::pi;
+  ErrorModel additive{ErrorType::additive, 2.0, 0.0, true};
+  CHECK(record_likelihood(additive, 11.0, 10.0, false).loglik ==
+        doctest::Approx(-0.5 * (std::log(two_pi) + 2 * std::log(2.0) + 0.25)).epsilon(1e-14));
+  ErrorModel lognormal{ErrorType::lognormal, 0.5, 0.0, true};
+  const double r = std::log(60.0) - std::log(40.0);
+  CHECK(record_likelihood(lognormal, 60.0, 40.0, false).loglik ==
+        doctest::Approx(-0.5 * (std::log(two_pi) + 2 * std::log(0.5) + r * r / 0.25)).epsilon(1e-14));
+  // M3 at the prediction itself: P(Y < f) = 1/2.
+  CHECK(record_likelihood(lognormal, 40.0, 40.0, true).loglik == doctest::Approx(std::log(0.5)).epsilon(1e-14));
+  // ln Φ(−40) = −804.6084420137538 (R: pnorm(-40, log.p = TRUE)); φ(0)/Φ(0) = 2/√(2π).
+  CHECK(log_normal_cdf(-40.0) == doctest::Approx(-804.6084420137538).epsilon(1e-14));
+  CHECK(log_normal_cdf(-30.0) == doctest::Approx(-454.32124395634327).epsilon(1e-14));  // scipy log_ndtr
+  CHECK(log_normal_cdf(-29.99) == doctest::Approx(-454.0209613044682).epsilon(1e-14));
+  CHECK(log_normal_cdf(-5.0) == doctest::Approx(std::log(2.866515718791939e-07)).epsilon(1e-12));
+  CHECK(normal_pdf_over_cdf(0.0) == doctest::Approx(2.0 / std::sqrt(two_pi)).epsilon(1e-14));
+  CHECK(normal_pdf_over_cdf(-31.0) == doctest::Approx(31.032191276781262).epsilon(1e-11));  // scipy
+  CHECK(normal_pdf_over_cdf(-29.99) == doctest::Approx(30.02327070880899).epsilon(1e-11));
+}
+
+TEST_CASE("record likelihood derivatives (prediction and error parameters) equal central differences") {
+  for (auto type : {ErrorType::additive, ErrorType::proportional, ErrorType::combined, ErrorType::lognormal})
+    for (bool censored : {false, true}) {
+      ErrorModel m{type, 0.7, 0.3, true};
+      const double y = 35.0, f = 30.0, h = 1e-6;
+      const auto rl = record_likelihood(m, y, f, censored);
+      const double d_f = (record_likelihood(m, y, f + h, censored).loglik - record_likelihood(m, y, f - h, censored).loglik) / (2 * h);
+      CHECK(close_relative(rl.d_prediction, d_f, 1e-6, 1e-10));
+      auto values = m.parameter_values();
+      for (std::size_t k = 0; k < values.size(); ++k) {
+        auto up = m, down = m;
+        auto vu = values, vd = values;
+        vu[k] += h;
+        vd[k] -= h;
+        up.set_parameter_values(vu.data());
+        down.set_parameter_values(vd.data());
+        const double d = (record_likelihood(up, y, f, censored).loglik - record_likelihood(down, y, f, censored).loglik) / (2 * h);
+        INFO(error_type_name(type), " censored ", censored, " parameter ", k);
+        CHECK(close_relative(rl.d_parameters[k], d, 1e-6, 1e-10));
+      }
+    }
+}
+
+namespace {
+void check_gradient(SubjectObjective& objective, const std::vector<double>& z, double tol) {
+  std::vector<double> g;
+  objective.ofv(z, &g);
+  double scale = 0.0;
+  for (double v : g) scale = std::max(scale, std::abs(v));
+  for (std::size_t k = 0; k < z.size(); ++k) {
+    const double h = 1e-5 * std::max(1.0, std::abs(z[k]));
+    auto zp = z, zm = z;
+    zp[k] += h;
+    zm[k] -= h;
+    const double fd = (objective.ofv(zp, nullptr) - objective.ofv(zm, nullptr)) / (2 * h);
+    INFO("d OFV / d ", objective.names()[k], ": exact ", g[k], " vs differences ", fd);
+    CHECK(close_relative(g[k], fd, tol, 1e-7 * scale));
+  }
+}
+}  // namespace
+
+TEST_CASE("stein2019 OFV gradient equals central differences (closed form and CVODES; qpcr + flow, BLQ, priors)") {
+  std::mt19937_64 rng(11);
+  auto truth = find_model("stein2019").default_parameters();
+  auto subject = cartpk::testing::simulate_stein_subject(truth, 0.4, 200.0, rng, "1");
+  for (auto o : subject.observations) {  // add flow records (observable 1) with a combined error model
+    o.observable = 1;
+    o.value = o.censored ? 0.5 : o.value / 300.0 * 1.1;
+    subject.observations.push_back(o);
+  }
+  for (const char* method : {"closed", "ode"}) {
+    auto setup = cartpk::testing::stein_setup(method);
+    setup.solver_options.rtol = 1e-11;
+    setup.solver_options.atol_scale = 1e-15;
+    setup.error_models[1] = ErrorModel{ErrorType::combined, 0.05, 0.2, true};
+    setup.priors = {{0, 3900.0, 2.4}, {3, 0.16, 0.91}};
+    auto solver = make_solver(*setup.model, method, setup.solver_options);
+    SubjectObjective objective(setup, subject, *solver);
+    REQUIRE(objective.dimension() == 9);  // 6 kinetic + sigma_qpcr + a_flow + b_flow
+    auto z = objective.initial_point();
+    for (std::size_t k = 0; k < z.size(); ++k) z[k] += 0.05 * std::sin(3.0 * static_cast<double>(k) + 1.0);  // off the defaults
+    INFO("method ", method);
+    check_gradient(objective, z, 1e-5);
+  }
+}
+
+TEST_CASE("cart_cd19_bcma OFV gradient equals central differences (flow, qpcr, bcell; CVODES sensitivities)") {
+  const Model& model = find_model("cart_cd19_bcma");
+  FitSetup setup;
+  setup.model = &model;
+  setup.method = "ode";
+  setup.solver_options.rtol = 1e-11;
+  setup.solver_options.atol_scale = 1e-15;
+  setup.parameters = model.default_parameters();
+  for (auto name : model.default_estimated()) {
+    const auto i = static_cast<std::size_t>(model.parameter_index(name));
+    setup.estimated.push_back(static_cast<int>(i));
+    setup.lower.push_back(model.parameters()[i].lower);
+    setup.upper.push_back(model.parameters()[i].upper);
+  }
+  setup.error_models.assign(model.n_observables(), ErrorModel{ErrorType::lognormal, 0.3, 0.0, false});
+  setup.error_models[2] = ErrorModel{ErrorType::combined, 2.0, 0.2, true};  // bcell
+  Subject subject;
+  subject.id = "m2";
+  subject.doses.push_back({{0.0, 7e7, 70.0, DoseUnit::cells}, 0});
+  const double days[] = {1, 3, 7, 10, 14, 28, 60, 90, 180};
+  const double flow[] = {0.8, 3.0, 10.0, 9.0, 5.0, 1.5, 0.4, 0.2, 0.01};
+  const double bcell[] = {25, 18, 4, 0.3, 0.2, 0.5, 1.5, 3, 60};
+  for (std::size_t k = 0; k < 9; ++k) {
+    subject.observations.push_back({days[k], 0, flow[k], false, std::nan(""), 0});
+    subject.observations.push_back({days[k], 1, flow[k] * 310.0, false, std::nan(""), 0});
+    subject.observations.push_back({days[k], 2, std::max(bcell[k], 1.0), bcell[k] < 1.0, std::nan(""), 0});
+  }
+  auto solver = make_solver(model, "ode", setup.solver_options);
+  SubjectObjective objective(setup, subject, *solver);
+  REQUIRE(objective.dimension() == 8);
+  auto z = objective.initial_point();
+  z[0] += 0.1;
+  z[4] -= 0.2;
+  check_gradient(objective, z, 1e-5);
+}
