@@ -75,6 +75,11 @@ struct BiphasicCk {
   }
 
   static std::string check(const double* p) {
+    // The biexponential tail is symmetric under (alpha, beta, fb) -> (beta, alpha, 1 - fb): ordering the rates
+    // (fast contraction, slow persistence) is what makes the parameters identifiable.
+    if (p[alpha] <= p[beta])
+      return "alpha = " + std::to_string(p[alpha]) + "/day must exceed beta = " + std::to_string(p[beta]) +
+             "/day (fast contraction, then slow persistence)";
     if (lag(p) >= p[tmax])
       return "tlag = " + std::to_string(lag(p)) + " day must be below tmax = " + std::to_string(p[tmax]) +
              " day (growth runs from tlag to tmax)";
