@@ -16,7 +16,7 @@ struct OptimizerOptions {
   unsigned long seed = 1;
   double xtol_rel = 1e-8;
   double ftol_abs = 1e-9;       // on the OFV
-  int max_evaluations = 4000;   // per start
+  int max_evaluations = 4000;   // per start; 0: evaluate the OFV at the initial values only
 };
 
 struct StartResult {

@@ -20,7 +20,19 @@ SubjectFit fit_subject(const FitSetup& setup, const Subject& subject, Solver& so
     const ObjectiveFunction f = [&](const std::vector<double>& z, std::vector<double>* g) { return objective.ofv(z, g); };
     auto optimizer = options.optimizer;
     optimizer.seed = options.optimizer.seed + 7919 * subject_index;  // per subject: independent of thread count
-    fit.optimization = multistart(f, objective.initial_point(), objective.lower(), objective.upper(), optimizer);
+    if (optimizer.max_evaluations == 0) {  // evaluate only (NONMEM's MAXEVAL=0): the OFV at the initial values
+      StartResult at_start;
+      at_start.start = at_start.optimum = objective.initial_point();
+      at_start.ofv = objective.ofv(at_start.start, nullptr);
+      at_start.evaluations = 1;
+      at_start.algorithm = "none";
+      at_start.status = "ok: evaluated at the initial values";
+      at_start.ok = true;
+      fit.optimization.starts.push_back(at_start);
+      fit.optimization.best = 0;
+    } else {
+      fit.optimization = multistart(f, objective.initial_point(), objective.lower(), objective.upper(), optimizer);
+    }
     if (fit.optimization.best < 0) {
       fit.status = FitStatus::failed;
       fit.message = "every start failed; first: " + fit.optimization.starts.front().status;
@@ -35,7 +47,12 @@ SubjectFit fit_subject(const FitSetup& setup, const Subject& subject, Solver& so
     fit.message = "ok";
     if (options.uncertainty) {
       fit.uncertainty = observed_information(f, z, fit.estimates, objective.natural_derivative(z));
-      if (!fit.uncertainty.note.empty()) fit.message = "ok; " + fit.uncertainty.note;
+      std::string poor;
+      for (std::size_t k = 0; k < fit.names.size(); ++k)
+        if (fit.uncertainty.poorly_determined[k]) poor += (poor.empty() ? "" : ", ") + fit.names[k];
+      if (!poor.empty())
+        fit.message = "ok; poorly determined: " + poor + " (RSE > 100 %" +
+                      (fit.uncertainty.note.empty() ? "" : " or " + fit.uncertainty.note) + ")";
     }
     for (int parameter : options.profile) {
       const auto it = std::find(setup.estimated.begin(), setup.estimated.end(), parameter);

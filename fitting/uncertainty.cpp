@@ -33,7 +33,7 @@ Uncertainty observed_information(const ObjectiveFunction& f, const std::vector<d
   std::ostringstream note;
   if (!(lambda.minCoeff() > 1e-10 * lmax)) {
     // Near-singular information: flag the parameters that load on the null directions, invert what remains.
-    note << "near-singular information (condition number " << u.condition_number << "): ";
+    note << "near-singular information (condition number " << u.condition_number << ")";
     for (Eigen::Index e = 0; e < n; ++e) {
       if (lambda(e) > 1e-10 * lmax) continue;
       for (Eigen::Index i = 0; i < n; ++i)
@@ -54,10 +54,7 @@ Uncertainty observed_information(const ObjectiveFunction& f, const std::vector<d
     if (u.poorly_determined[i]) continue;
     u.se[i] = std::abs(dnatural_dz[i]) * sd(static_cast<Eigen::Index>(i));
     u.rse_percent[i] = 100.0 * u.se[i] / std::abs(natural[i]);
-    if (u.rse_percent[i] > 100.0) {
-      u.poorly_determined[i] = true;
-      note << "RSE > 100 % for coordinate " << i << "; ";
-    }
+    if (u.rse_percent[i] > 100.0) u.poorly_determined[i] = true;
   }
   u.note = note.str();
   return u;

@@ -9,9 +9,16 @@
 namespace cartpk::io {
 
 void write_csv(const std::filesystem::path& path, std::span<const CsvColumn> columns) {
-  const std::size_t rows = columns.empty() ? 0 : columns.front().values.size();
+  auto length = [](const CsvColumn& c) { return c.values.empty() ? c.text.size() : c.values.size(); };
+  const std::size_t rows = columns.empty() ? 0 : length(columns.front());
   for (const auto& c : columns)
-    if (c.values.size() != rows) throw std::logic_error("write_csv: columns of unequal length");
+    if (length(c) != rows) throw std::logic_error("write_csv: columns of unequal length");
+  auto quoted = [](const std::string& t) {
+    if (t.find_first_of(",\"\n\r") == std::string::npos) return t;
+    std::string q = "\"";
+    for (char ch : t) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+    return q + "\"";
+  };
   {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     for (std::size_t j = 0; j < columns.size(); ++j) out << (j ? "," : "") << columns[j].name;
@@ -19,8 +26,13 @@ void write_csv(const std::filesystem::path& path, std::span<const CsvColumn> col
     char buffer[32];
     for (std::size_t r = 0; r < rows; ++r) {
       for (std::size_t j = 0; j < columns.size(); ++j) {
-        std::snprintf(buffer, sizeof buffer, "%.17g", columns[j].values[r]);
-        out << (j ? "," : "") << buffer;
+        out << (j ? "," : "");
+        if (columns[j].values.empty()) {
+          out << quoted(columns[j].text[r]);
+        } else {
+          std::snprintf(buffer, sizeof buffer, "%.17g", columns[j].values[r]);
+          out << buffer;
+        }
       }
       out << '\n';
     }

@@ -10,7 +10,8 @@ namespace cartpk::io {
 
 struct CsvColumn {
   std::string name;
-  std::vector<double> values;
+  std::vector<double> values;     // numeric column, or
+  std::vector<std::string> text = {};  // a text column (used when values is empty); quoted where needed
 };
 
 // All columns must have the same length. Throws OutputError when the file cannot be written.

@@ -6,9 +6,11 @@ namespace cartpk::cli {
 
 struct Context {
   std::string command_line;  // recorded in output files
+  int exit_code = 0;         // set by a command that finished but must report a partial failure (3, 130)
 };
 
 void add_models_command(CLI::App& app);
 void add_simulate_command(CLI::App& app, const Context& context);
+void add_fit_command(CLI::App& app, Context& context);
 
 }  // namespace cartpk::cli

@@ -1,5 +1,6 @@
 // cartpk: command-line entry. Parses, dispatches, and maps failures to exit codes:
-// 0 success, 1 unexpected internal error, 2 bad input or unwritable output, 3 a solve failed.
+// 0 success, 1 unexpected internal error, 2 bad input or unwritable output, 3 a solve (or some subjects'
+// fits) failed, 130 interrupted (what was complete is written).
 #include <CLI/CLI.hpp>
 #include <iostream>
 
@@ -12,12 +13,13 @@ int main(int argc, char** argv) {
   CLI::App app{"cartpk " CARTPK_VERSION ": CAR-T cellular kinetics (simulation, fitting, HDF5 export)", "cartpk"};
   app.require_subcommand(1);
   app.set_version_flag("--version", CARTPK_VERSION);
-  const cartpk::cli::Context context{cartpk::cli::join_command_line(argc, argv)};
+  cartpk::cli::Context context{cartpk::cli::join_command_line(argc, argv)};
   cartpk::cli::add_models_command(app);
   cartpk::cli::add_simulate_command(app, context);
+  cartpk::cli::add_fit_command(app, context);
   try {
     app.parse(argc, argv);
-    return 0;
+    return context.exit_code;
   } catch (const CLI::Success& e) {
     return app.exit(e);
   } catch (const CLI::Error& e) {

@@ -1,0 +1,288 @@
+// `cartpk fit`: per-subject fits of a model to a NONMEM-style dataset; estimates, uncertainty, profiles and
+// diagnostics to HDF5 and a CSV table.
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "fitting/subject_fit.hpp"
+#include "io/atomic_file.hpp"
+#include "io/dataset.hpp"
+#include "io/prior_file.hpp"
+#include "pkmodel/errors.hpp"
+#include "pkmodel/registry.hpp"
+#include "tools/cli_values.hpp"
+#include "tools/commands.hpp"
+#include "tools/fit_output.hpp"
+
+namespace cartpk::cli {
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+extern "C" void on_signal(int) { g_interrupted.store(true); }
+
+struct FitCliOptions {
+  std::string model, data, estimate, prior, iiv = "variance", profile, ids, dvid, solution, out, table;
+  std::vector<std::string> fix, error, bounds;
+  int starts = 10, threads = 0, maxeval = 4000;
+  unsigned long seed = 1;
+  bool quiet = false;
+  double rtol = SolverOptions{}.rtol, atol_scale = SolverOptions{}.atol_scale;
+};
+
+int index_or_throw(const Model& model, const std::string& name, const std::string& option) {
+  const int i = model.parameter_index(name);
+  if (i < 0) {
+    std::vector<std::string> names;
+    for (const auto& p : model.parameters()) names.emplace_back(p.name);
+    const auto near = io::did_you_mean(name, names);
+    throw InputError(option + ": model " + std::string(model.name()) + " has no parameter '" + name + "'" +
+                     (near.empty() ? "" : " (did you mean '" + near + "'?)"));
+  }
+  return i;
+}
+
+io::DatasetOptions dataset_options(const Model& model, const std::string& dvid) {
+  io::DatasetOptions options;
+  for (const auto& o : model.observables()) options.observables.emplace_back(o.name);
+  if (dvid.empty()) return options;
+  for (const auto& entry : split(dvid, ',')) {
+    const auto eq = entry.find('=');
+    const std::string name = eq == std::string::npos ? entry : entry.substr(eq + 1);
+    if (std::find(options.observables.begin(), options.observables.end(), name) == options.observables.end())
+      throw InputError("--dvid '" + entry + "': model " + std::string(model.name()) + " has no observable '" + name + "'");
+    if (eq == std::string::npos) options.default_observable = name;  // no DVID column: every record is this
+    else options.dvid_map[entry.substr(0, eq)] = name;
+  }
+  return options;
+}
+
+// --error OBS=TYPE[:v1[:v2]][:fixed]
+void apply_error_options(const Model& model, const std::vector<std::string>& specs,
+                         std::vector<fitting::ErrorModel>& errors) {
+  for (const auto& spec : specs) {
+    const auto eq = spec.find('=');
+    if (eq == std::string::npos) throw InputError("--error '" + spec + "': expected OBS=TYPE[:v1[:v2]][:fixed]");
+    const std::string obs = spec.substr(0, eq);
+    const int j = model.observable_index(obs);
+    if (j < 0) throw InputError("--error '" + spec + "': model " + std::string(model.name()) + " has no observable '" + obs + "'");
+    auto parts = split(std::string_view(spec).substr(eq + 1), ':');
+    fitting::ErrorModel em;
+    em.type = fitting::parse_error_type(parts.front());
+    if (parts.back() == "fixed") {
+      em.estimated = false;
+      parts.pop_back();
+    }
+    std::vector<double> values;
+    for (std::size_t k = 1; k < parts.size(); ++k) values.push_back(parse_number(parts[k], "--error " + obs));
+    if (static_cast<int>(values.size()) > em.n_parameters())
+      throw InputError("--error '" + spec + "': " + fitting::error_type_name(em.type) + " takes " +
+                       std::to_string(em.n_parameters()) + " value(s)");
+    for (double v : values)
+      if (!(v > 0.0)) throw InputError("--error '" + spec + "': error parameters must be > 0");
+    if (em.type == fitting::ErrorType::proportional && values.empty()) values = {0.2};
+    if (em.type == fitting::ErrorType::combined && values.size() < 2) values.resize(2, 0.2);
+    if (!values.empty()) {
+      if (em.type == fitting::ErrorType::combined || values.size() == static_cast<std::size_t>(em.n_parameters()))
+        em.set_parameter_values(values.data());
+    }
+    if (!em.estimated && static_cast<int>(values.size()) < em.n_parameters())
+      throw InputError("--error '" + spec + "': a fixed error model needs its value(s)");
+    errors[static_cast<std::size_t>(j)] = em;
+  }
+}
+
+void run_fit(const FitCliOptions& opt, Context& context) {
+  const Model& model = find_model(opt.model);
+  std::vector<std::filesystem::path> inputs{opt.data};
+  if (!opt.prior.empty() && opt.prior != "published") inputs.emplace_back(opt.prior);
+  io::check_output_path(opt.out, "--out", inputs);
+  if (!opt.table.empty()) {
+    inputs.emplace_back(opt.out);
+    io::check_output_path(opt.table, "--table", inputs);
+  }
+  if (opt.starts < 1) throw InputError("--starts: expected at least 1");
+  if (opt.threads < 0) throw InputError("--threads: expected 0 (all cores) or more");
+  if (opt.maxeval < 0) throw InputError("--maxeval: expected 0 (evaluate only) or more");
+  if (opt.iiv != "variance" && opt.iiv != "sd") throw InputError("--iiv '" + opt.iiv + "': expected variance or sd");
+
+  fitting::FitSetup setup;
+  setup.model = &model;
+  setup.method = !opt.solution.empty() ? opt.solution : (model.has_closed_form() ? "closed" : "ode");
+  if (setup.method != "ode" && setup.method != "closed") throw InputError("--solution '" + setup.method + "': expected ode or closed");
+  if (setup.method == "closed" && !model.has_closed_form())
+    throw InputError("--solution closed: model " + std::string(model.name()) + " has no closed form");
+  setup.solver_options.rtol = opt.rtol;
+  setup.solver_options.atol_scale = opt.atol_scale;
+  setup.parameters = model.default_parameters();
+  apply_parameter_assignments(model, opt.fix, setup.parameters, "--fix");
+  std::set<int> fixed;
+  for (const auto& f : opt.fix) fixed.insert(index_or_throw(model, f.substr(0, f.find('=')), "--fix"));
+  if (!opt.estimate.empty()) {
+    setup.estimated = parse_parameter_names(model, opt.estimate, "--estimate");
+  } else {
+    for (auto name : model.default_estimated()) {
+      const int i = model.parameter_index(name);
+      if (!fixed.count(i)) setup.estimated.push_back(i);
+    }
+  }
+  for (int i : setup.estimated)
+    if (fixed.count(i))
+      throw InputError("--fix/--estimate: parameter " + std::string(model.parameters()[static_cast<std::size_t>(i)].name) +
+                       " is both fixed and estimated (expected one or the other)");
+  for (int i : setup.estimated) {
+    setup.lower.push_back(model.parameters()[static_cast<std::size_t>(i)].lower);
+    setup.upper.push_back(model.parameters()[static_cast<std::size_t>(i)].upper);
+  }
+  for (const auto& b : opt.bounds) {  // name=lo:hi
+    const auto eq = b.find('='), colon = b.find(':');
+    if (eq == std::string::npos || colon == std::string::npos || colon < eq)
+      throw InputError("--bounds '" + b + "': expected name=lower:upper");
+    const int i = index_or_throw(model, b.substr(0, eq), "--bounds");
+    const auto it = std::find(setup.estimated.begin(), setup.estimated.end(), i);
+    if (it == setup.estimated.end()) throw InputError("--bounds '" + b + "': the parameter is not estimated");
+    const auto k = static_cast<std::size_t>(it - setup.estimated.begin());
+    setup.lower[k] = parse_number(b.substr(eq + 1, colon - eq - 1), "--bounds " + b.substr(0, eq) + " lower");
+    setup.upper[k] = parse_number(b.substr(colon + 1), "--bounds " + b.substr(0, eq) + " upper");
+  }
+  setup.error_models.assign(model.n_observables(), fitting::ErrorModel{});
+  apply_error_options(model, opt.error, setup.error_models);
+
+  std::string prior_description = "none (maximum likelihood)";
+  if (!opt.prior.empty()) {
+    std::vector<std::string> names;
+    for (const auto& p : model.parameters()) names.emplace_back(p.name);
+    if (opt.prior == "published") {
+      for (int i : setup.estimated) {
+        const auto& spec = model.parameters()[static_cast<std::size_t>(i)];
+        if (spec.iiv_omega2 <= 0.0) continue;
+        const double omega2 = opt.iiv == "variance" ? spec.iiv_omega2 : spec.iiv_omega2 * spec.iiv_omega2;
+        setup.priors.push_back({i, spec.default_value, omega2});
+      }
+      prior_description = "-2 ln N(ln theta; ln typical, omega2) incl. ln(2 pi omega2), published IIV read as " + opt.iiv;
+    } else {
+      for (const auto& entry : io::read_prior_file(opt.prior, names)) {
+        const int i = model.parameter_index(entry.parameter);
+        if (std::find(setup.estimated.begin(), setup.estimated.end(), i) == setup.estimated.end())
+          throw InputError(opt.prior + ":" + std::to_string(entry.line) + ": prior on " + entry.parameter +
+                           ", which is not estimated (expected priors on estimated parameters only)");
+        setup.priors.push_back({i, entry.typical, entry.omega2});
+      }
+      prior_description = "-2 ln N(ln theta; ln typical, omega2) incl. ln(2 pi omega2), from " + opt.prior;
+    }
+  }
+  fitting::validate_setup(setup);
+
+  fitting::FitOptions fit_options;
+  fit_options.optimizer.starts = opt.starts;
+  fit_options.optimizer.seed = opt.seed;
+  fit_options.optimizer.max_evaluations = opt.maxeval;
+  if (!opt.profile.empty())
+    for (int i : parse_parameter_names(model, opt.profile, "--profile")) {
+      if (std::find(setup.estimated.begin(), setup.estimated.end(), i) == setup.estimated.end())
+        throw InputError("--profile: " + std::string(model.parameters()[static_cast<std::size_t>(i)].name) + " is not estimated");
+      fit_options.profile.push_back(i);
+    }
+
+  // The data: validated whole before anything is fitted.
+  auto data = io::read_dataset(opt.data, dataset_options(model, opt.dvid));
+  for (const auto& w : data.warnings) std::fprintf(stderr, "cartpk: warning: %s\n", w.c_str());
+  std::vector<Subject> subjects;
+  if (opt.ids.empty()) {
+    subjects = data.subjects;
+  } else {
+    for (const auto& id : split(opt.ids, ',')) {
+      auto it = std::find_if(data.subjects.begin(), data.subjects.end(), [&](const Subject& s) { return s.id == id; });
+      if (it == data.subjects.end()) throw InputError("--ids: no subject '" + id + "' in " + opt.data);
+      subjects.push_back(*it);
+    }
+  }
+  for (const auto& s : subjects) {
+    for (const auto& o : s.observations)
+      if (setup.error_models[static_cast<std::size_t>(o.observable)].type == fitting::ErrorType::lognormal && o.value <= 0.0)
+        throw InputError(opt.data + ":" + std::to_string(o.line) + ": column DV: found " + std::to_string(o.value) +
+                         ", expected a value > 0 for the log-normal error model of " +
+                         std::string(model.observables()[static_cast<std::size_t>(o.observable)].name));
+    if (model.accepts_doses()) {
+      if (s.doses.empty())
+        throw InputError(opt.data + ":" + std::to_string(s.first_line) + ": subject " + s.id +
+                         " has no dose record (expected an EVID = 1 row: model " + std::string(model.name()) + " needs one)");
+      for (const auto& d : s.doses)
+        if (!(d.dose.weight_kg > 0.0))
+          throw InputError(opt.data + ":" + std::to_string(d.line) + ": dose of subject " + s.id +
+                           " in cells needs the body weight (expected a WT column with a value > 0 kg)");
+      for (const auto& o : s.observations)
+        if (o.time_day < s.doses.front().dose.time_day)
+          throw InputError(opt.data + ":" + std::to_string(o.line) + ": observation of subject " + s.id +
+                           " before its first dose (expected observations from the first dose on)");
+    }
+  }
+
+  g_interrupted.store(false);
+  auto previous_int = std::signal(SIGINT, on_signal);
+  auto previous_term = std::signal(SIGTERM, on_signal);
+  const auto progress = [&](const fitting::SubjectFit& fit, std::size_t done, std::size_t total) {
+    if (!opt.quiet)
+      std::fprintf(stderr, "cartpk fit: %zu/%zu subject %s: %s (OFV %.6g)\n", done, total, fit.id.c_str(),
+                   fit.status == fitting::FitStatus::ok ? "ok" : "failed", fit.ofv);
+  };
+  const auto fits = fitting::fit_cohort(setup, subjects, fit_options, opt.threads, progress, &g_interrupted);
+  std::signal(SIGINT, previous_int);
+  std::signal(SIGTERM, previous_term);
+
+  FitRun run{&setup, &subjects, &fits, opt.data, prior_description, g_interrupted.load()};
+  io::AtomicOutput h5(opt.out);
+  write_fit_h5(h5.temporary_path(), {CARTPK_VERSION, context.command_line}, run);
+  std::unique_ptr<io::AtomicOutput> table;
+  if (!opt.table.empty()) {
+    table = std::make_unique<io::AtomicOutput>(opt.table);
+    write_fit_table(table->temporary_path(), run);
+  }
+  h5.commit();
+  if (table) table->commit();
+  print_fit_table(run);
+  std::size_t failed = 0;
+  for (const auto& f : fits) failed += f.status == fitting::FitStatus::failed;
+  if (run.interrupted) {
+    std::fprintf(stderr, "cartpk fit: interrupted; the subjects completed so far are written to %s\n", opt.out.c_str());
+    context.exit_code = 130;
+  } else if (failed > 0) {
+    std::fprintf(stderr, "cartpk fit: %zu of %zu subjects failed (see their status)\n", failed, fits.size());
+    context.exit_code = 3;
+  }
+}
+
+}  // namespace
+
+void add_fit_command(CLI::App& app, Context& context) {
+  auto* cmd = app.add_subcommand("fit", "Fit each subject's parameters to a NONMEM-style dataset (ML or MAP)");
+  auto opt = std::make_shared<FitCliOptions>();
+  cmd->add_option("--model", opt->model, "Model name (see `cartpk models`)")->required();
+  cmd->add_option("--data", opt->data, "NONMEM-style CSV (docs/dataset-format.md)")->required();
+  cmd->add_option("--estimate", opt->estimate, "Parameters to estimate, p1,p2,... (default: the model's usual set)");
+  cmd->add_option("--fix", opt->fix, "Fix a parameter: name=value (repeatable)")->take_all();
+  cmd->add_option("--bounds", opt->bounds, "Bounds of an estimate: name=lower:upper (repeatable)")->take_all();
+  cmd->add_option("--error", opt->error, "Error model: OBS=TYPE[:v1[:v2]][:fixed], TYPE additive|proportional|combined|lognormal (default lognormal:0.5, estimated)")->take_all();
+  cmd->add_option("--prior", opt->prior, "MAP fitting: 'published' (the model's IIV) or a TOML prior file (docs/priors.md)");
+  cmd->add_option("--iiv", opt->iiv, "How published IIV values are read: variance (omega^2, default, as nlmixr2lib) or sd");
+  cmd->add_option("--starts", opt->starts, "Optimiser starts per subject (default 10)");
+  cmd->add_option("--seed", opt->seed, "Seed of the Latin-hypercube starts (default 1)");
+  cmd->add_option("--threads", opt->threads, "Threads (default 0: all cores); results do not depend on it");
+  cmd->add_option("--profile", opt->profile, "Profile-likelihood 95 % CIs for these estimates, p1,p2,...");
+  cmd->add_option("--ids", opt->ids, "Fit only these subject IDs, comma-separated");
+  cmd->add_option("--dvid", opt->dvid, "Numeric DVIDs to observables, e.g. 1=qpcr,2=flow; or one name when there is no DVID column");
+  cmd->add_option("--solution", opt->solution, "ode or closed (default: closed where the model has one)");
+  cmd->add_option("--maxeval", opt->maxeval, "Objective evaluations per start (default 4000; 0: only evaluate the OFV at the initial values)");
+  cmd->add_option("--rtol", opt->rtol, "ODE relative tolerance (default 1e-8)");
+  cmd->add_option("--atol-scale", opt->atol_scale, "ODE absolute tolerance per unit of a state's typical scale (default 1e-12)");
+  cmd->add_flag("--quiet", opt->quiet, "No progress on stderr");
+  cmd->add_option("--out", opt->out, "HDF5 output (written atomically)")->required();
+  cmd->add_option("--table", opt->table, "CSV table, one row per subject");
+  cmd->callback([opt, &context] { run_fit(*opt, context); });
+}
+
+}  // namespace cartpk::cli
