@@ -45,7 +45,7 @@ SubjectFit fit_subject(const FitSetup& setup, const Subject& subject, Solver& so
     fit.estimates = objective.natural(z);
     fit.status = FitStatus::ok;
     fit.message = "ok";
-    if (options.uncertainty) {
+    if (options.uncertainty && !z.empty()) {
       fit.uncertainty = observed_information(f, z, fit.estimates, objective.natural_derivative(z));
       std::string poor;
       for (std::size_t k = 0; k < fit.names.size(); ++k)

@@ -27,7 +27,7 @@ extern "C" void on_signal(int) { g_interrupted.store(true); }
 
 struct FitCliOptions {
   std::string model, data, estimate, prior, iiv = "variance", profile, ids, dvid, solution, out, table;
-  std::vector<std::string> fix, error, bounds;
+  std::vector<std::string> fix, init, error, bounds;
   int starts = 10, threads = 0, maxeval = 4000;
   unsigned long seed = 1;
   bool quiet = false;
@@ -120,6 +120,7 @@ void run_fit(const FitCliOptions& opt, Context& context) {
   setup.solver_options.atol_scale = opt.atol_scale;
   setup.parameters = model.default_parameters();
   apply_parameter_assignments(model, opt.fix, setup.parameters, "--fix");
+  apply_parameter_assignments(model, opt.init, setup.parameters, "--init");
   std::set<int> fixed;
   for (const auto& f : opt.fix) fixed.insert(index_or_throw(model, f.substr(0, f.find('=')), "--fix"));
   if (!opt.estimate.empty()) {
@@ -134,6 +135,11 @@ void run_fit(const FitCliOptions& opt, Context& context) {
     if (fixed.count(i))
       throw InputError("--fix/--estimate: parameter " + std::string(model.parameters()[static_cast<std::size_t>(i)].name) +
                        " is both fixed and estimated (expected one or the other)");
+  for (const auto& f : opt.init) {
+    const int i = index_or_throw(model, f.substr(0, f.find('=')), "--init");
+    if (std::find(setup.estimated.begin(), setup.estimated.end(), i) == setup.estimated.end())
+      throw InputError("--init '" + f + "': the parameter is not estimated (use --fix to set a fixed value)");
+  }
   for (int i : setup.estimated) {
     setup.lower.push_back(model.parameters()[static_cast<std::size_t>(i)].lower);
     setup.upper.push_back(model.parameters()[static_cast<std::size_t>(i)].upper);
@@ -265,6 +271,7 @@ void add_fit_command(CLI::App& app, Context& context) {
   cmd->add_option("--data", opt->data, "NONMEM-style CSV (docs/dataset-format.md)")->required();
   cmd->add_option("--estimate", opt->estimate, "Parameters to estimate, p1,p2,... (default: the model's usual set)");
   cmd->add_option("--fix", opt->fix, "Fix a parameter: name=value (repeatable)")->take_all();
+  cmd->add_option("--init", opt->init, "Initial value of an estimate: name=value (repeatable; default: the model's)")->take_all();
   cmd->add_option("--bounds", opt->bounds, "Bounds of an estimate: name=lower:upper (repeatable)")->take_all();
   cmd->add_option("--error", opt->error, "Error model: OBS=TYPE[:v1[:v2]][:fixed], TYPE additive|proportional|combined|lognormal (default lognormal:0.5, estimated)")->take_all();
   cmd->add_option("--prior", opt->prior, "MAP fitting: 'published' (the model's IIV) or a TOML prior file (docs/priors.md)");
