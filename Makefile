@@ -4,7 +4,7 @@ JOBS ?= 2
 PYTHON ?= /usr/bin/python3
 MAKEFLAGS += --no-print-directory
 
-.PHONY: deps configure build demo test bench clean
+.PHONY: deps configure build demo test unit-test sanitize-test bench fuzz clean
 
 deps:
 	@scripts/install-deps.sh
@@ -19,11 +19,24 @@ build: configure
 demo: build
 	@scripts/demo.sh $(BUILD_DIR)
 
-test: build
+test: unit-test sanitize-test
+
+unit-test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+# The suite again, built with AddressSanitizer + UndefinedBehaviorSanitizer (any finding fails the run).
+sanitize-test: deps
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DCARTPK_SANITIZE=ON \
+	  -DCARTPK_BUILD_BENCH=OFF -DPython3_EXECUTABLE=$(PYTHON) > build-asan.configure.log 2>&1 || (cat build-asan.configure.log; exit 1)
+	@cmake --build build-asan -j $(JOBS)
+	@cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j $(JOBS)
+
+fuzz: deps
+	@scripts/fuzz.sh
 
 bench: build
 	@$(PYTHON) bench/run_bench.py --build $(BUILD_DIR)
 
 clean:
-	rm -rf $(BUILD_DIR) $(BUILD_DIR).configure.log
+	rm -rf $(BUILD_DIR) $(BUILD_DIR).configure.log build-asan build-asan.configure.log build-fuzz build-fuzz.configure.log

@@ -50,10 +50,11 @@ void check_output_path(const fs::path& target, const std::string& option, std::s
                      "; expected a writable folder)");
   ::close(fd);
   ::unlink(probe.c_str());
-  const fs::path canonical = fs::weakly_canonical(target, ec);
+  // However spelled (./x, /abs/x, x): compare absolute, normalised paths, and inodes where both exist.
+  const fs::path canonical = fs::weakly_canonical(fs::absolute(target), ec);
   for (const auto& other : others) {
     const bool same = (fs::exists(other, ec) && fs::exists(target, ec) && fs::equivalent(other, target, ec)) ||
-                      fs::weakly_canonical(other, ec) == canonical;
+                      fs::weakly_canonical(fs::absolute(other), ec) == canonical;
     if (same) throw InputError(where + "is the same file as " + other.string() + " (expected a different path)");
   }
 }

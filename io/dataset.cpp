@@ -168,7 +168,8 @@ class Parser {
       for (const auto& d : subject.doses)
         if (d.dose.time_day == *time)
           throw InputError(name_ + ":" + std::to_string(rec.line) + ": duplicate dose record for subject " + id +
-                           " at TIME " + number_text(*time) + " (same as line " + std::to_string(d.line) + ")");
+                           " at TIME " + number_text(*time) + " (same as line " + std::to_string(d.line) +
+                           "; expected one dose record per subject and time)");
       double weight = std::nan("");
       for (const auto& [cov, col] : columns_.covariates)
         if (upper(cov) == "WT") weight = number(rec, col, "a weight in kg").value_or(std::nan(""));
@@ -199,7 +200,7 @@ class Parser {
       if (o.time_day == obs.time_day && o.observable == obs.observable)
         throw InputError(name_ + ":" + std::to_string(rec.line) + ": duplicate observation for subject " + id +
                          " at TIME " + number_text(*time) + " of " + options_.observables[static_cast<std::size_t>(obs.observable)] +
-                         " (same as line " + std::to_string(o.line) + ")");
+                         " (same as line " + std::to_string(o.line) + "; expected one record per subject, time and DVID)");
     subject.observations.push_back(obs);
   }
 

@@ -38,8 +38,13 @@ std::string hint(const std::string& word, const std::vector<std::string>& candid
 
 double positive_number(const toml::node& node, const std::string& name, const std::string& key) {
   const auto v = node.value<double>();
-  if (!v || !std::isfinite(*v) || *v <= 0.0)
-    throw InputError(where(name, node.source()) + ": key " + key + ": expected a finite number > 0");
+  if (!v || !std::isfinite(*v) || *v <= 0.0) {
+    std::ostringstream found;
+    if (v) found << *v;
+    else found << "a " << node.type();
+    throw InputError(where(name, node.source()) + ": key " + key + ": found " + found.str() +
+                     ", expected a finite number > 0");
+  }
   return *v;
 }
 }  // namespace

@@ -1,5 +1,6 @@
 // `cartpk fit`: per-subject fits of a model to a NONMEM-style dataset; estimates, uncertainty, profiles and
 // diagnostics to HDF5 and a CSV table.
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -40,8 +41,10 @@ int index_or_throw(const Model& model, const std::string& name, const std::strin
     std::vector<std::string> names;
     for (const auto& p : model.parameters()) names.emplace_back(p.name);
     const auto near = io::did_you_mean(name, names);
+    std::string all;
+    for (const auto& n : names) all += (all.empty() ? "" : ", ") + n;
     throw InputError(option + ": model " + std::string(model.name()) + " has no parameter '" + name + "'" +
-                     (near.empty() ? "" : " (did you mean '" + near + "'?)"));
+                     (near.empty() ? " (expected one of: " + all + ")" : " (did you mean '" + near + "'?)"));
   }
   return i;
 }
@@ -69,10 +72,19 @@ void apply_error_options(const Model& model, const std::vector<std::string>& spe
     if (eq == std::string::npos) throw InputError("--error '" + spec + "': expected OBS=TYPE[:v1[:v2]][:fixed]");
     const std::string obs = spec.substr(0, eq);
     const int j = model.observable_index(obs);
-    if (j < 0) throw InputError("--error '" + spec + "': model " + std::string(model.name()) + " has no observable '" + obs + "'");
+    if (j < 0) {
+      std::string all;
+      for (const auto& o : model.observables()) all += (all.empty() ? "" : ", ") + std::string(o.name);
+      throw InputError("--error '" + spec + "': model " + std::string(model.name()) + " has no observable '" + obs +
+                       "' (expected one of: " + all + ")");
+    }
     auto parts = split(std::string_view(spec).substr(eq + 1), ':');
     fitting::ErrorModel em;
-    em.type = fitting::parse_error_type(parts.front());
+    try {
+      em.type = fitting::parse_error_type(parts.front());
+    } catch (const InputError& e) {
+      throw InputError("--error '" + spec + "': " + e.what());
+    }
     if (parts.back() == "fixed") {
       em.estimated = false;
       parts.pop_back();
@@ -105,9 +117,9 @@ void run_fit(const FitCliOptions& opt, Context& context) {
     inputs.emplace_back(opt.out);
     io::check_output_path(opt.table, "--table", inputs);
   }
-  if (opt.starts < 1) throw InputError("--starts: expected at least 1");
-  if (opt.threads < 0) throw InputError("--threads: expected 0 (all cores) or more");
-  if (opt.maxeval < 0) throw InputError("--maxeval: expected 0 (evaluate only) or more");
+  if (opt.starts < 1) throw InputError("--starts " + std::to_string(opt.starts) + ": expected at least 1");
+  if (opt.threads < 0) throw InputError("--threads " + std::to_string(opt.threads) + ": expected 0 (all cores) or more");
+  if (opt.maxeval < 0) throw InputError("--maxeval " + std::to_string(opt.maxeval) + ": expected 0 (evaluate only) or more");
   if (opt.iiv != "variance" && opt.iiv != "sd") throw InputError("--iiv '" + opt.iiv + "': expected variance or sd");
 
   fitting::FitSetup setup;
@@ -154,6 +166,9 @@ void run_fit(const FitCliOptions& opt, Context& context) {
     const auto k = static_cast<std::size_t>(it - setup.estimated.begin());
     setup.lower[k] = parse_number(b.substr(eq + 1, colon - eq - 1), "--bounds " + b.substr(0, eq) + " lower");
     setup.upper[k] = parse_number(b.substr(colon + 1), "--bounds " + b.substr(0, eq) + " upper");
+    if (!(setup.lower[k] < setup.upper[k]))
+      throw InputError("--bounds '" + b + "': lower bound " + b.substr(eq + 1, colon - eq - 1) + " is not below upper bound " +
+                       b.substr(colon + 1) + " (expected name=lower:upper with lower < upper)");
   }
   setup.error_models.assign(model.n_observables(), fitting::ErrorModel{});
   apply_error_options(model, opt.error, setup.error_models);
@@ -174,8 +189,8 @@ void run_fit(const FitCliOptions& opt, Context& context) {
       for (const auto& entry : io::read_prior_file(opt.prior, names)) {
         const int i = model.parameter_index(entry.parameter);
         if (std::find(setup.estimated.begin(), setup.estimated.end(), i) == setup.estimated.end())
-          throw InputError(opt.prior + ":" + std::to_string(entry.line) + ": prior on " + entry.parameter +
-                           ", which is not estimated (expected priors on estimated parameters only)");
+          throw InputError(opt.prior + ":" + std::to_string(entry.line) + ": prior on " + entry.parameter + ", which is " +
+                           (fixed.count(i) ? "fixed by --fix" : "not estimated") + " (expected priors on estimated parameters only)");
         setup.priors.push_back({i, entry.typical, entry.omega2});
       }
       prior_description = "-2 ln N(ln theta; ln typical, omega2) incl. ln(2 pi omega2), from " + opt.prior;
@@ -203,15 +218,20 @@ void run_fit(const FitCliOptions& opt, Context& context) {
   } else {
     for (const auto& id : split(opt.ids, ',')) {
       auto it = std::find_if(data.subjects.begin(), data.subjects.end(), [&](const Subject& s) { return s.id == id; });
-      if (it == data.subjects.end()) throw InputError("--ids: no subject '" + id + "' in " + opt.data);
+      if (it == data.subjects.end()) {
+        std::string known;
+        for (std::size_t k = 0; k < data.subjects.size() && k < 20; ++k) known += (k ? ", " : "") + data.subjects[k].id;
+        if (data.subjects.size() > 20) known += ", ...";
+        throw InputError("--ids: no subject '" + id + "' in " + opt.data + " (expected IDs from: " + known + ")");
+      }
       subjects.push_back(*it);
     }
   }
   for (const auto& s : subjects) {
     for (const auto& o : s.observations)
       if (setup.error_models[static_cast<std::size_t>(o.observable)].type == fitting::ErrorType::lognormal && o.value <= 0.0)
-        throw InputError(opt.data + ":" + std::to_string(o.line) + ": column DV: found " + std::to_string(o.value) +
-                         ", expected a value > 0 for the log-normal error model of " +
+        throw InputError(opt.data + ":" + std::to_string(o.line) + ": column DV: found '" + format_number(o.value) +
+                         "', expected a value > 0 for the log-normal error model of " +
                          std::string(model.observables()[static_cast<std::size_t>(o.observable)].name));
     if (model.accepts_doses()) {
       if (s.doses.empty())
@@ -219,12 +239,14 @@ void run_fit(const FitCliOptions& opt, Context& context) {
                          " has no dose record (expected an EVID = 1 row: model " + std::string(model.name()) + " needs one)");
       for (const auto& d : s.doses)
         if (!(d.dose.weight_kg > 0.0))
-          throw InputError(opt.data + ":" + std::to_string(d.line) + ": dose of subject " + s.id +
-                           " in cells needs the body weight (expected a WT column with a value > 0 kg)");
+          throw InputError(opt.data + ":" + std::to_string(d.line) + ": column WT: found '" +
+                           (std::isnan(d.dose.weight_kg) ? std::string(".") : format_number(d.dose.weight_kg)) +
+                           "' on a dose of subject " + s.id + " in cells (expected the body weight > 0 kg)");
       for (const auto& o : s.observations)
         if (o.time_day < s.doses.front().dose.time_day)
-          throw InputError(opt.data + ":" + std::to_string(o.line) + ": observation of subject " + s.id +
-                           " before its first dose (expected observations from the first dose on)");
+          throw InputError(opt.data + ":" + std::to_string(o.line) + ": column TIME: found '" + format_number(o.time_day) +
+                           "', before subject " + s.id + "'s first dose at TIME " + format_number(s.doses.front().dose.time_day) +
+                           " (line " + std::to_string(s.doses.front().line) + "; expected observations from the first dose on)");
     }
   }
 
