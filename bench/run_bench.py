@@ -15,16 +15,31 @@ Benchmarks:
               repeated: bench_cart_cd19_bcma (CVODES, without and with sensitivities w.r.t. six parameters)
               against bench/peer_cart_cd19_bcma.py (SciPy LSODA on tests/python/m2_reference.py, a
               spec-only reimplementation). Target (the issue's): ode_sens6 >= 100x the SciPy peer.
+  fit_stein2019
+              per-patient ML fits (six parameters and the log-normal SD, 10 starts, one thread) of 24 simulated
+              patients with 12 qPCR samples each (LLOQ 50 copies/µg, BLQ by M3): `cartpk fit` against
+              bench/peer_fit_stein2019.py (SciPy L-BFGS-B, analytic gradient, same likelihood, bounds and
+              transforms). Reports the speed ratio (target >= 200x) and whether cartpk's OFV <= the peer's + 0.01
+              for every patient.
+  fit_cart_cd19_bcma
+              per-patient fits of rho, rhoh, dele, kem, fblood, kmax19 (log-normal SD 0.3 fixed) of 6 simulated
+              cart_cd19_bcma patients (qpcr, flow, bcell; dose records AMT = 1e6*WT cells): `cartpk fit --starts 3`
+              against bench/peer_fit_cart_cd19_bcma.py (SciPy LSODA rtol 1e-8 + L-BFGS-B, finite-difference
+              gradient) from the same starts (cartpk's, read from its HDF5 output; the model defaults first).
+              The peer can be run on fewer patients (--fit-m2-peer-patients) and its time scaled.
+              Target >= 50x.
 
 To add one: write `def bench_<name>(ctx) -> dict` (see Context and bench_stein2019) and append it to BENCHMARKS.
 """
 import argparse
+import csv
 import datetime
 import json
 import os
 import platform
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -283,10 +298,246 @@ def bench_cart_cd19_bcma(ctx):
 
 
 # --------------------------------------------------------------------------------------------------------------
+# Per-patient fitting: cartpk fit against SciPy peers
+
+FIT_OFV_SLACK = 0.01       # cartpk's OFV may exceed the peer's by at most this (per patient)
+FIT_STEIN_SEED = 2019
+FIT_STEIN_TARGET = 200.0   # speed ratio target (peer seconds / cartpk seconds)
+FIT_M2_SEED = 1912
+FIT_M2_TARGET = 50.0
+FIT_M2_SIGMA = 0.3
+FIT_M2_CHECK_TOL = 1e-5    # relative agreement of the two OFVs at the model defaults (ODE tolerances)
+FIT_STEIN_CHECK_TOL = 1e-8  # the same for the closed form
+
+
+def cartpk_exe(ctx):
+    exe = ctx.build / "cartpk"
+    if not exe.is_file():
+        raise BenchError(f"{exe} not found (build it first: make build)")
+    return exe
+
+
+def run_timed(cmd, timeout):
+    """Run `cmd` (output discarded unless it fails) and return its wall time in seconds."""
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"timed out after {timeout} s: {' '.join(map(str, cmd))}")
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        raise BenchError(f"exit status {proc.returncode}: {' '.join(map(str, cmd))}")
+    return seconds
+
+
+def read_fit_table(path):
+    with open(path, newline="") as f:
+        return {r["ID"]: r for r in csv.DictReader(f)}
+
+
+def compare_fits(table, peer_subjects, ids):
+    """Per-patient OFV comparison rows and the list of patients where cartpk is worse than the peer + slack."""
+    peer = {s["id"]: s for s in peer_subjects}
+    rows, worse = [], []
+    for sid in ids:
+        if sid not in table:
+            raise BenchError(f"cartpk's table lacks subject {sid}")
+        if sid not in peer or peer[sid]["ofv"] is None:
+            raise BenchError(f"the peer has no fit of subject {sid}")
+        c, p = float(table[sid]["ofv"]), float(peer[sid]["ofv"])
+        if int(table[sid]["n_obs"]) != peer[sid]["n_obs"] or int(table[sid]["n_blq"]) != peer[sid]["n_blq"]:
+            raise BenchError(f"subject {sid}: n_obs/n_blq differ (cartpk {table[sid]['n_obs']}/{table[sid]['n_blq']},"
+                             f" peer {peer[sid]['n_obs']}/{peer[sid]['n_blq']})")
+        ok = c <= p + FIT_OFV_SLACK
+        if not ok:
+            worse.append(sid)
+        rows.append({"id": sid, "ofv_cartpk": c, "ofv_peer": p, "diff": c - p, "cartpk_ok": ok,
+                     "cartpk_status": table[sid]["status"]})
+    return rows, worse
+
+
+def print_fit_rows(rows):
+    print_table("  per patient (diff = cartpk OFV - peer OFV; '!' where cartpk is worse by more than "
+                f"{FIT_OFV_SLACK:g})", ["ID", "OFV cartpk", "OFV peer", "diff", ""],
+                [[r["id"], f"{r['ofv_cartpk']:.6f}", f"{r['ofv_peer']:.6f}", f"{r['diff']:.2e}",
+                  "" if r["cartpk_ok"] else "!"] for r in rows])
+
+
+def bench_fit_stein2019(ctx):
+    a = ctx.args
+    sys.path.insert(0, str(HERE))
+    import peer_fit_stein2019 as peer_mod
+    exe = cartpk_exe(ctx)
+    data = ctx.out / "fit_stein2019_data.csv"
+    truths = peer_mod.simulate_cohort(data, a.fit_patients, FIT_STEIN_SEED, sigma=0.3, lloq=50.0)
+    ids = [str(i) for i in range(1, len(truths) + 1)]
+    table = ctx.out / "fit_stein2019_table.csv"
+    base = [exe, "fit", "--model", "stein2019", "--data", data, "--threads", "1", "--quiet",
+            "--out", ctx.out / "fit_stein2019.h5"]
+
+    # Evaluation only (--maxeval 0): start-up, I/O, standard errors and curves, and a check that cartpk and the
+    # peer compute the same OFV at the same point (the typical values, SD 0.5).
+    print(f"fit_stein2019: {a.fit_patients} patients x 12 samples; cartpk fit --maxeval 0 (check) ...", flush=True)
+    overhead = min(run_timed(base + ["--maxeval", "0", "--table", table], a.timeout) for _ in range(a.fit_repeats))
+    at_start = read_fit_table(table)
+    subjects = dict(peer_mod.read_dataset(data, {}))
+    check = 0.0
+    for sid in ids:
+        obj = peer_mod.Objective(subjects[sid], 300.0)
+        z0 = np.array([peer_mod.to_z(n, peer_mod.TYPICAL[n]) for n in peer_mod.NAMES] + [np.log(0.5)])
+        ref = obj(z0)[0]
+        check = max(check, abs(float(at_start[sid]["ofv"]) - ref) / max(abs(ref), 1.0))
+    if check > FIT_STEIN_CHECK_TOL:
+        raise BenchError(f"cartpk and the peer disagree on the OFV at the typical values: {check:.2e} relative")
+
+    print(f"fit_stein2019: cartpk fit --starts 10 --threads 1 (best of {a.fit_repeats}) ...", flush=True)
+    walls = [run_timed(base + ["--starts", "10", "--table", table], a.timeout) for _ in range(a.fit_repeats)]
+    cartpk_s = min(walls)
+    print("fit_stein2019: running peer_fit_stein2019.py (10 starts, L-BFGS-B) ...", flush=True)
+    t0 = time.perf_counter()
+    peer = run_json([sys.executable, HERE / "peer_fit_stein2019.py", data, "--starts", "10"], a.timeout)
+    peer_wall = time.perf_counter() - t0
+    peer_s = peer["seconds"]  # the fits only (reading the data and Python start-up excluded)
+
+    rows, worse = compare_fits(read_fit_table(table), peer["subjects"], ids)
+    ratio = peer_s / cartpk_s
+    net = cartpk_s - overhead
+    ratio_net = peer_s / net if net > 0 else None
+    target_met = ratio >= FIT_STEIN_TARGET
+    print()
+    print(f"fit_stein2019: {len(ids)} patients, 10 starts, 7 estimates (6 parameters + SD), one thread")
+    print_fit_rows(rows)
+    print(f"  cartpk wall time (whole process, best of {a.fit_repeats}): {cartpk_s:.3f} s  "
+          f"({cartpk_s / len(ids) * 1e3:.1f} ms/patient); of which start-up, I/O, SEs, curves "
+          f"(--maxeval 0 run): {overhead:.3f} s")
+    print(f"  peer fit time: {peer_s:.3f} s ({peer_s / len(ids) * 1e3:.1f} ms/patient; "
+          f"{peer_wall:.2f} s with start-up)")
+    print(f"  ratio peer/cartpk: {ratio:,.1f}x (whole cartpk process)"
+          + ("" if ratio_net is None else f"; {ratio_net:,.1f}x against cartpk's optimisation only"))
+    print(f"  target >= {FIT_STEIN_TARGET:g}x: " + ("met" if target_met else "NOT met"))
+    print(f"  cartpk OFV <= peer OFV + {FIT_OFV_SLACK:g} for every patient: "
+          + ("yes" if not worse else f"NO (patients {', '.join(worse)})"))
+    print(f"  check: OFV at the typical values, max relative difference cartpk vs peer {check:.2e}")
+    print()
+    return {
+        "ok": True,
+        "inputs": {"data": str(data), "patients": len(ids), "samples_per_patient": len(peer_mod.SIM_TIMES),
+                   "times": list(peer_mod.SIM_TIMES), "lloq": 50.0, "sigma": 0.3, "seed": FIT_STEIN_SEED,
+                   "starts": 10, "threads": 1, "truths": truths},
+        "cartpk": {"wall_seconds": cartpk_s, "wall_seconds_all_repeats": walls,
+                   "maxeval0_wall_seconds": overhead, "command": " ".join(map(str, base + ["--starts", "10"]))},
+        "peer": {"seconds": peer_s, "wall_seconds": peer_wall, "meta": peer["meta"],
+                 "infeasible_starts": sum(s["infeasible_starts"] for s in peer["subjects"])},
+        "ratio": ratio,
+        "ratio_optimisation_only": ratio_net,
+        "target": {"min_ratio": FIT_STEIN_TARGET, "ratio": ratio, "met": target_met},
+        "ofv_check": {"slack": FIT_OFV_SLACK, "all_ok": not worse, "cartpk_worse": worse, "patients": rows},
+        "check_ofv_at_typical_max_rel_diff": check,
+    }
+
+
+def bench_fit_cart_cd19_bcma(ctx):
+    a = ctx.args
+    sys.path.insert(0, str(HERE))
+    import h5py
+    import peer_fit_cart_cd19_bcma as peer_mod
+    exe = cartpk_exe(ctx)
+    data = ctx.out / "fit_cart_cd19_bcma_data.csv"
+    truths = peer_mod.simulate_cohort(data, a.fit_m2_patients, FIT_M2_SEED, sigma=FIT_M2_SIGMA)
+    ids = [str(i) for i in range(1, len(truths) + 1)]
+    n_peer = min(a.fit_m2_peer_patients, len(ids))
+    peer_ids = ids[:n_peer]
+    h5 = ctx.out / "fit_cart_cd19_bcma.h5"
+    table = ctx.out / "fit_cart_cd19_bcma_table.csv"
+    errors = []
+    for obs in ("qpcr", "flow", "bcell"):
+        errors += ["--error", f"{obs}=lognormal:{FIT_M2_SIGMA}:fixed"]
+    base = [exe, "fit", "--model", "cart_cd19_bcma", "--data", data, "--threads", "1", "--quiet", "--out", h5,
+            "--table", table] + errors
+
+    print(f"fit_cart_cd19_bcma: {len(ids)} patients; cartpk fit --maxeval 0 (check) ...", flush=True)
+    overhead = run_timed(base + ["--maxeval", "0"], a.timeout)
+    at_start = read_fit_table(table)
+    subjects = dict(peer_mod.read_dataset(data))
+    sigmas = {obs: FIT_M2_SIGMA for obs in ("qpcr", "flow", "bcell")}
+    check = 0.0
+    for sid in ids:
+        obj = peer_mod.Objective(subjects[sid], sigmas, 1e-10, 1e-14 * peer_mod.STATE_SCALES)
+        defaults = peer_mod.m2.params()
+        ref = obj(np.array([peer_mod.to_z(n, defaults[n]) for n in peer_mod.NAMES]))
+        check = max(check, abs(float(at_start[sid]["ofv"]) - ref) / max(abs(ref), 1.0))
+    if check > FIT_M2_CHECK_TOL:
+        raise BenchError(f"cartpk and the SciPy reference disagree on the OFV at the model defaults: "
+                         f"{check:.2e} relative")
+
+    print(f"fit_cart_cd19_bcma: cartpk fit --starts {a.fit_m2_starts} --threads 1 ...", flush=True)
+    cartpk_s = run_timed(base + ["--starts", a.fit_m2_starts], a.timeout)
+    # The peer starts where cartpk started (cartpk's starts, model defaults first, from its HDF5 output).
+    starts = {}
+    evaluations = {}
+    with h5py.File(h5, "r") as f:
+        names = [n.decode() if isinstance(n, bytes) else str(n) for n in f["fit/parameters/estimated"][:]]
+        transforms = [n.decode() if isinstance(n, bytes) else str(n) for n in f["fit/parameters/transform"][:]]
+        if tuple(names) != peer_mod.NAMES or transforms != [peer_mod.ESTIMATED[n][2] for n in names]:
+            raise BenchError(f"cartpk estimates {names} on scales {transforms}; the peer expects "
+                             f"{list(peer_mod.NAMES)} on {[peer_mod.ESTIMATED[n][2] for n in peer_mod.NAMES]}")
+        for sid in ids:
+            g = f[f"fit/subjects/{sid}/starts"]
+            starts[sid] = [{n: peer_mod.from_z(n, float(v)) for n, v in zip(names, row[:len(names)])}
+                           for row in g["start"][:]]
+            evaluations[sid] = int(np.sum(g["evaluations"][:]))
+    starts_json = ctx.out / "fit_cart_cd19_bcma_starts.json"
+    starts_json.write_text(json.dumps(starts))
+    print(f"fit_cart_cd19_bcma: running peer_fit_cart_cd19_bcma.py on {n_peer} of {len(ids)} patients "
+          f"({a.fit_m2_starts} starts each, cartpk's start points; slow) ...", flush=True)
+    peer = run_json([sys.executable, HERE / "peer_fit_cart_cd19_bcma.py", data, "--starts-json", starts_json,
+                     "--ids", ",".join(peer_ids)] + [x for obs in sigmas for x in ("--error", f"{obs}={sigmas[obs]}")],
+                    a.timeout)
+    peer_s = peer["seconds"]
+    peer_scaled = peer_s * len(ids) / n_peer
+    rows, worse = compare_fits(read_fit_table(table), peer["subjects"], peer_ids)
+    ratio = peer_scaled / cartpk_s
+    target_met = ratio >= FIT_M2_TARGET
+    peer_solves = sum(s["solves"] for s in peer["subjects"])
+    cartpk_evals = sum(evaluations[sid] for sid in peer_ids)
+    print()
+    print(f"fit_cart_cd19_bcma: {len(ids)} patients, {a.fit_m2_starts} starts, 6 estimates, SD {FIT_M2_SIGMA} fixed, "
+          "one thread")
+    print_fit_rows(rows)
+    print(f"  cartpk wall time (whole process): {cartpk_s:.2f} s ({cartpk_s / len(ids):.2f} s/patient); "
+          f"--maxeval 0 run: {overhead:.2f} s")
+    scaled_note = "" if n_peer == len(ids) else f", scaled x{len(ids) / n_peer:g} from {n_peer} patients"
+    print(f"  peer fit time: {peer_s:.1f} s on {n_peer} patients ({peer_s / n_peer:.1f} s/patient{scaled_note})")
+    print(f"  objective evaluations on the peer's patients: cartpk {cartpk_evals} (ODE with sensitivities), "
+          f"peer {peer_solves} (ODE solves, incl. finite differences)")
+    print(f"  ratio peer/cartpk: {ratio:,.1f}x; target >= {FIT_M2_TARGET:g}x: " + ("met" if target_met else "NOT met"))
+    print(f"  cartpk OFV <= peer OFV + {FIT_OFV_SLACK:g} for every compared patient: "
+          + ("yes" if not worse else f"NO (patients {', '.join(worse)})"))
+    print(f"  check: OFV at the model defaults, max relative difference cartpk vs SciPy reference {check:.2e}")
+    print()
+    return {
+        "ok": True,
+        "inputs": {"data": str(data), "patients": len(ids), "seed": FIT_M2_SEED, "sigma": FIT_M2_SIGMA,
+                   "starts": a.fit_m2_starts, "threads": 1, "car_times": list(peer_mod.SIM_CAR_TIMES),
+                   "bcell_times": list(peer_mod.SIM_BCELL_TIMES), "truths": truths},
+        "cartpk": {"wall_seconds": cartpk_s, "maxeval0_wall_seconds": overhead, "evaluations": evaluations},
+        "peer": {"seconds": peer_s, "patients": n_peer, "seconds_scaled_to_all_patients": peer_scaled,
+                 "scaled": n_peer != len(ids), "solves": peer_solves, "meta": peer["meta"]},
+        "ratio": ratio,
+        "target": {"min_ratio": FIT_M2_TARGET, "ratio": ratio, "met": target_met},
+        "ofv_check": {"slack": FIT_OFV_SLACK, "all_ok": not worse, "cartpk_worse": worse, "patients": rows},
+        "check_ofv_at_defaults_max_rel_diff": check,
+    }
+
+
+# --------------------------------------------------------------------------------------------------------------
 
 BENCHMARKS = {
     "stein2019": bench_stein2019,
     "cart_cd19_bcma": bench_cart_cd19_bcma,
+    "fit_stein2019": bench_fit_stein2019,
+    "fit_cart_cd19_bcma": bench_fit_cart_cd19_bcma,
 }
 
 
@@ -313,12 +564,25 @@ def main():
                     help="cart_cd19_bcma: timed solves per cartpk case (default 1000)")
     ap.add_argument("--m2-peer-repeats", type=int, default=20,
                     help="cart_cd19_bcma: timed solves of the SciPy peer (default 20)")
+    ap.add_argument("--fit-patients", type=int, default=24,
+                    help="fit_stein2019: simulated patients (default 24)")
+    ap.add_argument("--fit-repeats", type=int, default=5,
+                    help="fit_stein2019: timed cartpk runs, the best is reported (default 5)")
+    ap.add_argument("--fit-m2-patients", type=int, default=6,
+                    help="fit_cart_cd19_bcma: simulated patients (default 6)")
+    ap.add_argument("--fit-m2-starts", type=int, default=3, help="fit_cart_cd19_bcma: starts per patient (default 3)")
+    ap.add_argument("--fit-m2-peer-patients", type=int, default=6,
+                    help="fit_cart_cd19_bcma: patients given to the slow SciPy peer; its time is scaled to all "
+                         "(default 6)")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds allowed per program run (default 3600)")
     args = ap.parse_args()
     if args.n_sets < 5:
         ap.error("--n-sets must be at least 5 (the first 5 sets are used for validation)")
     if args.m2_repeats < 1 or args.m2_peer_repeats < 1:
         ap.error("--m2-repeats and --m2-peer-repeats must be at least 1")
+    if min(args.fit_patients, args.fit_repeats, args.fit_m2_patients, args.fit_m2_starts,
+           args.fit_m2_peer_patients) < 1:
+        ap.error("--fit-* options must be at least 1")
 
     build = Path(args.build).resolve()
     ctx = Context(build=build, out=build / "bench", args=args)

@@ -7,6 +7,7 @@
 
 #include "fit_fixtures.hpp"
 #include "fitting/subject_fit.hpp"
+#include "pkmodel/errors.hpp"
 #include "reference_checks.hpp"
 
 using namespace cartpk;
@@ -203,4 +204,101 @@ TEST_CASE("parameter recovery on 50 simulated stein2019 patients: unbiased withi
   MESSAGE("profile 95 % interval coverage: ", covered, " of ", intervals);
   CHECK(coverage >= 0.90);
   CHECK(coverage <= 0.99);
+}
+
+TEST_CASE("cohort results do not depend on the thread count") {
+  const Model& model = find_model("stein2019");
+  std::mt19937_64 rng(5);
+  std::vector<Subject> subjects;
+  for (int i = 0; i < 6; ++i)
+    subjects.push_back(cartpk::testing::simulate_stein_subject(model.default_parameters(), 0.3, 50.0, rng, std::to_string(i)));
+  const auto setup = cartpk::testing::stein_setup("closed");
+  FitOptions options;
+  options.optimizer.starts = 3;
+  const auto one = fit_cohort(setup, subjects, options, 1);
+  const auto two = fit_cohort(setup, subjects, options, 2);
+  for (std::size_t i = 0; i < subjects.size(); ++i) {
+    CHECK(one[i].ofv == two[i].ofv);
+    CHECK(one[i].estimates == two[i].estimates);
+  }
+}
+
+TEST_CASE("a start whose gradient fails is finished derivative-free (LN_BOBYQA) and reaches the optimum") {
+  // f = Σ (z_i − 1)²; its gradient "fails" (throws) everywhere, as a sensitivity solve might.
+  const ObjectiveFunction f = [](const std::vector<double>& z, std::vector<double>* g) {
+    if (g) throw SolverError("CVode", -3, "CV_ERR_FAILURE", "test", 1.0, "test");
+    double s = 0.0;
+    for (double v : z) s += (v - 1.0) * (v - 1.0);
+    return s;
+  };
+  const auto r = minimise(f, {3.0, -2.0}, {-5.0, -5.0}, {5.0, 5.0}, OptimizerOptions{});
+  CHECK(r.algorithm == "LN_BOBYQA");
+  CHECK(r.ok);
+  CHECK(r.optimum[0] == doctest::Approx(1.0).epsilon(1e-5));
+  CHECK(r.optimum[1] == doctest::Approx(1.0).epsilon(1e-5));
+}
+
+TEST_CASE("one subject whose solve fails gets a status with CVODE's message; the others are fitted") {
+  const Model& model = find_model("cart_cd19_bcma");
+  FitSetup setup;
+  setup.model = &model;
+  setup.parameters = model.default_parameters();
+  for (const char* name : {"rho", "dele"}) {
+    const auto i = static_cast<std::size_t>(model.parameter_index(name));
+    setup.estimated.push_back(static_cast<int>(i));
+    setup.lower.push_back(model.parameters()[i].lower);
+    setup.upper.push_back(model.parameters()[i].upper);
+  }
+  setup.error_models.assign(model.n_observables(), ErrorModel{ErrorType::lognormal, 0.3, 0.0, false});
+  auto subject = [](const std::string& id, double amount) {
+    Subject s;
+    s.id = id;
+    s.doses.push_back({{0.0, amount, 70.0, DoseUnit::cells}, 0});
+    for (double t : {3.0, 7.0, 14.0, 28.0}) s.observations.push_back({t, 0, 5.0, false, std::nan(""), 0});
+    return s;
+  };
+  // 1e306 cells overflow the right-hand side: CVODE gives up, cleanly.
+  const std::vector<Subject> subjects{subject("good", 7e7), subject("overflow", 1e306), subject("also_good", 5e7)};
+  FitOptions options;
+  options.optimizer.starts = 1;
+  options.curve_points = 0;
+  const auto fits = fit_cohort(setup, subjects, options, 2);
+  CHECK(fits[0].status == FitStatus::ok);
+  CHECK(fits[2].status == FitStatus::ok);
+  CHECK(fits[1].status == FitStatus::failed);
+  CHECK(fits[1].message.find("CV") != std::string::npos);
+  MESSAGE("failed subject's status: ", fits[1].message);
+}
+
+TEST_CASE("MAP: the prior term equals -2 ln N(ln theta; ln typical, omega2) and pulls a sparse subject to the typical value") {
+  const Model& model = find_model("stein2019");
+  std::mt19937_64 rng(9);
+  auto truth = model.default_parameters();
+  truth[1] = 14.0;  // tmax
+  auto sparse = cartpk::testing::simulate_stein_subject(truth, 0.3, 50.0, rng, "sparse", {7, 28, 90});
+  auto setup = cartpk::testing::stein_setup("closed");
+  setup.error_models[0] = ErrorModel{ErrorType::lognormal, 0.3, 0.0, false};
+  for (std::size_t k = 0; k < setup.estimated.size(); ++k) {
+    const auto& spec = model.parameters()[static_cast<std::size_t>(setup.estimated[k])];
+    setup.priors.push_back({setup.estimated[k], spec.default_value, spec.iiv_omega2});
+  }
+  auto solver = make_solver(model, "closed");
+  SubjectObjective objective(setup, sparse, *solver);
+  auto z = objective.initial_point();
+  z[1] += 0.2;  // tmax moved by e^0.2 from its typical value
+  objective.ofv(z, nullptr);
+  const double u = 0.2;
+  double expected = u * u / 0.38;
+  for (const auto& prior : setup.priors) expected += std::log(2 * std::numbers::pi * prior.omega2);
+  CHECK(objective.last_prior_ofv() == doctest::Approx(expected).epsilon(1e-12));
+  FitOptions options;
+  options.optimizer.starts = 3;
+  const auto fit = fit_subject(setup, sparse, *solver, options, 0);
+  REQUIRE(fit.status == FitStatus::ok);
+  CHECK(fit.ofv == doctest::Approx(fit.ofv_likelihood + fit.ofv_prior).epsilon(1e-12));
+  // Three samples cannot determine six parameters: the estimates stay within the prior's reach (|ln ratio| < 3 ω).
+  for (std::size_t k = 0; k < setup.estimated.size(); ++k) {
+    const auto& spec = model.parameters()[static_cast<std::size_t>(setup.estimated[k])];
+    CHECK(std::abs(std::log(fit.estimates[k] / spec.default_value)) < 3.0 * std::sqrt(spec.iiv_omega2));
+  }
 }
