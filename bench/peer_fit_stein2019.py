@@ -24,6 +24,9 @@ Output (stdout, or --out): one JSON object
   {"subjects": [{"id", "ofv", "estimates": {name: value}, "n_obs", "n_blq", "start_ofvs", "infeasible_starts",
                  "nfev", "seconds"}],
    "seconds": wall time of all fits (reading the data excluded), "meta": {...}}
+
+The module also provides simulate_cohort() (a qPCR-only cohort with BLQ records from known true parameters),
+used by tests/python/test_fit_vs_scipy.py and bench/run_bench.py.
 """
 import argparse
 import json

@@ -35,6 +35,7 @@ import argparse
 import csv
 import datetime
 import json
+import math
 import os
 import platform
 import subprocess
@@ -317,18 +318,37 @@ def cartpk_exe(ctx):
     return exe
 
 
-def run_timed(cmd, timeout):
-    """Run `cmd` (output discarded unless it fails) and return its wall time in seconds."""
+CARTPK_SUBJECTS_FAILED = 3  # cartpk fit's exit status when some subjects failed (the others are written)
+
+
+def run_timed(cmd, timeout, ok_codes=(0,)):
+    """Run `cmd` (output discarded unless it fails) and return its wall time in seconds.
+
+    Exit codes in `ok_codes` count as success (cartpk fit exits 3 when some subjects failed; their rows are
+    still written, and the caller reports them)."""
     t0 = time.perf_counter()
     try:
         proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise BenchError(f"timed out after {timeout} s: {' '.join(map(str, cmd))}")
     seconds = time.perf_counter() - t0
-    if proc.returncode != 0:
+    if proc.returncode not in ok_codes:
         sys.stderr.write(proc.stderr)
         raise BenchError(f"exit status {proc.returncode}: {' '.join(map(str, cmd))}")
     return seconds
+
+
+FIT_OK_CODES = (0, CARTPK_SUBJECTS_FAILED)
+
+
+def failed_subjects(table, ids):
+    """{id: status} of the subjects whose cartpk fit failed."""
+    return {sid: table[sid]["status"] for sid in ids if sid in table and table[sid]["status"].startswith("failed")}
+
+
+def print_failed(failed):
+    for sid, status in failed.items():
+        print(f"  FAIL: cartpk's fit of subject {sid} failed: {status}")
 
 
 def read_fit_table(path):
@@ -350,10 +370,11 @@ def compare_fits(table, peer_subjects, ids):
             raise BenchError(f"subject {sid}: n_obs/n_blq differ (cartpk {table[sid]['n_obs']}/{table[sid]['n_blq']},"
                              f" peer {peer[sid]['n_obs']}/{peer[sid]['n_blq']})")
         ok = c <= p + FIT_OFV_SLACK
-        if not ok:
+        if not ok or not math.isfinite(c):
             worse.append(sid)
         rows.append({"id": sid, "ofv_cartpk": c, "ofv_peer": p, "diff": c - p, "cartpk_ok": ok,
                      "cartpk_status": table[sid]["status"]})
+        # A failed subject's row still carries the OFV of its best start (the failure came afterwards).
     return rows, worse
 
 
@@ -379,7 +400,8 @@ def bench_fit_stein2019(ctx):
     # Evaluation only (--maxeval 0): start-up, I/O, standard errors and curves, and a check that cartpk and the
     # peer compute the same OFV at the same point (the typical values, SD 0.5).
     print(f"fit_stein2019: {a.fit_patients} patients x 12 samples; cartpk fit --maxeval 0 (check) ...", flush=True)
-    overhead = min(run_timed(base + ["--maxeval", "0", "--table", table], a.timeout) for _ in range(a.fit_repeats))
+    overhead = min(run_timed(base + ["--maxeval", "0", "--table", table], a.timeout, FIT_OK_CODES)
+                   for _ in range(a.fit_repeats))
     at_start = read_fit_table(table)
     subjects = dict(peer_mod.read_dataset(data, {}))
     check = 0.0
@@ -392,7 +414,8 @@ def bench_fit_stein2019(ctx):
         raise BenchError(f"cartpk and the peer disagree on the OFV at the typical values: {check:.2e} relative")
 
     print(f"fit_stein2019: cartpk fit --starts 10 --threads 1 (best of {a.fit_repeats}) ...", flush=True)
-    walls = [run_timed(base + ["--starts", "10", "--table", table], a.timeout) for _ in range(a.fit_repeats)]
+    walls = [run_timed(base + ["--starts", "10", "--table", table], a.timeout, FIT_OK_CODES)
+             for _ in range(a.fit_repeats)]
     cartpk_s = min(walls)
     print("fit_stein2019: running peer_fit_stein2019.py (10 starts, L-BFGS-B) ...", flush=True)
     t0 = time.perf_counter()
@@ -400,7 +423,9 @@ def bench_fit_stein2019(ctx):
     peer_wall = time.perf_counter() - t0
     peer_s = peer["seconds"]  # the fits only (reading the data and Python start-up excluded)
 
-    rows, worse = compare_fits(read_fit_table(table), peer["subjects"], ids)
+    fitted = read_fit_table(table)
+    failed = failed_subjects(fitted, ids)
+    rows, worse = compare_fits(fitted, peer["subjects"], ids)
     ratio = peer_s / cartpk_s
     net = cartpk_s - overhead
     ratio_net = peer_s / net if net > 0 else None
@@ -419,9 +444,11 @@ def bench_fit_stein2019(ctx):
     print(f"  cartpk OFV <= peer OFV + {FIT_OFV_SLACK:g} for every patient: "
           + ("yes" if not worse else f"NO (patients {', '.join(worse)})"))
     print(f"  check: OFV at the typical values, max relative difference cartpk vs peer {check:.2e}")
+    print_failed(failed)
     print()
     return {
-        "ok": True,
+        "ok": not failed,
+        "cartpk_failed_subjects": failed,
         "inputs": {"data": str(data), "patients": len(ids), "samples_per_patient": len(peer_mod.SIM_TIMES),
                    "times": list(peer_mod.SIM_TIMES), "lloq": 50.0, "sigma": 0.3, "seed": FIT_STEIN_SEED,
                    "starts": 10, "threads": 1, "truths": truths},
@@ -457,7 +484,7 @@ def bench_fit_cart_cd19_bcma(ctx):
             "--table", table] + errors
 
     print(f"fit_cart_cd19_bcma: {len(ids)} patients; cartpk fit --maxeval 0 (check) ...", flush=True)
-    overhead = run_timed(base + ["--maxeval", "0"], a.timeout)
+    overhead = run_timed(base + ["--maxeval", "0"], a.timeout, FIT_OK_CODES)
     at_start = read_fit_table(table)
     subjects = dict(peer_mod.read_dataset(data))
     sigmas = {obs: FIT_M2_SIGMA for obs in ("qpcr", "flow", "bcell")}
@@ -472,21 +499,42 @@ def bench_fit_cart_cd19_bcma(ctx):
                          f"{check:.2e} relative")
 
     print(f"fit_cart_cd19_bcma: cartpk fit --starts {a.fit_m2_starts} --threads 1 ...", flush=True)
-    cartpk_s = run_timed(base + ["--starts", a.fit_m2_starts], a.timeout)
-    # The peer starts where cartpk started (cartpk's starts, model defaults first, from its HDF5 output).
-    starts = {}
+    cartpk_s = run_timed(base + ["--starts", a.fit_m2_starts], a.timeout, FIT_OK_CODES)
+    fitted = read_fit_table(table)
+    failed = failed_subjects(fitted, ids)
     evaluations = {}
     with h5py.File(h5, "r") as f:
+        for sid in ids:
+            if f"fit/subjects/{sid}/starts" in f:  # a failed subject has no starts in the output
+                evaluations[sid] = int(np.sum(f[f"fit/subjects/{sid}/starts/evaluations"][:]))
+    # The peer starts where cartpk started: cartpk's start points (model defaults first, then its Latin-hypercube
+    # points, which depend only on --seed and the subject's position), read from the HDF5 output of an untimed
+    # run with one evaluation per start (it also has them for subjects whose full fit failed).
+    h5_starts = ctx.out / "fit_cart_cd19_bcma_starts.h5"
+    run_timed([exe, "fit", "--model", "cart_cd19_bcma", "--data", data, "--threads", "1", "--quiet",
+               "--out", h5_starts, "--starts", a.fit_m2_starts, "--maxeval", "1"] + errors, a.timeout, FIT_OK_CODES)
+    starts = {}
+    with h5py.File(h5_starts, "r") as f:
         names = [n.decode() if isinstance(n, bytes) else str(n) for n in f["fit/parameters/estimated"][:]]
         transforms = [n.decode() if isinstance(n, bytes) else str(n) for n in f["fit/parameters/transform"][:]]
         if tuple(names) != peer_mod.NAMES or transforms != [peer_mod.ESTIMATED[n][2] for n in names]:
             raise BenchError(f"cartpk estimates {names} on scales {transforms}; the peer expects "
                              f"{list(peer_mod.NAMES)} on {[peer_mod.ESTIMATED[n][2] for n in peer_mod.NAMES]}")
         for sid in ids:
-            g = f[f"fit/subjects/{sid}/starts"]
+            key = f"fit/subjects/{sid}/starts/start"
+            if key not in f:
+                raise BenchError(f"no start points of subject {sid} in {h5_starts}")
             starts[sid] = [{n: peer_mod.from_z(n, float(v)) for n, v in zip(names, row[:len(names)])}
-                           for row in g["start"][:]]
-            evaluations[sid] = int(np.sum(g["evaluations"][:]))
+                           for row in f[key][:]]
+    with h5py.File(h5, "r") as f:  # the same points as the timed run's (where it has them)
+        for sid in ids:
+            key = f"fit/subjects/{sid}/starts/start"
+            if key in f:
+                timed = [{n: peer_mod.from_z(n, float(v)) for n, v in zip(names, row[:len(names)])}
+                         for row in f[key][:]]
+                if not np.allclose([list(s.values()) for s in timed], [list(s.values()) for s in starts[sid]],
+                                   rtol=1e-12, atol=0):
+                    raise BenchError(f"subject {sid}: cartpk's start points differ between runs")
     starts_json = ctx.out / "fit_cart_cd19_bcma_starts.json"
     starts_json.write_text(json.dumps(starts))
     print(f"fit_cart_cd19_bcma: running peer_fit_cart_cd19_bcma.py on {n_peer} of {len(ids)} patients "
@@ -496,11 +544,11 @@ def bench_fit_cart_cd19_bcma(ctx):
                     a.timeout)
     peer_s = peer["seconds"]
     peer_scaled = peer_s * len(ids) / n_peer
-    rows, worse = compare_fits(read_fit_table(table), peer["subjects"], peer_ids)
+    rows, worse = compare_fits(fitted, peer["subjects"], peer_ids)
     ratio = peer_scaled / cartpk_s
     target_met = ratio >= FIT_M2_TARGET
     peer_solves = sum(s["solves"] for s in peer["subjects"])
-    cartpk_evals = sum(evaluations[sid] for sid in peer_ids)
+    cartpk_evals = sum(evaluations.get(sid, 0) for sid in peer_ids)
     print()
     print(f"fit_cart_cd19_bcma: {len(ids)} patients, {a.fit_m2_starts} starts, 6 estimates, SD {FIT_M2_SIGMA} fixed, "
           "one thread")
@@ -509,15 +557,17 @@ def bench_fit_cart_cd19_bcma(ctx):
           f"--maxeval 0 run: {overhead:.2f} s")
     scaled_note = "" if n_peer == len(ids) else f", scaled x{len(ids) / n_peer:g} from {n_peer} patients"
     print(f"  peer fit time: {peer_s:.1f} s on {n_peer} patients ({peer_s / n_peer:.1f} s/patient{scaled_note})")
-    print(f"  objective evaluations on the peer's patients: cartpk {cartpk_evals} (ODE with sensitivities), "
-          f"peer {peer_solves} (ODE solves, incl. finite differences)")
+    print(f"  objective evaluations on the peer's patients: cartpk {cartpk_evals} (ODE with sensitivities; "
+          f"without the failed subjects), peer {peer_solves} (ODE solves, incl. finite differences)")
     print(f"  ratio peer/cartpk: {ratio:,.1f}x; target >= {FIT_M2_TARGET:g}x: " + ("met" if target_met else "NOT met"))
     print(f"  cartpk OFV <= peer OFV + {FIT_OFV_SLACK:g} for every compared patient: "
           + ("yes" if not worse else f"NO (patients {', '.join(worse)})"))
     print(f"  check: OFV at the model defaults, max relative difference cartpk vs SciPy reference {check:.2e}")
+    print_failed(failed)
     print()
     return {
-        "ok": True,
+        "ok": not failed,
+        "cartpk_failed_subjects": failed,
         "inputs": {"data": str(data), "patients": len(ids), "seed": FIT_M2_SEED, "sigma": FIT_M2_SIGMA,
                    "starts": a.fit_m2_starts, "threads": 1, "car_times": list(peer_mod.SIM_CAR_TIMES),
                    "bcell_times": list(peer_mod.SIM_BCELL_TIMES), "truths": truths},

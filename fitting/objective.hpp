@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "fitting/error_model.hpp"
+#include "fitting/optimizer.hpp"
 #include "fitting/transforms.hpp"
 #include "pkmodel/ode_solver.hpp"
 #include "pkmodel/subject.hpp"
@@ -52,6 +53,11 @@ class SubjectObjective {
   [[nodiscard]] const std::vector<double>& lower() const { return z_lower_; }
   [[nodiscard]] const std::vector<double>& upper() const { return z_upper_; }
   [[nodiscard]] std::size_t n_kinetic() const { return setup_.estimated.size(); }
+
+  // The model's orderings (e.g. beta < alpha) as constraints c(z) <= 0 on z, with their gradients.
+  [[nodiscard]] std::vector<ObjectiveFunction> constraints() const;
+  // The whole optimisation problem: this objective, its box and its constraints.
+  Problem problem();
 
   // OFV at z and, when `gradient` is not null, its gradient. Throws SolverError when the model does not solve.
   double ofv(const std::vector<double>& z, std::vector<double>* gradient);

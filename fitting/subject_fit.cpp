@@ -17,7 +17,8 @@ SubjectFit fit_subject(const FitSetup& setup, const Subject& subject, Solver& so
     fit.names = objective.names();
     fit.n_obs = objective.n_observations();
     fit.n_blq = objective.n_censored();
-    const ObjectiveFunction f = [&](const std::vector<double>& z, std::vector<double>* g) { return objective.ofv(z, g); };
+    const Problem problem = objective.problem();
+    const ObjectiveFunction& f = problem.f;
     auto optimizer = options.optimizer;
     optimizer.seed = options.optimizer.seed + 7919 * subject_index;  // per subject: independent of thread count
     if (optimizer.max_evaluations == 0) {  // evaluate only (NONMEM's MAXEVAL=0): the OFV at the initial values
@@ -31,7 +32,7 @@ SubjectFit fit_subject(const FitSetup& setup, const Subject& subject, Solver& so
       fit.optimization.starts.push_back(at_start);
       fit.optimization.best = 0;
     } else {
-      fit.optimization = multistart(f, objective.initial_point(), objective.lower(), objective.upper(), optimizer);
+      fit.optimization = multistart(problem, objective.initial_point(), optimizer);
     }
     if (fit.optimization.best < 0) {
       fit.status = FitStatus::failed;
@@ -65,7 +66,7 @@ SubjectFit fit_subject(const FitSetup& setup, const Subject& subject, Solver& so
         zz[k] = zk;
         return objective.natural(zz)[k];
       };
-      fit.profiles.push_back(profile_likelihood(f, z, fit.ofv, k, objective.lower(), objective.upper(), se_z, to_natural, optimizer));
+      fit.profiles.push_back(profile_likelihood(problem, z, fit.ofv, k, se_z, to_natural, optimizer));
     }
     fit.predictions = objective.predictions(z);
     double t_last = 0.0;

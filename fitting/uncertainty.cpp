@@ -60,9 +60,10 @@ Uncertainty observed_information(const ObjectiveFunction& f, const std::vector<d
   return u;
 }
 
-Profile profile_likelihood(const ObjectiveFunction& f, const std::vector<double>& z_opt, double ofv_opt, std::size_t k,
-                           const std::vector<double>& lower, const std::vector<double>& upper, double se_z,
-                           const std::function<double(double)>& to_natural, const OptimizerOptions& options) {
+Profile profile_likelihood(const Problem& problem, const std::vector<double>& z_opt, double ofv_opt, std::size_t k,
+                           double se_z, const std::function<double(double)>& to_natural, const OptimizerOptions& options) {
+  const auto& lower = problem.lower;
+  const auto& upper = problem.upper;
   Profile profile;
   profile.index = k;
   profile.points.push_back({z_opt[k], to_natural(z_opt[k]), ofv_opt});
@@ -89,13 +90,22 @@ Profile profile_likelihood(const ObjectiveFunction& f, const std::vector<double>
       zk += direction * step;
       const bool at_bound = direction < 0 ? zk <= bound : zk >= bound;
       if (at_bound) zk = bound;
-      const ObjectiveFunction fk = [&](const std::vector<double>& v, std::vector<double>* g) {
-        std::vector<double> full_g;
-        const double value = f(insert(v, zk), g ? &full_g : nullptr);
-        if (g) *g = drop(full_g);
-        return value;
+      // The same problem in the other coordinates, with z_k held at zk.
+      auto restrict_to = [&](const ObjectiveFunction& full) -> ObjectiveFunction {
+        return [&full, &insert, &drop, &zk](const std::vector<double>& v, std::vector<double>* g) {
+          std::vector<double> full_g;
+          const double value = full(insert(v, zk), g ? &full_g : nullptr);
+          if (g) *g = drop(full_g);
+          return value;
+        };
       };
-      const auto r = minimise(fk, w, lo, hi, options);
+      Problem restricted{restrict_to(problem.f), lo, hi, {}};
+      for (const auto& c : problem.constraints) restricted.constraints.push_back(restrict_to(c));
+      if (!problem.constraints.empty() && !restricted.feasible(w)) {
+        profile.note += "constraint reached at z = " + std::to_string(zk) + "; ";
+        break;
+      }
+      const auto r = minimise(restricted, w, options);
       if (!r.ok) {
         profile.note += "re-optimisation failed at z = " + std::to_string(zk) + "; ";
         break;

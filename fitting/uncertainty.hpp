@@ -44,8 +44,7 @@ inline constexpr double kChiSquare95 = 3.841458820694124;  // 1 degree of freedo
 
 // Profiles coordinate k: fixes it on a grid either side of the optimum, re-optimises the others, and finds
 // where ΔOFV = 3.84. `to_natural` maps z_k to the natural scale.
-Profile profile_likelihood(const ObjectiveFunction& f, const std::vector<double>& z_opt, double ofv_opt, std::size_t k,
-                           const std::vector<double>& lower, const std::vector<double>& upper, double se_z,
-                           const std::function<double(double)>& to_natural, const OptimizerOptions& options);
+Profile profile_likelihood(const Problem& problem, const std::vector<double>& z_opt, double ofv_opt, std::size_t k,
+                           double se_z, const std::function<double(double)>& to_natural, const OptimizerOptions& options);
 
 }  // namespace cartpk::fitting

@@ -46,6 +46,7 @@ class Model {
   // What `cartpk fit` estimates unless told otherwise.
   [[nodiscard]] virtual std::span<const std::string_view> default_estimated() const = 0;
 
+  [[nodiscard]] virtual std::span<const Ordering> orderings() const = 0;  // smaller < larger, for fitting
   // Relations between parameters that bounds cannot express (e.g. tlag < tmax); empty when all is well.
   [[nodiscard]] virtual std::string check_parameters(std::span<const double> p) const = 0;
 
