@@ -23,11 +23,11 @@ import subprocess
 import sys
 import tempfile
 
-BINARY = None
-RESULTS = []  # (name, [problems])
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cli_checks import RESULTS, SOURCE_ROOT, check_message, listing, report  # noqa: E402
 
-# Markers that a message says what was expected. Messages are compared case-insensitively.
-EXPECTATION = ("expected", "must be", "choose", "use ")
+BINARY = None
+
 
 
 def run(args, cwd):
@@ -35,8 +35,6 @@ def run(args, cwd):
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def listing(folder):
-    return sorted(os.listdir(folder))
 
 
 def good_files(folder):
@@ -47,23 +45,6 @@ def good_files(folder):
     return os.path.join(folder, "out.h5"), os.path.join(folder, "out.csv")
 
 
-def check_message(stderr, require, expect, forbid):
-    problems = []
-    low = stderr.lower()
-    if not stderr.strip():
-        problems.append("stderr is empty")
-    for piece in require:
-        alternatives = piece if isinstance(piece, tuple) else (piece,)
-        if not any(a.lower() in low for a in alternatives):
-            problems.append("stderr does not mention %s" % " or ".join(repr(a) for a in alternatives))
-    if expect and not any(m in low for m in EXPECTATION):
-        problems.append("stderr does not say what was expected (none of %s)" % ", ".join(repr(m) for m in EXPECTATION))
-    for piece in forbid:
-        if piece.lower() in low:
-            problems.append("stderr says %r, which is wrong here" % piece)
-    if "internal error" in low:
-        problems.append("reported as an internal error")
-    return problems
 
 
 def bad_case(name, args, require, expect=True, forbid=(), outside=(), preserve=True):
@@ -111,12 +92,6 @@ def bad_case(name, args, require, expect=True, forbid=(), outside=(), preserve=T
     report(name, problems, shown)
 
 
-def report(name, problems, detail=""):
-    RESULTS.append((name, problems))
-    if problems:
-        print("FAIL %s\n     stderr: %s\n     %s" % (name, detail, "\n     ".join(problems)))
-    else:
-        print("ok   %s  [%s]" % (name, detail))
 
 
 def positive_control():

@@ -31,13 +31,12 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cli_checks import RESULTS, SOURCE_ROOT, check_message, listing, report  # noqa: E402
+
 BINARY = None
-SOURCE_ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-RESULTS = []  # (name, [problems])
 GOOD_H5 = GOOD_CSV = None
 
-# Markers that a message says what was expected. Messages are compared case-insensitively.
-EXPECTATION = ("expected", "must be", "choose", "use ", "did you mean")
 
 HEADER = "ID,TIME,EVID,AMT,DV,DVID,CENS,MDV,WT"
 # Two subjects taken from examples/synthetic_stein2019_cohort.csv (qPCR, DVID 1; BLQ records with CENS = 1).
@@ -83,8 +82,6 @@ def run(args, cwd):
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def listing(folder):
-    return sorted(os.listdir(folder))
 
 
 def write_inputs(folder, files):
@@ -108,26 +105,6 @@ def check_inputs(folder, files):
     return problems
 
 
-def check_message(stderr, require, expect, forbid):
-    problems = []
-    low = stderr.lower()
-    if not stderr.strip():
-        problems.append("stderr is empty")
-    for piece in require:
-        alternatives = piece if isinstance(piece, tuple) else (piece,)
-        if not any(a.lower() in low for a in alternatives):
-            problems.append("stderr does not mention %s" % " or ".join(repr(a) for a in alternatives))
-    if expect and not any(m in low for m in EXPECTATION):
-        problems.append("stderr does not say what was expected (none of %s)" % ", ".join(repr(m) for m in EXPECTATION))
-    for piece in forbid:
-        if piece.lower() in low:
-            problems.append("stderr says %r, which is wrong here" % piece)
-    if "internal error" in low:
-        problems.append("reported as an internal error")
-    for doc in re.findall(r"docs/[A-Za-z0-9_.-]+\.md", stderr):
-        if not os.path.isfile(os.path.join(SOURCE_ROOT, doc)):
-            problems.append("stderr refers to %s, which does not exist in the source tree" % doc)
-    return problems
 
 
 def bad_case(name, args, require, files=None, expect=True, forbid=(), outside=(), preserve=True, readonly_dirs=()):
@@ -188,12 +165,6 @@ def bad_case(name, args, require, files=None, expect=True, forbid=(), outside=()
     report(name, problems, shown)
 
 
-def report(name, problems, detail=""):
-    RESULTS.append((name, problems))
-    if problems:
-        print("FAIL %s\n     stderr: %s\n     %s" % (name, detail, "\n     ".join(problems)))
-    else:
-        print("ok   %s  [%s]" % (name, detail))
 
 
 def read_table(path):

@@ -1,0 +1,46 @@
+"""Shared checks of the command-line bad-input tests: is an error message complete, and reporting."""
+import os
+import re
+
+SOURCE_ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+
+# Markers that a message says what was expected. Messages are compared case-insensitively.
+EXPECTATION = ("expected", "must be", "choose", "use ", "did you mean")
+
+RESULTS = []  # (name, [problems])
+
+
+def listing(folder):
+    return sorted(os.listdir(folder))
+
+
+def check_message(stderr, require, expect, forbid):
+    """Problems with an error message: empty, missing a required piece, no expectation, a forbidden phrase,
+    an internal error, or a reference to documentation that does not exist."""
+    problems = []
+    low = stderr.lower()
+    if not stderr.strip():
+        problems.append("stderr is empty")
+    for piece in require:
+        alternatives = piece if isinstance(piece, tuple) else (piece,)
+        if not any(a.lower() in low for a in alternatives):
+            problems.append("stderr does not mention %s" % " or ".join(repr(a) for a in alternatives))
+    if expect and not any(m in low for m in EXPECTATION):
+        problems.append("stderr does not say what was expected (none of %s)" % ", ".join(repr(m) for m in EXPECTATION))
+    for piece in forbid:
+        if piece.lower() in low:
+            problems.append("stderr says %r, which is wrong here" % piece)
+    if "internal error" in low:
+        problems.append("reported as an internal error")
+    for doc in re.findall(r"docs/[A-Za-z0-9_.-]+\.md", stderr):
+        if not os.path.isfile(os.path.join(SOURCE_ROOT, doc)):
+            problems.append("stderr refers to %s, which does not exist in the source tree" % doc)
+    return problems
+
+
+def report(name, problems, detail=""):
+    RESULTS.append((name, problems))
+    if problems:
+        print("FAIL %s\n     stderr: %s\n     %s" % (name, detail, "\n     ".join(problems)))
+    else:
+        print("ok   %s  [%s]" % (name, detail))
