@@ -24,7 +24,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_checks import RESULTS, SOURCE_ROOT, check_message, listing, report  # noqa: E402
+from cli_checks import RESULTS, check_message, listing, report  # noqa: E402
 
 BINARY = None
 
