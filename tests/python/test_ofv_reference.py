@@ -178,7 +178,12 @@ def main():
             cmd += ["--fix", f"kcp={p['kcp']!r}"]
             for obs, m in models.items():
                 cmd += ["--error", error_option(obs, m, fixed)]
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+            try:
+                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+            except subprocess.TimeoutExpired:
+                print(f"FAIL [{label}]: cartpk did not finish within 60 s\n  {' '.join(cmd)}")
+                failed += 1
+                continue
             if proc.returncode != 0:
                 print(f"FAIL [{label}]: cartpk exit {proc.returncode}\n  {' '.join(cmd)}\n  {proc.stderr.strip()}")
                 failed += 1
