@@ -108,37 +108,8 @@ std::vector<double> SubjectObjective::initial_point() const {
   return z;
 }
 
-std::vector<ObjectiveFunction> SubjectObjective::constraints() const {
-  std::vector<ObjectiveFunction> out;
-  const Model& model = *setup_.model;
-  for (const auto& ordering : model.orderings()) {
-    const int small = model.parameter_index(ordering.smaller), large = model.parameter_index(ordering.larger);
-    const auto position = [this](int parameter) {  // index in z, or -1 when the parameter is fixed
-      const auto it = std::find(setup_.estimated.begin(), setup_.estimated.end(), parameter);
-      return it == setup_.estimated.end() ? -1 : static_cast<int>(it - setup_.estimated.begin());
-    };
-    const int ks = position(small), kl = position(large);
-    if (ks < 0 && kl < 0) continue;  // both fixed: validated once, up front
-    // θ_small − θ_large·(1 − 1e-6) <= 0: a relative margin keeps the model's strict check true within the
-    // optimiser's constraint tolerance.
-    out.push_back([this, small, large, ks, kl](const std::vector<double>& z, std::vector<double>* g) {
-      const auto p = model_parameters(z);
-      constexpr double keep = 1.0 - 1e-6;
-      if (g) {
-        g->assign(z.size(), 0.0);
-        const auto d = natural_derivative(z);
-        if (ks >= 0) (*g)[static_cast<std::size_t>(ks)] += d[static_cast<std::size_t>(ks)];
-        if (kl >= 0) (*g)[static_cast<std::size_t>(kl)] -= keep * d[static_cast<std::size_t>(kl)];
-      }
-      return p[static_cast<std::size_t>(small)] - keep * p[static_cast<std::size_t>(large)];
-    });
-  }
-  return out;
-}
-
 Problem SubjectObjective::problem() {
-  return Problem{[this](const std::vector<double>& z, std::vector<double>* g) { return ofv(z, g); }, z_lower_, z_upper_,
-                 constraints()};
+  return Problem{[this](const std::vector<double>& z, std::vector<double>* g) { return ofv(z, g); }, z_lower_, z_upper_};
 }
 
 std::vector<double> SubjectObjective::natural(const std::vector<double>& z) const {
@@ -160,6 +131,22 @@ std::vector<double> SubjectObjective::model_parameters(const std::vector<double>
   for (std::size_t k = 0; k < transforms_.size(); ++k)
     p[static_cast<std::size_t>(setup_.estimated[k])] = from_unconstrained(transforms_[k], z[k]);
   return p;
+}
+
+std::optional<std::vector<double>> SubjectObjective::canonical_point(const std::vector<double>& z) const {
+  auto p = model_parameters(z);
+  if (!setup_.model->canonicalize(p)) return std::nullopt;
+  auto out = z;
+  for (std::size_t k = 0; k < transforms_.size(); ++k) {
+    const double v = p[static_cast<std::size_t>(setup_.estimated[k])];
+    if (v < setup_.lower[k] || v > setup_.upper[k]) return std::nullopt;  // its mirror image is outside the bounds
+    out[k] = to_unconstrained(transforms_[k], v);
+  }
+  for (std::size_t i = 0; i < setup_.parameters.size(); ++i)  // a fixed parameter may not change
+    if (std::find(setup_.estimated.begin(), setup_.estimated.end(), static_cast<int>(i)) == setup_.estimated.end() &&
+        p[i] != setup_.parameters[i])
+      return std::nullopt;
+  return out;
 }
 
 void SubjectObjective::apply(const std::vector<double>& z, std::vector<ErrorModel>& errors) const {

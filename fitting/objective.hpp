@@ -4,6 +4,7 @@
 // forward sensitivities (or the closed form's automatic derivatives) by the chain rule through the transforms.
 // The optimiser sees z: the estimated kinetic parameters on their unconstrained scale (log/logit), then the
 // estimated error parameters on the log scale.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,9 +55,7 @@ class SubjectObjective {
   [[nodiscard]] const std::vector<double>& upper() const { return z_upper_; }
   [[nodiscard]] std::size_t n_kinetic() const { return setup_.estimated.size(); }
 
-  // The model's orderings (e.g. beta < alpha) as constraints c(z) <= 0 on z, with their gradients.
-  [[nodiscard]] std::vector<ObjectiveFunction> constraints() const;
-  // The whole optimisation problem: this objective, its box and its constraints.
+  // The whole optimisation problem: this objective and its box.
   Problem problem();
 
   // OFV at z and, when `gradient` is not null, its gradient. Throws SolverError when the model does not solve.
@@ -67,6 +66,8 @@ class SubjectObjective {
   [[nodiscard]] std::vector<double> natural(const std::vector<double>& z) const;       // values in z order
   [[nodiscard]] std::vector<double> natural_derivative(const std::vector<double>& z) const;  // d value/d z
   [[nodiscard]] std::vector<double> model_parameters(const std::vector<double>& z) const;    // full vector
+  // z of the model's canonical labelling of the point z (same predictions), when that lies in the box.
+  [[nodiscard]] std::optional<std::vector<double>> canonical_point(const std::vector<double>& z) const;
   std::vector<RecordPrediction> predictions(const std::vector<double>& z);
   // The model's observables on a time grid at z (for plots): n_times × n_observables.
   Eigen::MatrixXd curve(const std::vector<double>& z, const std::vector<double>& times_day);

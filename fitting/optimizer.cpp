@@ -7,6 +7,7 @@
 #include <limits>
 #include <numeric>
 #include <random>
+#include <set>
 
 namespace cartpk::fitting {
 
@@ -19,20 +20,6 @@ struct CallbackState {
   std::string failure;   // first failure message, if any
   bool gradient_failed = false;
 };
-
-// Constraint callbacks: a failure counts as violated.
-double constraint_callback(unsigned n, const double* x, double* grad, void* data) {
-  const auto& c = *static_cast<const ObjectiveFunction*>(data);
-  std::vector<double> z(x, x + n), g;
-  try {
-    const double value = c(z, grad ? &g : nullptr);
-    if (grad) std::copy(g.begin(), g.end(), grad);
-    return value;
-  } catch (const std::exception&) {
-    if (grad) std::fill(grad, grad + n, 0.0);
-    return 1.0;
-  }
-}
 
 double nlopt_callback(unsigned n, const double* x, double* grad, void* data) {
   auto& state = *static_cast<CallbackState*>(data);
@@ -76,18 +63,15 @@ StartResult run(nlopt::algorithm algorithm, const Problem& problem, const std::v
   const auto& upper = problem.upper;
   StartResult out;
   out.start = start;
-  out.algorithm = algorithm == nlopt::LD_LBFGS ? "LD_LBFGS" : algorithm == nlopt::LD_SLSQP ? "LD_SLSQP"
-                  : algorithm == nlopt::LN_COBYLA ? "LN_COBYLA" : "LN_BOBYQA";
+  out.algorithm = algorithm == nlopt::LD_LBFGS ? "LD_LBFGS" : "LN_BOBYQA";
   nlopt::opt opt(algorithm, static_cast<unsigned>(start.size()));  // owns its nlopt_opt handle
   opt.set_lower_bounds(lower);
   opt.set_upper_bounds(upper);
   opt.set_min_objective(nlopt_callback, &state);
-  for (const auto& c : problem.constraints)
-    opt.add_inequality_constraint(constraint_callback, const_cast<ObjectiveFunction*>(&c), 1e-10);
   opt.set_xtol_rel(options.xtol_rel);
   opt.set_ftol_abs(options.ftol_abs);
   opt.set_maxeval(options.max_evaluations);
-  if (algorithm == nlopt::LN_BOBYQA || algorithm == nlopt::LN_COBYLA) {
+  if (algorithm == nlopt::LN_BOBYQA) {
     std::vector<double> step(start.size());
     for (std::size_t i = 0; i < start.size(); ++i) step[i] = std::min(0.5, 0.25 * (upper[i] - lower[i]));
     opt.set_initial_step(step);
@@ -134,8 +118,6 @@ std::vector<std::vector<double>> latin_hypercube(const std::vector<double>& lowe
 
 bool Problem::feasible(const std::vector<double>& z) const {
   try {
-    for (const auto& c : constraints)
-      if (c(z, nullptr) > 0.0) return false;
     const double v = f(z, nullptr);
     return std::isfinite(v) && v < 0.5 * kInfeasible;
   } catch (const std::exception&) {
@@ -144,16 +126,17 @@ bool Problem::feasible(const std::vector<double>& z) const {
 }
 
 StartResult minimise(const Problem& problem, const std::vector<double>& start, const OptimizerOptions& options) {
-  const bool constrained = !problem.constraints.empty();
   CallbackState state;
   state.f = &problem.f;
-  auto result = run(constrained ? nlopt::LD_SLSQP : nlopt::LD_LBFGS, problem, start, options, state);
+  auto result = run(nlopt::LD_LBFGS, problem, start, options, state);
   if (!state.gradient_failed && result.ok) return result;
-  // The gradient (sensitivities) failed somewhere, or the gradient method gave up: derivative-free from the
-  // same start.
+  // The gradient (sensitivities) failed somewhere, or L-BFGS gave up (a kink, e.g. tmax at a sampling day):
+  // derivative-free, from where L-BFGS got to when that is better than the start.
   CallbackState fallback;
   fallback.f = &problem.f;
-  auto retry = run(constrained ? nlopt::LN_COBYLA : nlopt::LN_BOBYQA, problem, start, options, fallback);
+  const bool progressed = result.ofv < kInfeasible * 0.5 && problem.feasible(result.optimum);
+  auto retry = run(nlopt::LN_BOBYQA, problem, progressed ? result.optimum : start, options, fallback);
+  retry.start = start;
   retry.evaluations += result.evaluations;
   if (!retry.ok && result.ok && result.ofv <= retry.ofv) return result;
   retry.status += " (after LD_LBFGS: " + (state.failure.empty() ? result.status : state.failure) + ")";
@@ -163,21 +146,71 @@ StartResult minimise(const Problem& problem, const std::vector<double>& start, c
 OptimizationResult multistart(const Problem& problem, const std::vector<double>& initial, const OptimizerOptions& options) {
   OptimizationResult out;
   std::vector<std::vector<double>> starts{initial};
-  // Latin-hypercube starts, skipping infeasible points (a constraint such as beta < alpha, or parameters the
-  // model cannot solve): a larger design is drawn and its feasible points taken in order.
-  const auto feasible = [&problem](const std::vector<double>& z) { return problem.feasible(z); };
+  // Latin-hypercube starts: half are the lowest objectives of a screening design four times larger
+  // (evaluated once at each point), half are plain design points, for spread. Points the model rejects or
+  // cannot solve are never starts.
   if (options.starts > 1) {
-    const auto candidates = latin_hypercube(problem.lower, problem.upper, 4 * (options.starts - 1), options.seed);
-    for (const auto& p : candidates)
-      if (static_cast<int>(starts.size()) < options.starts && feasible(p)) starts.push_back(p);
-    for (const auto& p : candidates)  // too few feasible: fill up anyway (those starts will report failure)
-      if (static_cast<int>(starts.size()) < options.starts && !feasible(p)) starts.push_back(p);
+    const int wanted = options.starts - 1;
+    std::vector<std::pair<double, std::vector<double>>> screened;
+    for (auto& p : latin_hypercube(problem.lower, problem.upper, 4 * wanted, options.seed)) {
+      double value = kInfeasible;
+      try {
+        value = problem.f(p, nullptr);
+      } catch (const std::exception&) {
+      }
+      if (std::isfinite(value) && value < 0.5 * kInfeasible) screened.emplace_back(value, std::move(p));
+    }
+    std::vector<std::vector<double>> plain;  // design order: a random spread
+    for (const auto& [value, p] : screened) plain.push_back(p);
+    std::stable_sort(screened.begin(), screened.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::set<std::vector<double>> taken;
+    for (std::size_t i = 0; i < screened.size() && static_cast<int>(taken.size()) < (wanted + 1) / 2; ++i)
+      taken.insert(screened[i].second);
+    for (std::size_t i = 0; i < plain.size() && static_cast<int>(taken.size()) < wanted; ++i) taken.insert(plain[i]);
+    for (const auto& p : screened)  // keep a reproducible order: by screened objective
+      if (taken.count(p.second)) starts.push_back(p.second);
   }
-  for (const auto& start : starts) {
-    out.starts.push_back(minimise(problem, start, options));
+  auto consider = [&out](StartResult r) {
+    out.starts.push_back(std::move(r));
     const auto& s = out.starts.back();
     if (s.ok && (out.best < 0 || s.ofv < out.starts[static_cast<std::size_t>(out.best)].ofv))
       out.best = static_cast<int>(out.starts.size() - 1);
+  };
+  for (const auto& start : starts) consider(minimise(problem, start, options));
+  // Neighbourhood restarts: from the best optimum, one coordinate at a time moved by ±0.25 on the estimation
+  // scale. Piecewise models have kinks (stein2019's tmax on a sampling day) that a gradient method does not
+  // cross; a neighbouring basin is often the better one. Repeated while it improves (at most three rounds).
+  for (int round = 0; round < 3 && out.best >= 0; ++round) {
+    const double before = out.starts[static_cast<std::size_t>(out.best)].ofv;
+    const auto centre = out.starts[static_cast<std::size_t>(out.best)].optimum;
+    for (std::size_t k = 0; k < centre.size(); ++k)
+      for (double step : {-0.25, 0.25}) {
+        auto z = centre;
+        z[k] = std::clamp(z[k] + step, problem.lower[k], problem.upper[k]);
+        if (z[k] == centre[k] || !problem.feasible(z)) continue;
+        auto r = minimise(problem, z, options);
+        r.algorithm += " (neighbourhood)";
+        consider(std::move(r));
+      }
+    if (out.starts[static_cast<std::size_t>(out.best)].ofv > before - 1e-6) break;
+  }
+  // Polish: L-BFGS stops at kinks (e.g. tmax on a sampling day); a derivative-free pass from each of the best
+  // three distinct optima moves along them. Kept as extra entries, so every start's own result stays visible.
+  std::vector<std::size_t> order(out.starts.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&out](std::size_t a, std::size_t b) { return out.starts[a].ofv < out.starts[b].ofv; });
+  std::vector<double> polished;
+  for (std::size_t i : order) {
+    const auto& s = out.starts[i];
+    if (!s.ok || polished.size() == 3) continue;
+    if (std::any_of(polished.begin(), polished.end(), [&s](double v) { return std::abs(v - s.ofv) < 1e-6; })) continue;
+    polished.push_back(s.ofv);
+    CallbackState state;
+    state.f = &problem.f;
+    auto r = run(nlopt::LN_BOBYQA, problem, s.optimum, options, state);
+    r.start = s.optimum;
+    r.algorithm = "LN_BOBYQA (polish)";
+    consider(std::move(r));
   }
   return out;
 }

@@ -1,8 +1,8 @@
 #pragma once
 // Multi-start bounded minimisation with NLopt: gradient-based (LD_LBFGS, exact gradients) from each start,
 // with a derivative-free fallback (LN_BOBYQA) for a start whose gradient evaluation fails.
-// Starts: the given initial point, then feasible Latin-hypercube points in the (transformed) box, reproducible
-// by seed.
+// Starts: the given initial point, then Latin-hypercube points of the (transformed) box, half of them the best
+// of a screening design, reproducible by seed; finally a derivative-free polish of the best optima.
 #include <functional>
 #include <string>
 #include <vector>
@@ -12,13 +12,11 @@ namespace cartpk::fitting {
 // f(z, gradient or nullptr) -> value; may throw (a failed solve): the optimiser then treats z as infeasible.
 using ObjectiveFunction = std::function<double(const std::vector<double>&, std::vector<double>*)>;
 
-// What is minimised: f over the box [lower, upper], subject to constraints c(z) <= 0 (with gradients).
-// Without constraints: LD_LBFGS, falling back to LN_BOBYQA; with them: LD_SLSQP, falling back to LN_COBYLA.
+// What is minimised: f over the box [lower, upper] (LD_LBFGS, falling back to LN_BOBYQA).
 struct Problem {
   ObjectiveFunction f;
   std::vector<double> lower, upper;
-  std::vector<ObjectiveFunction> constraints;
-  [[nodiscard]] bool feasible(const std::vector<double>& z) const;  // constraints hold and f is finite there
+  [[nodiscard]] bool feasible(const std::vector<double>& z) const;  // f is finite there
 };
 
 struct OptimizerOptions {
@@ -51,7 +49,8 @@ std::vector<std::vector<double>> latin_hypercube(const std::vector<double>& lowe
 // Minimises from one start.
 StartResult minimise(const Problem& problem, const std::vector<double>& start, const OptimizerOptions& options);
 
-// Minimises from `initial` and options.starts − 1 feasible Latin-hypercube starts; keeps every start's result.
+// Minimises from `initial` and options.starts − 1 Latin-hypercube starts, then polishes the best three
+// distinct optima with LN_BOBYQA; keeps every start's result.
 OptimizationResult multistart(const Problem& problem, const std::vector<double>& initial, const OptimizerOptions& options);
 
 }  // namespace cartpk::fitting

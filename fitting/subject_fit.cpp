@@ -1,6 +1,7 @@
 #include "fitting/subject_fit.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <mutex>
 #include <thread>
 
@@ -8,8 +9,7 @@
 
 namespace cartpk::fitting {
 
-SubjectFit fit_subject(const FitSetup& setup, const Subject& subject, Solver& solver, const FitOptions& options,
-                       std::size_t subject_index) {
+SubjectFit fit_subject(const FitSetup& setup, const Subject& subject, Solver& solver, const FitOptions& options) {
   SubjectFit fit;
   fit.id = subject.id;
   try {
@@ -18,9 +18,11 @@ SubjectFit fit_subject(const FitSetup& setup, const Subject& subject, Solver& so
     fit.n_obs = objective.n_observations();
     fit.n_blq = objective.n_censored();
     const Problem problem = objective.problem();
-    const ObjectiveFunction& f = problem.f;
     auto optimizer = options.optimizer;
-    optimizer.seed = options.optimizer.seed + 7919 * subject_index;  // per subject: independent of thread count
+    // Per subject, from its ID: the same starts whatever the thread count or the subjects fitted with it.
+    std::uint64_t id_hash = 1469598103934665603ull;  // FNV-1a
+    for (unsigned char c : subject.id) id_hash = (id_hash ^ c) * 1099511628211ull;
+    optimizer.seed = options.optimizer.seed + id_hash;
     if (optimizer.max_evaluations == 0) {  // evaluate only (NONMEM's MAXEVAL=0): the OFV at the initial values
       StartResult at_start;
       at_start.start = at_start.optimum = objective.initial_point();
@@ -39,7 +41,11 @@ SubjectFit fit_subject(const FitSetup& setup, const Subject& subject, Solver& so
       fit.message = "every start failed; first: " + fit.optimization.starts.front().status;
       return fit;
     }
-    const auto z = fit.optimization.starts[static_cast<std::size_t>(fit.optimization.best)].optimum;
+    auto z = fit.optimization.starts[static_cast<std::size_t>(fit.optimization.best)].optimum;
+    const double best_ofv = objective.ofv(z, nullptr);
+    if (const auto canonical = objective.canonical_point(z)) {  // e.g. relabel a swapped biexponential
+      if (std::abs(objective.ofv(*canonical, nullptr) - best_ofv) <= 1e-8 * (1.0 + std::abs(best_ofv))) z = *canonical;
+    }
     fit.ofv = objective.ofv(z, nullptr);
     fit.ofv_likelihood = objective.last_likelihood_ofv();
     fit.ofv_prior = objective.last_prior_ofv();
@@ -47,12 +53,12 @@ SubjectFit fit_subject(const FitSetup& setup, const Subject& subject, Solver& so
     fit.status = FitStatus::ok;
     fit.message = "ok";
     if (options.uncertainty && !z.empty()) {
-      fit.uncertainty = observed_information(f, z, fit.estimates, objective.natural_derivative(z));
+      fit.uncertainty = observed_information(problem, z, fit.estimates, objective.natural_derivative(z));
       std::string poor;
       for (std::size_t k = 0; k < fit.names.size(); ++k)
         if (fit.uncertainty.poorly_determined[k]) poor += (poor.empty() ? "" : ", ") + fit.names[k];
       if (!poor.empty())
-        fit.message = "ok; poorly determined: " + poor + " (RSE > 100 %" +
+        fit.message = "ok; poorly determined: " + poor + " (RSE > 100 %, at a bound" +
                       (fit.uncertainty.note.empty() ? "" : " or " + fit.uncertainty.note) + ")";
     }
     for (int parameter : options.profile) {
@@ -103,7 +109,7 @@ std::vector<SubjectFit> fit_cohort(const FitSetup& setup, const std::vector<Subj
     while (!(cancel && cancel->load())) {
       const std::size_t i = next.fetch_add(1);
       if (i >= subjects.size()) break;
-      fits[i] = fit_subject(setup, subjects[i], *solver, options, i);
+      fits[i] = fit_subject(setup, subjects[i], *solver, options);
       std::lock_guard<std::mutex> lock(report);
       ++done;
       if (progress) progress(fits[i], done, subjects.size());

@@ -41,8 +41,7 @@ struct SubjectFit {
   Eigen::MatrixXd curve;                      // n_times × n_observables at the estimates
 };
 
-SubjectFit fit_subject(const FitSetup& setup, const Subject& subject, Solver& solver, const FitOptions& options,
-                       std::size_t subject_index);
+SubjectFit fit_subject(const FitSetup& setup, const Subject& subject, Solver& solver, const FitOptions& options);
 
 using FitProgress = std::function<void(const SubjectFit&, std::size_t done, std::size_t total)>;
 

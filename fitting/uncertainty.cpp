@@ -5,22 +5,27 @@
 
 namespace cartpk::fitting {
 
-Uncertainty observed_information(const ObjectiveFunction& f, const std::vector<double>& z,
+Uncertainty observed_information(const Problem& problem, const std::vector<double>& z,
                                  const std::vector<double>& natural, const std::vector<double>& dnatural_dz) {
+  const auto& f = problem.f;
   const auto n = static_cast<Eigen::Index>(z.size());
   Uncertainty u;
   u.hessian.resize(n, n);
   std::vector<double> gp, gm, zs = z;
+  std::vector<bool> at_bound(z.size(), false);
   for (Eigen::Index j = 0; j < n; ++j) {
     const auto jj = static_cast<std::size_t>(j);
     const double h = 1e-4 * std::max(1.0, std::abs(z[jj]));
-    zs[jj] = z[jj] + h;
+    // Central differences inside the box; one-sided where a bound is nearer than h.
+    const double up = std::min(z[jj] + h, problem.upper[jj]), down = std::max(z[jj] - h, problem.lower[jj]);
+    at_bound[jj] = z[jj] - problem.lower[jj] < 1e-6 * h || problem.upper[jj] - z[jj] < 1e-6 * h;
+    zs[jj] = up;
     f(zs, &gp);
-    zs[jj] = z[jj] - h;
+    zs[jj] = down;
     f(zs, &gm);
     zs[jj] = z[jj];
     for (Eigen::Index i = 0; i < n; ++i)
-      u.hessian(i, j) = (gp[static_cast<std::size_t>(i)] - gm[static_cast<std::size_t>(i)]) / (2.0 * h);
+      u.hessian(i, j) = (gp[static_cast<std::size_t>(i)] - gm[static_cast<std::size_t>(i)]) / (up - down);
   }
   u.hessian = 0.5 * (u.hessian + u.hessian.transpose()).eval();
   Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(u.hessian);
@@ -51,6 +56,7 @@ Uncertainty observed_information(const ObjectiveFunction& f, const std::vector<d
     for (Eigen::Index j = 0; j < n; ++j)
       u.correlation(i, j) = sd(i) > 0.0 && sd(j) > 0.0 ? u.covariance(i, j) / (sd(i) * sd(j)) : std::nan("");
   for (std::size_t i = 0; i < z.size(); ++i) {
+    if (at_bound[i]) u.poorly_determined[i] = true;  // an estimate on its bound has no Wald standard error
     if (u.poorly_determined[i]) continue;
     u.se[i] = std::abs(dnatural_dz[i]) * sd(static_cast<Eigen::Index>(i));
     u.rse_percent[i] = 100.0 * u.se[i] / std::abs(natural[i]);
@@ -99,12 +105,7 @@ Profile profile_likelihood(const Problem& problem, const std::vector<double>& z_
           return value;
         };
       };
-      Problem restricted{restrict_to(problem.f), lo, hi, {}};
-      for (const auto& c : problem.constraints) restricted.constraints.push_back(restrict_to(c));
-      if (!problem.constraints.empty() && !restricted.feasible(w)) {
-        profile.note += "constraint reached at z = " + std::to_string(zk) + "; ";
-        break;
-      }
+      const Problem restricted{restrict_to(problem.f), lo, hi};
       const auto r = minimise(restricted, w, options);
       if (!r.ok) {
         profile.note += "re-optimisation failed at z = " + std::to_string(zk) + "; ";

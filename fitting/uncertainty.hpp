@@ -24,7 +24,8 @@ struct Uncertainty {
 };
 
 // `natural` and `dnatural_dz` are the natural-scale values and the transforms' derivatives at z.
-Uncertainty observed_information(const ObjectiveFunction& f, const std::vector<double>& z,
+// Differences stay inside [lower, upper] (one-sided at a bound); an estimate at a bound is flagged.
+Uncertainty observed_information(const Problem& problem, const std::vector<double>& z,
                                  const std::vector<double>& natural, const std::vector<double>& dnatural_dz);
 
 struct ProfilePoint {

@@ -46,7 +46,9 @@ class Model {
   // What `cartpk fit` estimates unless told otherwise.
   [[nodiscard]] virtual std::span<const std::string_view> default_estimated() const = 0;
 
-  [[nodiscard]] virtual std::span<const Ordering> orderings() const = 0;  // smaller < larger, for fitting
+  // Maps parameters to the canonical member of a set of equivalent ones (the same predictions), e.g. the
+  // biexponential's label switch (alpha, beta, fb) -> (beta, alpha, 1 - fb). Returns whether it changed p.
+  virtual bool canonicalize(std::span<double> p) const = 0;
   // Relations between parameters that bounds cannot express (e.g. tlag < tmax); empty when all is well.
   [[nodiscard]] virtual std::string check_parameters(std::span<const double> p) const = 0;
 

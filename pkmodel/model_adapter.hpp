@@ -57,9 +57,9 @@ class ModelAdapter final : public Model {
   [[nodiscard]] std::span<const VariableSpec> states() const override { return Eq::kStates; }
   [[nodiscard]] std::span<const VariableSpec> observables() const override { return Eq::kObservables; }
   [[nodiscard]] std::span<const std::string_view> default_estimated() const override { return Eq::kDefaultEstimated; }
-  [[nodiscard]] std::span<const Ordering> orderings() const override {
-    if constexpr (requires { Eq::kOrderings; }) return Eq::kOrderings;
-    else return {};
+  bool canonicalize(std::span<double> p) const override {
+    if constexpr (requires { Eq::canonicalize(p.data()); }) return Eq::canonicalize(p.data());
+    else return false;
   }
   [[nodiscard]] std::span<const Preset> presets() const override {
     if constexpr (requires { Eq::kPresets; }) return Eq::kPresets;

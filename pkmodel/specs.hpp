@@ -31,13 +31,6 @@ struct VariableSpec {  // a state or an observable
   double typical_scale = 1.0;  // magnitude used to scale the absolute tolerance of a state
 };
 
-// An ordering the parameters must keep, smaller < larger (e.g. beta < alpha, tlag < tmax): part of what makes
-// a model identifiable. Fitting enforces it as a constraint; check() still validates user values.
-struct Ordering {
-  std::string_view smaller;
-  std::string_view larger;
-};
-
 // A named set of parameter values, e.g. a product variant ("cd19": kmaxbc = 0).
 struct Preset {
   std::string_view name;

@@ -231,7 +231,7 @@ TEST_CASE("a start whose gradient fails is finished derivative-free (LN_BOBYQA) 
     for (double v : z) s += (v - 1.0) * (v - 1.0);
     return s;
   };
-  const auto r = minimise(Problem{f, {-5.0, -5.0}, {5.0, 5.0}, {}}, {3.0, -2.0}, OptimizerOptions{});
+  const auto r = minimise(Problem{f, {-5.0, -5.0}, {5.0, 5.0}}, {3.0, -2.0}, OptimizerOptions{});
   CHECK(r.algorithm == "LN_BOBYQA");
   CHECK(r.ok);
   CHECK(r.optimum[0] == doctest::Approx(1.0).epsilon(1e-5));
@@ -293,7 +293,7 @@ TEST_CASE("MAP: the prior term equals -2 ln N(ln theta; ln typical, omega2) and 
   CHECK(objective.last_prior_ofv() == doctest::Approx(expected).epsilon(1e-12));
   FitOptions options;
   options.optimizer.starts = 3;
-  const auto fit = fit_subject(setup, sparse, *solver, options, 0);
+  const auto fit = fit_subject(setup, sparse, *solver, options);
   REQUIRE(fit.status == FitStatus::ok);
   CHECK(fit.ofv == doctest::Approx(fit.ofv_likelihood + fit.ofv_prior).epsilon(1e-12));
   // Three samples cannot determine six parameters: the estimates stay within the prior's reach (|ln ratio| < 3 ω).

@@ -5,6 +5,7 @@
 #include <array>
 #include <cmath>
 #include <string>
+#include <utility>
 
 #include "pkmodel/model.hpp"
 #include "pkmodel/specs.hpp"
@@ -74,12 +75,16 @@ struct BiphasicCk {
     return log(p[foldx]) / (p[tmax] - lag(p));
   }
 
+  // The biexponential tail is symmetric under (alpha, beta, fb) -> (beta, alpha, 1 - fb): the same curve. The
+  // canonical labelling is the published one, fast contraction (alpha) then slow persistence (beta).
+  static bool canonicalize(double* p) {
+    if (p[alpha] >= p[beta]) return false;
+    std::swap(p[alpha], p[beta]);
+    p[fb] = 1.0 - p[fb];
+    return true;
+  }
+
   static std::string check(const double* p) {
-    // The biexponential tail is symmetric under (alpha, beta, fb) -> (beta, alpha, 1 - fb): ordering the rates
-    // (fast contraction, slow persistence) is what makes the parameters identifiable.
-    if (p[alpha] <= p[beta])
-      return "alpha = " + std::to_string(p[alpha]) + "/day must exceed beta = " + std::to_string(p[beta]) +
-             "/day (fast contraction, then slow persistence)";
     if (lag(p) >= p[tmax])
       return "tlag = " + std::to_string(lag(p)) + " day must be below tmax = " + std::to_string(p[tmax]) +
              " day (growth runs from tlag to tmax)";

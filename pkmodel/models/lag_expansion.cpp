@@ -22,7 +22,6 @@ struct LagExpansion : BiphasicCk<true> {
       "Lag, exponential expansion from tlag to tmax, biphasic decline (liso-cel-type CK; stein2019 at tlag = 0)";
   static constexpr std::array<ParameterSpec, 8> kParameters = with_lag();
   static_assert(index_of(kParameters, "tlag") == BiphasicCk<true>::tlag);
-  static constexpr std::array<Ordering, 2> kOrderings{{{"beta", "alpha"}, {"tlag", "tmax"}}};
   static constexpr std::array<std::string_view, 7> kDefaultEstimated{"foldx", "tmax", "cmax", "alpha",
                                                                      "fb",    "beta", "tlag"};
 };

@@ -13,7 +13,6 @@ struct Stein2019 : BiphasicCk<false> {
       "Empirical piecewise CAR-T kinetics (Stein 2019, tisagenlecleucel): exponential expansion to cmax at "
       "tmax, then biphasic decline";
   static constexpr std::array<ParameterSpec, 7> kParameters = kBiphasicParameters;
-  static constexpr std::array<Ordering, 1> kOrderings{{{"beta", "alpha"}}};  // see check() in biphasic_ck.hpp
   static constexpr std::array<std::string_view, 6> kDefaultEstimated{"foldx", "tmax", "cmax", "alpha", "fb", "beta"};
 };
 
