@@ -532,14 +532,15 @@ def bench_fit_cart_cd19_bcma(ctx):
             key = f"fit/subjects/{sid}/starts/start"
             if key not in f:
                 raise BenchError(f"no start points of subject {sid} in {h5_starts}")
+            # The first --starts rows are the starts; polish and neighbourhood restarts follow them.
             starts[sid] = [{n: peer_mod.from_z(n, float(v)) for n, v in zip(names, row[:len(names)])}
-                           for row in f[key][:]]
+                           for row in f[key][:int(a.fit_m2_starts)]]
     with h5py.File(h5, "r") as f:  # the same points as the timed run's (where it has them)
         for sid in ids:
             key = f"fit/subjects/{sid}/starts/start"
             if key in f:
                 timed = [{n: peer_mod.from_z(n, float(v)) for n, v in zip(names, row[:len(names)])}
-                         for row in f[key][:]]
+                         for row in f[key][:int(a.fit_m2_starts)]]
                 if not np.allclose([list(s.values()) for s in timed], [list(s.values()) for s in starts[sid]],
                                    rtol=1e-12, atol=0):
                     raise BenchError(f"subject {sid}: cartpk's start points differ between runs")

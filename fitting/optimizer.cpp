@@ -179,8 +179,8 @@ OptimizationResult multistart(const Problem& problem, const std::vector<double>&
   for (const auto& start : starts) consider(minimise(problem, start, options));
   // Neighbourhood restarts: from the best optimum, one coordinate at a time moved by ±0.25 on the estimation
   // scale. Piecewise models have kinks (stein2019's tmax on a sampling day) that a gradient method does not
-  // cross; a neighbouring basin is often the better one. Repeated while it improves (at most three rounds).
-  for (int round = 0; round < 3 && out.best >= 0; ++round) {
+  // cross; a neighbouring basin is often the better one. Repeated while it improves (options.neighbourhood_rounds).
+  for (int round = 0; round < options.neighbourhood_rounds && out.best >= 0; ++round) {
     const double before = out.starts[static_cast<std::size_t>(out.best)].ofv;
     const auto centre = out.starts[static_cast<std::size_t>(out.best)].optimum;
     for (std::size_t k = 0; k < centre.size(); ++k)

@@ -25,6 +25,7 @@ struct OptimizerOptions {
   double xtol_rel = 1e-8;
   double ftol_abs = 1e-9;       // on the OFV
   int max_evaluations = 4000;   // per start; 0: evaluate the OFV at the initial values only
+  int neighbourhood_rounds = 1; // rounds of restarts around the best optimum (2 per estimate each); 0: none
 };
 
 struct StartResult {
