@@ -43,6 +43,7 @@ from scipy.special import log_ndtr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "python"))
 import m2_reference as m2  # noqa: E402
+from peer_common import number, read_records  # noqa: E402
 
 # name: (lower, upper, transform) as cartpk's `models cart_cd19_bcma` and its transform rule
 ESTIMATED = {"rho": (0.05, 5.0, "log"), "rhoh": (0.0, 3.0, "identity"), "dele": (0.01, 2.0, "log"),
@@ -74,21 +75,8 @@ def box():
 # Data
 
 def read_dataset(path):
-    header, rows = None, []
-    with open(path, encoding="utf-8-sig") as f:
-        for line in f:
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            fields = [s.strip().strip('"') for s in line.split(",")]
-            if header is None:
-                header = [h.upper() for h in fields]
-            else:
-                rows.append(dict(zip(header, fields)))
-
-    def num(r, key, default=None):
-        v = r.get(key, "")
-        return default if v in ("", ".") else float(v)
+    header, rows = read_records(path)
+    num = number
 
     subjects, order = {}, []
     for r in rows:

@@ -39,6 +39,7 @@ import numpy as np
 import scipy
 from scipy.optimize import minimize
 from scipy.special import log_ndtr
+from peer_common import number, read_records  # noqa: E402
 
 NAMES = ("foldx", "tmax", "cmax", "alpha", "fb", "beta")
 TYPICAL = {"foldx": 3900.0, "tmax": 9.3, "cmax": 24000.0, "alpha": 0.16, "fb": 0.0079, "beta": 0.0032}
@@ -64,23 +65,10 @@ def to_z(name, v):
 
 def read_dataset(path, dvid_map):
     """Subjects in file order: list of (id, dict of arrays t, obs (0 qpcr / 1 flow), y (limit if censored), cens)."""
-    header, rows = None, []
-    with open(path, encoding="utf-8-sig") as f:
-        for line in f:
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            fields = [s.strip().strip('"') for s in line.split(",")]
-            if header is None:
-                header = [h.upper() for h in fields]
-                continue
-            rows.append(dict(zip(header, fields)))
+    header, rows = read_records(path)
     if header is None:
         sys.exit(f"{path}: empty file")
-
-    def num(r, key, default=None):
-        v = r.get(key, "")
-        return default if v in ("", ".") else float(v)
+    num = number
 
     subjects, order = {}, []
     for r in rows:
