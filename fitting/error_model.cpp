@@ -3,7 +3,7 @@
 #include <cmath>
 #include <numbers>
 
-#include "pkmodel/dual.hpp"
+#include "pkmodel/dual_n.hpp"
 #include "pkmodel/errors.hpp"
 
 namespace cartpk::fitting {
@@ -12,10 +12,12 @@ namespace {
 constexpr double kLog2Pi = 1.8378770664093454836;  // ln(2π)
 constexpr double kTiny = 1e-300;                   // predictions are clamped here before taking logs
 
-double log_phi(double z) { return log_normal_cdf(z); }
-Dual log_phi(const Dual& z) { return {log_normal_cdf(z.v), normal_pdf_over_cdf(z.v) * z.d}; }
+// Derivatives of a record's log-likelihood with respect to (prediction, a, b), in one pass.
+using Dual3 = DualN<3>;
 
-// The record's log-likelihood, written once over the scalar type; derivatives come from Dual.
+Dual3 log_phi(const Dual3& z) { return chain(z, log_normal_cdf(z.v), normal_pdf_over_cdf(z.v)); }
+
+// The record's log-likelihood, written once over the scalar type; derivatives come from Dual3.
 template <class T>
 T loglik(ErrorType type, double y, const T& f_in, const T& a, const T& b, bool censored) {
   using std::log;
@@ -73,11 +75,12 @@ std::vector<double> ErrorModel::parameter_values() const {
 }
 
 void ErrorModel::set_parameter_values(const double* values) {
-  switch (type) {
-    case ErrorType::proportional: b = values[0]; break;
-    case ErrorType::combined: a = values[0]; b = values[1]; break;
-    default: a = values[0];
-  }
+  for (int k = 0; k < n_parameters(); ++k) set_parameter(k, values[k]);
+}
+
+void ErrorModel::set_parameter(int which, double value) {
+  const bool is_b = type == ErrorType::proportional || (type == ErrorType::combined && which == 1);
+  (is_b ? b : a) = value;
 }
 
 double ErrorModel::sd(double f) const {
@@ -110,15 +113,15 @@ std::string error_type_name(ErrorType type) {
 
 RecordLikelihood record_likelihood(const ErrorModel& m, double y, double f, bool censored) {
   RecordLikelihood out;
-  out.loglik = loglik<double>(m.type, y, f, m.a, m.b, censored);
-  out.d_prediction = loglik<Dual>(m.type, y, Dual(f, 1.0), Dual(m.a), Dual(m.b), censored).d;
-  const auto values = m.parameter_values();
-  for (std::size_t k = 0; k < values.size(); ++k) {
-    // parameter_values() order: (a) | (b) | (a, b); seed the one that parameter k stands for.
-    const bool is_b = m.type == ErrorType::proportional || (m.type == ErrorType::combined && k == 1);
-    out.d_parameters[k] =
-        loglik<Dual>(m.type, y, Dual(f), Dual(m.a, is_b ? 0.0 : 1.0), Dual(m.b, is_b ? 1.0 : 0.0), censored).d;
-  }
+  Dual3 fd(f), ad(m.a), bd(m.b);
+  fd.d[0] = ad.d[1] = bd.d[2] = 1.0;
+  const auto ll = loglik<Dual3>(m.type, y, fd, ad, bd, censored);
+  const auto& d = ll.d;
+  out.loglik = ll.v;
+  out.d_prediction = d[0];
+  // parameter_values() order: (a) | (b) | (a, b)
+  out.d_parameters[0] = m.type == ErrorType::proportional ? d[2] : d[1];
+  out.d_parameters[1] = m.type == ErrorType::combined ? d[2] : 0.0;
   return out;
 }
 

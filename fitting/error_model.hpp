@@ -21,6 +21,7 @@ struct ErrorModel {
   [[nodiscard]] std::vector<std::string> parameter_names(const std::string& obs) const;
   [[nodiscard]] std::vector<double> parameter_values() const;
   void set_parameter_values(const double* values);
+  void set_parameter(int which, double value);  // entry `which` of parameter_values()
   [[nodiscard]] double sd(double prediction) const;  // residual SD on the model's scale (log scale for lognormal)
 };
 

@@ -109,7 +109,8 @@ std::vector<double> SubjectObjective::initial_point() const {
 }
 
 Problem SubjectObjective::problem() {
-  return Problem{[this](const std::vector<double>& z, std::vector<double>* g) { return ofv(z, g); }, z_lower_, z_upper_};
+  return Problem{[this](const std::vector<double>& z, std::vector<double>* g) { return ofv(z, g); }, z_lower_, z_upper_,
+                 setup_.model->n_events() > 0};  // events at estimated times put kinks in the OFV
 }
 
 std::vector<double> SubjectObjective::natural(const std::vector<double>& z) const {
@@ -151,33 +152,35 @@ std::optional<std::vector<double>> SubjectObjective::canonical_point(const std::
 
 void SubjectObjective::apply(const std::vector<double>& z, std::vector<ErrorModel>& errors) const {
   errors = setup_.error_models;
-  for (std::size_t s = 0; s < error_slots_.size(); ++s) {
-    auto& em = errors[error_slots_[s].observable];
-    auto values = em.parameter_values();
-    values[static_cast<std::size_t>(error_slots_[s].which)] = std::exp(z[transforms_.size() + s]);
-    em.set_parameter_values(values.data());
-  }
+  for (std::size_t s = 0; s < error_slots_.size(); ++s)
+    errors[error_slots_[s].observable].set_parameter(error_slots_[s].which, std::exp(z[transforms_.size() + s]));
 }
 
 double SubjectObjective::ofv(const std::vector<double>& z, std::vector<double>* gradient) {
+  // Called thousands of times per subject: works in the members' storage, allocating nothing once warm.
   const std::size_t nk = transforms_.size();
   if (gradient) gradient->assign(z.size(), 0.0);
-  request_.parameters = model_parameters(z);
-  if (!setup_.model->check_parameters(request_.parameters).empty()) return kFailedOfv;
-  std::vector<ErrorModel> errors;
-  apply(z, errors);
+  auto& p = request_.parameters;
+  auto& dtheta = dtheta_;
+  dtheta.resize(z.size());
+  for (std::size_t k = 0; k < nk; ++k) {
+    p[static_cast<std::size_t>(setup_.estimated[k])] = from_unconstrained(transforms_[k], z[k]);
+    dtheta[k] = value_derivative(transforms_[k], z[k]);
+  }
+  for (std::size_t i = nk; i < z.size(); ++i) dtheta[i] = std::exp(z[i]);
+  if (!setup_.model->check_parameters(p).empty()) return kFailedOfv;
+  apply(z, errors_);
   request_.sensitivity_parameters.clear();
   if (gradient) request_.sensitivity_parameters = setup_.estimated;
   solver_.solve(request_, result_);
 
-  const auto dtheta = natural_derivative(z);
   double loglik = 0.0;
   for (std::size_t i = 0; i < subject_.observations.size(); ++i) {
     const auto& obs = subject_.observations[i];
     const auto row = static_cast<Eigen::Index>(time_index_[i]);
     const auto j = static_cast<std::size_t>(obs.observable);
     const double f = result_.observables(row, static_cast<Eigen::Index>(j));
-    const auto rl = record_likelihood(errors[j], obs.value, f, obs.censored);
+    const auto rl = record_likelihood(errors_[j], obs.value, f, obs.censored);
     loglik += rl.loglik;
     if (!gradient) continue;
     for (std::size_t k = 0; k < nk; ++k)

@@ -91,6 +91,8 @@ class SubjectObjective {
   std::vector<double> z_lower_, z_upper_;
   SimulationRequest request_;
   SimulationResult result_;
+  std::vector<ErrorModel> errors_;       // error models at the last z
+  std::vector<double> dtheta_;           // d natural value / d z at the last z
   std::vector<std::size_t> time_index_;  // observation -> row of the solve
   double last_likelihood_ = 0.0;
   double last_prior_ = 0.0;

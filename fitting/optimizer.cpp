@@ -19,12 +19,15 @@ struct CallbackState {
   int evaluations = 0;
   std::string failure;   // first failure message, if any
   bool gradient_failed = false;
+  std::vector<double> z, g;  // reused by every call
 };
 
 double nlopt_callback(unsigned n, const double* x, double* grad, void* data) {
   auto& state = *static_cast<CallbackState*>(data);
   ++state.evaluations;
-  std::vector<double> z(x, x + n), g;
+  auto& z = state.z;
+  auto& g = state.g;
+  z.assign(x, x + n);
   try {
     const double value = (*state.f)(z, grad ? &g : nullptr);
     if (grad) std::copy(g.begin(), g.end(), grad);
@@ -130,11 +133,28 @@ StartResult minimise(const Problem& problem, const std::vector<double>& start, c
   state.f = &problem.f;
   auto result = run(nlopt::LD_LBFGS, problem, start, options, state);
   if (!state.gradient_failed && result.ok) return result;
+  const bool progressed = result.ofv < kInfeasible * 0.5 && problem.feasible(result.optimum);
+  if (!state.gradient_failed && !problem.piecewise && progressed) {
+    // Smooth objective, exact gradient: L-BFGS gives up where solver round-off dominates the last digits of
+    // the OFV; a fresh L-BFGS from there confirms (or continues) far more cheaply than a derivative-free search.
+    CallbackState again;
+    again.f = &problem.f;
+    auto retry = run(nlopt::LD_LBFGS, problem, result.optimum, options, again);
+    retry.start = start;
+    retry.evaluations += result.evaluations;
+    if (!again.gradient_failed && retry.ok) {
+      if (retry.ofv > result.ofv) {  // keep the better point of the two runs
+        retry.optimum = result.optimum;
+        retry.ofv = result.ofv;
+      }
+      retry.status += " (restarted after LD_LBFGS: " + (state.failure.empty() ? result.status : state.failure) + ")";
+      return retry;
+    }
+  }
   // The gradient (sensitivities) failed somewhere, or L-BFGS gave up (a kink, e.g. tmax at a sampling day):
   // derivative-free, from where L-BFGS got to when that is better than the start.
   CallbackState fallback;
   fallback.f = &problem.f;
-  const bool progressed = result.ofv < kInfeasible * 0.5 && problem.feasible(result.optimum);
   auto retry = run(nlopt::LN_BOBYQA, problem, progressed ? result.optimum : start, options, fallback);
   retry.start = start;
   retry.evaluations += result.evaluations;
@@ -180,7 +200,8 @@ OptimizationResult multistart(const Problem& problem, const std::vector<double>&
   // Neighbourhood restarts: from the best optimum, one coordinate at a time moved by ±0.25 on the estimation
   // scale. Piecewise models have kinks (stein2019's tmax on a sampling day) that a gradient method does not
   // cross; a neighbouring basin is often the better one. Repeated while it improves (options.neighbourhood_rounds).
-  for (int round = 0; round < options.neighbourhood_rounds && out.best >= 0; ++round) {
+  const int rounds = options.neighbourhood_rounds >= 0 ? options.neighbourhood_rounds : (problem.piecewise ? 1 : 0);
+  for (int round = 0; round < rounds && out.best >= 0; ++round) {
     const double before = out.starts[static_cast<std::size_t>(out.best)].ofv;
     const auto centre = out.starts[static_cast<std::size_t>(out.best)].optimum;
     for (std::size_t k = 0; k < centre.size(); ++k)
@@ -194,24 +215,16 @@ OptimizationResult multistart(const Problem& problem, const std::vector<double>&
       }
     if (out.starts[static_cast<std::size_t>(out.best)].ofv > before - 1e-6) break;
   }
-  // Polish: L-BFGS stops at kinks (e.g. tmax on a sampling day); a derivative-free pass from each of the best
-  // three distinct optima moves along them. Kept as extra entries, so every start's own result stays visible.
-  std::vector<std::size_t> order(out.starts.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&out](std::size_t a, std::size_t b) { return out.starts[a].ofv < out.starts[b].ofv; });
-  std::vector<double> polished;
-  for (std::size_t i : order) {
-    const auto& s = out.starts[i];
-    if (!s.ok || polished.size() == 3) continue;
-    if (std::any_of(polished.begin(), polished.end(), [&s](double v) { return std::abs(v - s.ofv) < 1e-6; })) continue;
-    polished.push_back(s.ofv);
-    CallbackState state;
-    state.f = &problem.f;
-    auto r = run(nlopt::LN_BOBYQA, problem, s.optimum, options, state);
-    r.start = s.optimum;
-    r.algorithm = "LN_BOBYQA (polish)";
-    consider(std::move(r));
-  }
+  // Polish: L-BFGS stops at kinks (e.g. tmax on a sampling day); a derivative-free pass from the best optimum
+  // moves along them. Kept as an extra entry, so every start's own result stays visible.
+  if (!problem.piecewise || out.best < 0) return out;
+  const auto best = out.starts[static_cast<std::size_t>(out.best)].optimum;
+  CallbackState state;
+  state.f = &problem.f;
+  auto r = run(nlopt::LN_BOBYQA, problem, best, options, state);
+  r.start = best;
+  r.algorithm = "LN_BOBYQA (polish)";
+  consider(std::move(r));
   return out;
 }
 

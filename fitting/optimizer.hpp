@@ -1,8 +1,8 @@
 #pragma once
 // Multi-start bounded minimisation with NLopt: gradient-based (LD_LBFGS, exact gradients) from each start,
-// with a derivative-free fallback (LN_BOBYQA) for a start whose gradient evaluation fails.
+// with a derivative-free fallback (LN_BOBYQA) for a start whose gradient evaluation fails or that stops at a kink.
 // Starts: the given initial point, then Latin-hypercube points of the (transformed) box, half of them the best
-// of a screening design, reproducible by seed; finally a derivative-free polish of the best optima.
+// of a screening design, reproducible by seed; for piecewise objectives, restarts and a derivative-free polish.
 #include <functional>
 #include <string>
 #include <vector>
@@ -16,6 +16,9 @@ using ObjectiveFunction = std::function<double(const std::vector<double>&, std::
 struct Problem {
   ObjectiveFunction f;
   std::vector<double> lower, upper;
+  // Piecewise objective: kinks where events fall at estimated times (stein2019's tmax on a sampling day), which
+  // a gradient method does not cross. Such problems get derivative-free help: see multistart().
+  bool piecewise = false;
   [[nodiscard]] bool feasible(const std::vector<double>& z) const;  // f is finite there
 };
 
@@ -25,7 +28,8 @@ struct OptimizerOptions {
   double xtol_rel = 1e-8;
   double ftol_abs = 1e-9;       // on the OFV
   int max_evaluations = 4000;   // per start; 0: evaluate the OFV at the initial values only
-  int neighbourhood_rounds = 1; // rounds of restarts around the best optimum (2 per estimate each); 0: none
+  int neighbourhood_rounds = -1; // rounds of restarts around the best optimum (2 per estimate each); 0: none;
+                                 // -1: one round for piecewise problems, none for smooth ones
 };
 
 struct StartResult {
@@ -50,8 +54,8 @@ std::vector<std::vector<double>> latin_hypercube(const std::vector<double>& lowe
 // Minimises from one start.
 StartResult minimise(const Problem& problem, const std::vector<double>& start, const OptimizerOptions& options);
 
-// Minimises from `initial` and options.starts − 1 Latin-hypercube starts, then polishes the best three
-// distinct optima with LN_BOBYQA; keeps every start's result.
+// Minimises from `initial` and options.starts − 1 Latin-hypercube starts; for a piecewise problem, then restarts
+// around the best optimum and polishes it with LN_BOBYQA. Keeps every start's result.
 OptimizationResult multistart(const Problem& problem, const std::vector<double>& initial, const OptimizerOptions& options);
 
 }  // namespace cartpk::fitting

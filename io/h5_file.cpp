@@ -2,6 +2,8 @@
 
 #include "io/atomic_file.hpp"
 
+#include <algorithm>
+
 namespace cartpk::io {
 
 namespace {
@@ -65,7 +67,13 @@ void H5Group::write_raw(std::string_view name, hid_t type, std::span<const hsize
   H5Handle set(H5Dcreate2(handle_.get(), n.c_str(), type, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                H5Dclose);
   if (set.get() < 0) fail("create dataset", name);
-  if (H5Dwrite(set.get(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) fail("write dataset", name);
+  // HDF5 callocs a type-conversion buffer of 1 MiB per write by default (strings are converted); size it to the data.
+  hsize_t elements = 1;
+  for (hsize_t d : dims) elements *= d;
+  H5Handle transfer(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
+  if (transfer.get() < 0 || H5Pset_buffer(transfer.get(), std::max<std::size_t>(4096, 64 * elements), nullptr, nullptr) < 0)
+    fail("set the transfer buffer for", name);
+  if (H5Dwrite(set.get(), type, H5S_ALL, H5S_ALL, transfer.get(), data) < 0) fail("write dataset", name);
   if (set.reset() < 0) fail("close dataset", name);
 }
 

@@ -57,6 +57,10 @@ class Model {
                    const double* dp, double* f, double* df) const = 0;
   virtual void observables(double t, const double* x, const double* dx, const double* p, const double* dp,
                            double* y, double* dy) const = 0;
+  // Observables and their sensitivities to the parameters `which`, all directions in one pass: S holds one
+  // column of n_states per entry of `which` (∂x/∂p), Sy one column of n_observables per entry.
+  virtual void observable_sensitivities(double t, const double* x, const double* S, const double* p,
+                                        std::span<const int> which, double* y, double* Sy) const = 0;
 
   // Scheduled events: state resets at parameter-dependent times. Firing event i sets bit i of the Regime.
   [[nodiscard]] virtual int n_events() const = 0;
@@ -72,6 +76,9 @@ class Model {
   // Exact solution of the states, where the model has one (tests hold the ODE form against it).
   [[nodiscard]] virtual bool has_closed_form() const = 0;
   virtual void closed_form(double t, const double* p, const double* dp, double* x, double* dx) const = 0;
+  // The closed form and its sensitivities to the parameters `which` in one pass (S as above).
+  virtual void closed_form_sensitivities(double t, const double* p, std::span<const int> which, double* x,
+                                         double* S) const = 0;
 
   // Conveniences built on the tables.
   [[nodiscard]] int parameter_index(std::string_view name) const;  // -1 when unknown

@@ -1,10 +1,13 @@
 #pragma once
 // Turns a model's equations, written once as templates over the scalar type, into the Model interface.
 // Value calls run on double; tangent calls run the same code on Dual (pkmodel/dual.hpp).
+#include <algorithm>
 #include <array>
+#include <span>
 #include <string>
 
 #include "pkmodel/dual.hpp"
+#include "pkmodel/dual_n.hpp"
 #include "pkmodel/errors.hpp"
 #include "pkmodel/model.hpp"
 
@@ -34,6 +37,29 @@ class ModelAdapter final : public Model {
       v[i] = in[i].v;
       d[i] = in[i].d;
     }
+  }
+
+  // Many directions at once, in chunks of kChunk: direction c of a chunk is ∂/∂p[which[c]], with the state
+  // tangents taken from column c of S (when given).
+  static constexpr std::size_t kChunk = 8;
+  using Chunk = DualN<kChunk>;
+  static std::array<Chunk, kNp> seed_p_chunk(const double* p, std::span<const int> which) {
+    std::array<Chunk, kNp> out{};
+    for (std::size_t i = 0; i < kNp; ++i) out[i] = Chunk(p[i]);
+    for (std::size_t c = 0; c < which.size(); ++c) out[static_cast<std::size_t>(which[c])].d[c] = 1.0;
+    return out;
+  }
+  template <std::size_t N>
+  static void unseed_chunk(const std::array<Chunk, N>& in, std::size_t directions, double* v, double* S) {
+    for (std::size_t i = 0; i < N; ++i) {
+      v[i] = in[i].v;
+      for (std::size_t c = 0; c < directions; ++c) S[c * N + i] = in[i].d[c];
+    }
+  }
+  template <class Pass>  // pass(which_chunk, column offset) for each chunk of `which`
+  static void by_chunks(std::span<const int> which, Pass pass) {
+    for (std::size_t first = 0; first < which.size(); first += kChunk)
+      pass(which.subspan(first, std::min(kChunk, which.size() - first)), first);
   }
 
   // x_after = g(x, p) for an in-place jump `apply(p, x)`, with its tangent when dx_after is wanted.
@@ -99,6 +125,23 @@ class ModelAdapter final : public Model {
     unseed(yd, y, dy);
   }
 
+  void observable_sensitivities(double t, const double* x, const double* S, const double* p,
+                                std::span<const int> which, double* y, double* Sy) const override {
+    Eq::observables(t, x, p, y);
+    by_chunks(which, [&](std::span<const int> chunk, std::size_t first) {
+      auto pd = seed_p_chunk(p, chunk);
+      std::array<Chunk, kNx> xd{};
+      for (std::size_t i = 0; i < kNx; ++i) {
+        xd[i] = Chunk(x[i]);
+        for (std::size_t c = 0; c < chunk.size(); ++c) xd[i].d[c] = S[(first + c) * kNx + i];
+      }
+      std::array<Chunk, kNy> yd{};
+      Eq::observables(t, xd.data(), pd.data(), yd.data());
+      std::array<double, kNy> ignored{};
+      unseed_chunk(yd, chunk.size(), ignored.data(), Sy + first * kNy);
+    });
+  }
+
   [[nodiscard]] int n_events() const override {
     if constexpr (requires { Eq::kEvents; }) return Eq::kEvents;
     else return 0;
@@ -138,6 +181,22 @@ class ModelAdapter final : public Model {
 
   [[nodiscard]] bool has_closed_form() const override {
     return requires { &Eq::template closed_form<double>; };
+  }
+
+  void closed_form_sensitivities(double t, const double* p, std::span<const int> which, double* x,
+                                 double* S) const override {
+    if constexpr (requires { &Eq::template closed_form<double>; }) {
+      Eq::closed_form(t, p, x);
+      by_chunks(which, [&](std::span<const int> chunk, std::size_t first) {
+        auto pd = seed_p_chunk(p, chunk);
+        std::array<Chunk, kNx> xd{};
+        Eq::closed_form(t, pd.data(), xd.data());
+        std::array<double, kNx> ignored{};
+        unseed_chunk(xd, chunk.size(), ignored.data(), S + first * kNx);
+      });
+    } else {
+      throw ModelError(std::string(Eq::kName), "this model has no closed-form solution");
+    }
   }
 
   void closed_form(double t, const double* p, const double* dp, double* x, double* dx) const override {

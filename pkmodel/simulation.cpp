@@ -86,8 +86,7 @@ void prepare_result(const Model& model, const SimulationRequest& request, const 
   for (auto& m : result.observable_sensitivities) m.resize(nt, ns);
   result.stats = SolverStats{};
   scratch.y.resize(model.n_observables());
-  scratch.dy.resize(model.n_observables());
-  scratch.dp.assign(model.n_parameters(), 0.0);
+  scratch.dy.resize(model.n_observables() * request.sensitivity_parameters.size());
 }
 
 void record_output(const Model& model, const SimulationRequest& request, std::size_t k, double t,
@@ -98,17 +97,17 @@ void record_output(const Model& model, const SimulationRequest& request, std::si
   double* y = scratch.y.data();
   double* dy = scratch.dy.data();
   for (std::size_t i = 0; i < nx; ++i) result.states(row, static_cast<Eigen::Index>(i)) = x[i];
-  model.observables(t, x, nullptr, request.parameters.data(), nullptr, y, nullptr);
+  const std::size_t ns = request.sensitivity_parameters.size();
+  if (ns == 0) {
+    model.observables(t, x, nullptr, request.parameters.data(), nullptr, y, nullptr);
+  } else {
+    model.observable_sensitivities(t, x, S, request.parameters.data(), request.sensitivity_parameters, y, dy);
+  }
   for (std::size_t j = 0; j < ny; ++j) result.observables(row, static_cast<Eigen::Index>(j)) = y[j];
-  for (std::size_t s = 0; s < request.sensitivity_parameters.size(); ++s) {
+  for (std::size_t s = 0; s < ns; ++s) {
     const auto col = static_cast<Eigen::Index>(s);
-    const double* sx = S + s * nx;
-    const auto ip = static_cast<std::size_t>(request.sensitivity_parameters[s]);
-    scratch.dp[ip] = 1.0;
-    model.observables(t, x, sx, request.parameters.data(), scratch.dp.data(), y, dy);
-    scratch.dp[ip] = 0.0;
-    for (std::size_t i = 0; i < nx; ++i) result.state_sensitivities[i](row, col) = sx[i];
-    for (std::size_t j = 0; j < ny; ++j) result.observable_sensitivities[j](row, col) = dy[j];
+    for (std::size_t i = 0; i < nx; ++i) result.state_sensitivities[i](row, col) = S[s * nx + i];
+    for (std::size_t j = 0; j < ny; ++j) result.observable_sensitivities[j](row, col) = dy[s * ny + j];
   }
 }
 
@@ -128,17 +127,10 @@ void ClosedFormSolver::solve(const SimulationRequest& request, SimulationResult&
   const std::size_t ns = request.sensitivity_parameters.size();
   x_.resize(nx);
   S_.resize(nx * ns);
-  dp_.assign(model_.n_parameters(), 0.0);
   const double* p = request.parameters.data();
   for (std::size_t k = 0; k < request.times_day.size(); ++k) {
     const double t = request.times_day[k];
-    model_.closed_form(t, p, nullptr, x_.data(), nullptr);
-    for (std::size_t s = 0; s < ns; ++s) {
-      const auto ip = static_cast<std::size_t>(request.sensitivity_parameters[s]);
-      dp_[ip] = 1.0;
-      model_.closed_form(t, p, dp_.data(), x_.data(), S_.data() + s * nx);
-      dp_[ip] = 0.0;
-    }
+    model_.closed_form_sensitivities(t, p, request.sensitivity_parameters, x_.data(), S_.data());
     detail::record_output(model_, request, k, t, x_.data(), S_.data(), result, scratch_);
   }
 }

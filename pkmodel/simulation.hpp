@@ -43,7 +43,7 @@ void validate_request(const Model& model, const SimulationRequest& request);
 namespace detail {
 // Scratch space for turning states into observables, kept by each solver so solves do not allocate.
 struct OutputScratch {
-  std::vector<double> y, dy, dp;
+  std::vector<double> y, dy;  // observables; their sensitivities (n_observables × n_sensitivities)
 };
 // Fills output row k from the state x and its sensitivities S (n_states × n_sens, column-major).
 void record_output(const Model& model, const SimulationRequest& request, std::size_t k, double t,
@@ -78,7 +78,7 @@ class ClosedFormSolver final : public Solver {
  private:
   const Model& model_;
   detail::OutputScratch scratch_;
-  std::vector<double> x_, S_, dp_;
+  std::vector<double> x_, S_;
 };
 
 SimulationResult solve_closed_form(const Model& model, const SimulationRequest& request);

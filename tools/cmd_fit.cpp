@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -29,7 +30,8 @@ extern "C" void on_signal(int) { g_interrupted.store(true); }
 struct FitCliOptions {
   std::string model, data, estimate, prior, iiv = "variance", profile, ids, dvid, solution, out, table;
   std::vector<std::string> fix, init, error, bounds;
-  int starts = 10, threads = 0, maxeval = 4000, neighbourhood = 1;
+  int starts = 10, threads = 0, maxeval = 4000;
+  std::optional<int> neighbourhood;  // unset: the optimiser's choice (piecewise models 1, smooth ones 0)
   unsigned long seed = 1;
   bool quiet = false;
   double rtol = SolverOptions{}.rtol, atol_scale = SolverOptions{}.atol_scale;
@@ -202,8 +204,11 @@ void run_fit(const FitCliOptions& opt, Context& context) {
   fit_options.optimizer.starts = opt.starts;
   fit_options.optimizer.seed = opt.seed;
   fit_options.optimizer.max_evaluations = opt.maxeval;
-  if (opt.neighbourhood < 0) throw InputError("--neighbourhood " + std::to_string(opt.neighbourhood) + ": expected 0 or more rounds");
-  fit_options.optimizer.neighbourhood_rounds = opt.neighbourhood;
+  if (opt.neighbourhood) {
+    if (*opt.neighbourhood < 0)
+      throw InputError("--neighbourhood " + std::to_string(*opt.neighbourhood) + ": expected 0 or more rounds");
+    fit_options.optimizer.neighbourhood_rounds = *opt.neighbourhood;
+  }
   if (!opt.profile.empty())
     for (int i : parse_parameter_names(model, opt.profile, "--profile")) {
       if (std::find(setup.estimated.begin(), setup.estimated.end(), i) == setup.estimated.end())
@@ -302,7 +307,7 @@ void add_fit_command(CLI::App& app, Context& context) {
   cmd->add_option("--iiv", opt->iiv, "How published IIV values are read: variance (omega^2, default, as nlmixr2lib) or sd");
   cmd->add_option("--starts", opt->starts, "Optimiser starts per subject (default 10)");
   cmd->add_option("--neighbourhood", opt->neighbourhood,
-                  "Rounds of restarts around the best optimum, 2 per estimate each (default 1; 0: none, faster for ODE models)");
+                  "Rounds of restarts around the best optimum, 2 per estimate each (default: 1 for piecewise models such as stein2019, 0 for smooth ODE models)");
   cmd->add_option("--seed", opt->seed, "Seed of the Latin-hypercube starts (default 1)");
   cmd->add_option("--threads", opt->threads, "Threads (default 0: all cores); results do not depend on it");
   cmd->add_option("--profile", opt->profile, "Profile-likelihood 95 % CIs for these estimates, p1,p2,...");
