@@ -109,8 +109,22 @@ std::vector<double> SubjectObjective::initial_point() const {
 }
 
 Problem SubjectObjective::problem() {
-  return Problem{[this](const std::vector<double>& z, std::vector<double>* g) { return ofv(z, g); }, z_lower_, z_upper_,
-                 setup_.model->n_events() > 0};  // events at estimated times put kinks in the OFV
+  Problem out{[this](const std::vector<double>& z, std::vector<double>* g) { return ofv(z, g); }, z_lower_, z_upper_, {}};
+  // Events at estimated times put kinks in the OFV: the estimates that move an event are its kink coordinates.
+  const Model& model = *setup_.model;
+  std::vector<double> dp(model.n_parameters(), 0.0);
+  for (std::size_t k = 0; k < setup_.estimated.size(); ++k) {
+    dp[static_cast<std::size_t>(setup_.estimated[k])] = 1.0;
+    bool moves_an_event = false;
+    for (int e = 0; e < model.n_events(); ++e) {
+      double t = 0.0, dt = 0.0;
+      model.event_time(e, setup_.parameters.data(), dp.data(), &t, &dt);
+      moves_an_event = moves_an_event || dt != 0.0;
+    }
+    dp[static_cast<std::size_t>(setup_.estimated[k])] = 0.0;
+    if (moves_an_event) out.kink_coordinates.push_back(k);
+  }
+  return out;
 }
 
 std::vector<double> SubjectObjective::natural(const std::vector<double>& z) const {

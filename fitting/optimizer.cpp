@@ -134,7 +134,7 @@ StartResult minimise(const Problem& problem, const std::vector<double>& start, c
   auto result = run(nlopt::LD_LBFGS, problem, start, options, state);
   if (!state.gradient_failed && result.ok) return result;
   const bool progressed = result.ofv < kInfeasible * 0.5 && problem.feasible(result.optimum);
-  if (!state.gradient_failed && !problem.piecewise && progressed) {
+  if (!state.gradient_failed && !problem.piecewise() && progressed) {
     // Smooth objective, exact gradient: L-BFGS gives up where solver round-off dominates the last digits of
     // the OFV; a fresh L-BFGS from there confirms (or continues) far more cheaply than a derivative-free search.
     CallbackState again;
@@ -197,14 +197,14 @@ OptimizationResult multistart(const Problem& problem, const std::vector<double>&
       out.best = static_cast<int>(out.starts.size() - 1);
   };
   for (const auto& start : starts) consider(minimise(problem, start, options));
-  // Neighbourhood restarts: from the best optimum, one coordinate at a time moved by ±0.25 on the estimation
-  // scale. Piecewise models have kinks (stein2019's tmax on a sampling day) that a gradient method does not
-  // cross; a neighbouring basin is often the better one. Repeated while it improves (options.neighbourhood_rounds).
-  const int rounds = options.neighbourhood_rounds >= 0 ? options.neighbourhood_rounds : (problem.piecewise ? 1 : 0);
+  // Neighbourhood restarts: from the best optimum, each kink coordinate in turn moved by ±0.25 on the
+  // estimation scale. Piecewise models have kinks (stein2019's tmax on a sampling day) that a gradient method
+  // does not cross; a neighbouring basin is often the better one. Repeated while it improves.
+  const int rounds = options.neighbourhood_rounds >= 0 ? options.neighbourhood_rounds : (problem.piecewise() ? 1 : 0);
   for (int round = 0; round < rounds && out.best >= 0; ++round) {
     const double before = out.starts[static_cast<std::size_t>(out.best)].ofv;
     const auto centre = out.starts[static_cast<std::size_t>(out.best)].optimum;
-    for (std::size_t k = 0; k < centre.size(); ++k)
+    for (std::size_t k : problem.kink_coordinates)
       for (double step : {-0.25, 0.25}) {
         auto z = centre;
         z[k] = std::clamp(z[k] + step, problem.lower[k], problem.upper[k]);
@@ -217,7 +217,7 @@ OptimizationResult multistart(const Problem& problem, const std::vector<double>&
   }
   // Polish: L-BFGS stops at kinks (e.g. tmax on a sampling day); a derivative-free pass from the best optimum
   // moves along them. Kept as an extra entry, so every start's own result stays visible.
-  if (!problem.piecewise || out.best < 0) return out;
+  if (!problem.piecewise() || out.best < 0) return out;
   const auto best = out.starts[static_cast<std::size_t>(out.best)].optimum;
   CallbackState state;
   state.f = &problem.f;

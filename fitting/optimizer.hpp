@@ -16,9 +16,10 @@ using ObjectiveFunction = std::function<double(const std::vector<double>&, std::
 struct Problem {
   ObjectiveFunction f;
   std::vector<double> lower, upper;
-  // Piecewise objective: kinks where events fall at estimated times (stein2019's tmax on a sampling day), which
-  // a gradient method does not cross. Such problems get derivative-free help: see multistart().
-  bool piecewise = false;
+  // Piecewise objective: the coordinates that move events (stein2019's tmax), whose kinks (tmax on a sampling
+  // day) a gradient method does not cross. Such problems get derivative-free help: see multistart().
+  std::vector<std::size_t> kink_coordinates;
+  [[nodiscard]] bool piecewise() const { return !kink_coordinates.empty(); }
   [[nodiscard]] bool feasible(const std::vector<double>& z) const;  // f is finite there
 };
 
@@ -28,8 +29,8 @@ struct OptimizerOptions {
   double xtol_rel = 1e-8;
   double ftol_abs = 1e-9;       // on the OFV
   int max_evaluations = 4000;   // per start; 0: evaluate the OFV at the initial values only
-  int neighbourhood_rounds = -1; // rounds of restarts around the best optimum (2 per estimate each); 0: none;
-                                 // -1: one round for piecewise problems, none for smooth ones
+  int neighbourhood_rounds = -1; // rounds of restarts around the best optimum (2 per kink coordinate each);
+                                 // 0: none; -1: one round for piecewise problems, none for smooth ones
 };
 
 struct StartResult {

@@ -86,6 +86,9 @@ Profile profile_likelihood(const Problem& problem, const std::vector<double>& z_
     return z;
   };
   const auto lo = drop(lower), hi = drop(upper);
+  std::vector<std::size_t> kinks;  // the problem's kink coordinates, renumbered without k
+  for (std::size_t c : problem.kink_coordinates)
+    if (c != k) kinks.push_back(c < k ? c : c - 1);
   const double base_step = std::isfinite(se_z) && se_z > 0.0 ? std::clamp(0.5 * se_z, 0.02, 0.5) : 0.1;
   for (int direction : {-1, +1}) {
     double zk = z_opt[k], step = base_step, previous_delta = 0.0, previous_z = z_opt[k];
@@ -105,7 +108,7 @@ Profile profile_likelihood(const Problem& problem, const std::vector<double>& z_
           return value;
         };
       };
-      const Problem restricted{restrict_to(problem.f), lo, hi};
+      const Problem restricted{restrict_to(problem.f), lo, hi, kinks};
       const auto r = minimise(restricted, w, options);
       if (!r.ok) {
         profile.note += "re-optimisation failed at z = " + std::to_string(zk) + "; ";

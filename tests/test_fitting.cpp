@@ -231,7 +231,7 @@ TEST_CASE("a start whose gradient fails is finished derivative-free (LN_BOBYQA) 
     for (double v : z) s += (v - 1.0) * (v - 1.0);
     return s;
   };
-  const auto r = minimise(Problem{f, {-5.0, -5.0}, {5.0, 5.0}}, {3.0, -2.0}, OptimizerOptions{});
+  const auto r = minimise(Problem{f, {-5.0, -5.0}, {5.0, 5.0}, {}}, {3.0, -2.0}, OptimizerOptions{});
   CHECK(r.algorithm == "LN_BOBYQA");
   CHECK(r.ok);
   CHECK(r.optimum[0] == doctest::Approx(1.0).epsilon(1e-5));
