@@ -77,13 +77,26 @@ AtomicOutput::~AtomicOutput() {
   fs::remove(temporary_, ec);
 }
 
-void AtomicOutput::commit() {
-  sync_path(temporary_, O_RDONLY);
+void AtomicOutput::flush() const { sync_path(temporary_, O_RDONLY); }
+
+void AtomicOutput::rename_into_place() {
   std::error_code ec;
   fs::rename(temporary_, target_, ec);
   if (ec) throw OutputError("could not move the finished file into place at " + target_.string() + ": " + ec.message());
   committed_ = true;
-  sync_path(folder_of(target_), O_RDONLY | O_DIRECTORY);
+}
+
+void AtomicOutput::commit() { commit_together({this}); }
+
+void commit_together(std::initializer_list<AtomicOutput*> outputs) {
+  // Everything slow (flushing to disk) happens before the first rename, so the renames follow each other
+  // within microseconds: a kill between them is the only way to see one new output beside an old one.
+  for (const auto* out : outputs)
+    if (out) out->flush();
+  for (auto* out : outputs)
+    if (out) out->rename_into_place();
+  for (const auto* out : outputs)
+    if (out) sync_path(folder_of(out->target()), O_RDONLY | O_DIRECTORY);
 }
 
 }  // namespace cartpk::io

@@ -2,6 +2,7 @@
 // Outputs are written to a temporary file beside the target and renamed over it only when complete, so a
 // failed, killed or full-disk run never leaves a partial file and never replaces a good one with a broken one.
 #include <filesystem>
+#include <initializer_list>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -33,9 +34,16 @@ class AtomicOutput {
   void commit();  // flush to disk and rename over the target; throws OutputError
 
  private:
+  friend void commit_together(std::initializer_list<AtomicOutput*> outputs);
+  void flush() const;
+  void rename_into_place();
+
   std::filesystem::path target_;
   std::filesystem::path temporary_;
   bool committed_ = false;
 };
+
+// Commits the outputs of one run together: all are flushed first, then renamed back to back (nulls skipped).
+void commit_together(std::initializer_list<AtomicOutput*> outputs);
 
 }  // namespace cartpk::io

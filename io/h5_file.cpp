@@ -3,6 +3,7 @@
 #include "io/atomic_file.hpp"
 
 #include <algorithm>
+#include <optional>
 
 namespace cartpk::io {
 
@@ -60,7 +61,8 @@ H5Group H5Group::subgroup(std::string_view name) const {
   return {std::move(g), (path_ == "/" ? "" : path_) + "/" + n, file_};
 }
 
-void H5Group::write_raw(std::string_view name, hid_t type, std::span<const hsize_t> dims, const void* data) const {
+void H5Group::write_raw(std::string_view name, hid_t type, std::span<const hsize_t> dims, const void* data,
+                        std::optional<std::string_view> units) const {
   const std::string n(name);
   H5Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose);
   if (space.get() < 0) fail("create dataspace for", name);
@@ -74,20 +76,24 @@ void H5Group::write_raw(std::string_view name, hid_t type, std::span<const hsize
   if (transfer.get() < 0 || H5Pset_buffer(transfer.get(), std::max<std::size_t>(4096, 64 * elements), nullptr, nullptr) < 0)
     fail("set the transfer buffer for", name);
   if (H5Dwrite(set.get(), type, H5S_ALL, H5S_ALL, transfer.get(), data) < 0) fail("write dataset", name);
+  if (units) {  // while the dataset is open: reopening it costs more than the write
+    const auto string_type = utf8_string_type();
+    const std::string u(*units);
+    const char* ptr = u.c_str();
+    attribute_raw(set.get(), "units", string_type.get(), {}, &ptr);
+  }
   if (set.reset() < 0) fail("close dataset", name);
 }
 
 void H5Group::write(std::string_view name, std::span<const double> values, std::string_view units) const {
   const hsize_t dims[1] = {values.size()};
-  write_raw(name, H5T_NATIVE_DOUBLE, dims, values.data());
-  dataset_attribute(name, "units", units);
+  write_raw(name, H5T_NATIVE_DOUBLE, dims, values.data(), units);
 }
 
 void H5Group::write(std::string_view name, const Eigen::MatrixXd& values, std::string_view units) const {
   const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> row_major = values;
   const hsize_t dims[2] = {static_cast<hsize_t>(values.rows()), static_cast<hsize_t>(values.cols())};
-  write_raw(name, H5T_NATIVE_DOUBLE, dims, row_major.data());
-  dataset_attribute(name, "units", units);
+  write_raw(name, H5T_NATIVE_DOUBLE, dims, row_major.data(), units);
 }
 
 void H5Group::write(std::string_view name, std::span<const long> values) const {

@@ -5,6 +5,7 @@
 
 #include <Eigen/Dense>
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -51,7 +52,8 @@ class H5Group {
   [[nodiscard]] const std::string& path() const { return path_; }
 
  private:
-  void write_raw(std::string_view name, hid_t type, std::span<const hsize_t> dims, const void* data) const;
+  void write_raw(std::string_view name, hid_t type, std::span<const hsize_t> dims, const void* data,
+                 std::optional<std::string_view> units = std::nullopt) const;
   void attribute_raw(hid_t target, std::string_view name, hid_t type, std::span<const hsize_t> dims,
                      const void* data) const;
   [[noreturn]] void fail(std::string_view what, std::string_view name) const;

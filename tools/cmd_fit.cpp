@@ -277,8 +277,7 @@ void run_fit(const FitCliOptions& opt, Context& context) {
     table = std::make_unique<io::AtomicOutput>(opt.table);
     write_fit_table(table->temporary_path(), run);
   }
-  h5.commit();
-  if (table) table->commit();
+  io::commit_together({&h5, table.get()});
   print_fit_table(run);
   std::size_t failed = 0;
   for (const auto& f : fits) failed += f.status == fitting::FitStatus::failed;

@@ -170,8 +170,7 @@ void run_simulate(const SimulateOptions& opt, const Context& context, bool times
     table = std::make_unique<io::AtomicOutput>(opt.table);
     io::write_simulation_csv(table->temporary_path(), model, result, opt.states_in_table);
   }
-  h5.commit();
-  if (table) table->commit();
+  io::commit_together({&h5, table.get()});
   print_summary(model, result, summary);
   std::printf("  wrote %s%s%s\n", opt.out.c_str(), opt.table.empty() ? "" : " and ", opt.table.c_str());
 }
