@@ -152,9 +152,19 @@ class Parser {
            "times in non-decreasing order within subject " + id + " (previous " + number_text(last_time_) + ")");
     last_time_ = *time;
 
+    if (*time > kTenYearsDay && !warned_long_time_) {
+      warned_long_time_ = true;
+      data.warnings.push_back(name_ + ":" + std::to_string(rec.line) + ": TIME " + number_text(*time) +
+                              " is beyond 10 years (TIME is in days; hours or another unit?)");
+    }
     for (const auto& [cov, col] : columns_.covariates) {
       const auto v = number(rec, col, "a number (covariate " + cov + ")");
-      if (v && !subject.covariates.count(cov)) subject.covariates[cov] = *v;
+      if (!v) continue;
+      const auto [it, first] = subject.covariates.try_emplace(cov, *v);
+      if (!first && it->second != *v && changing_covariates_.insert(id + '\n' + cov).second)
+        data.warnings.push_back(name_ + ":" + std::to_string(rec.line) + ": covariate " + cov + " of subject " + id +
+                                " changes from " + number_text(it->second) + " to " + number_text(*v) +
+                                " (the subject's first value is used; time-varying covariates are not modelled)");
     }
 
     const int evid = flag(rec, columns_.evid, 0, 1);
@@ -213,7 +223,20 @@ class Parser {
       if (upper(cov) == "WT")
         for (auto& d : subject.doses)
           if (std::isnan(d.dose.weight_kg)) d.dose.weight_kg = value;
+    for (std::size_t j = 0; j < options_.observables.size(); ++j) {
+      const auto is_j = [j](const Observation& o) { return o.observable == static_cast<int>(j); };
+      const auto n = std::count_if(subject.observations.begin(), subject.observations.end(), is_j);
+      if (n > 1 && std::all_of(subject.observations.begin(), subject.observations.end(),
+                               [&](const Observation& o) { return !is_j(o) || o.censored; }))
+        warnings.push_back(name_ + ":" + std::to_string(subject.first_line) + ": all " + std::to_string(n) + " " +
+                           options_.observables[j] + " records of subject " + subject.id +
+                           " are below the quantification limit (they bound the fit but cannot determine it)");
+    }
     for (const auto& o : subject.observations) {
+      if (!o.censored && o.value < o.lloq)  // false when no LLOQ was given (NaN)
+        warnings.push_back(name_ + ":" + std::to_string(o.line) + ": quantified value " + number_text(o.value) +
+                           " is below its LLOQ " + number_text(o.lloq) +
+                           " with CENS = 0 (a BLQ record has CENS = 1, DV = LLOQ)");
       for (const auto& d : subject.doses)
         if (d.dose.time_day == o.time_day)
           warnings.push_back(name_ + ":" + std::to_string(o.line) + ": observation at exactly the dose time of line " +
@@ -233,6 +256,9 @@ class Parser {
   const DatasetOptions& options_;
   Columns columns_;
   double last_time_ = -1.0;
+  static constexpr double kTenYearsDay = 3652.5;
+  bool warned_long_time_ = false;                // one TIME-unit warning per file
+  std::set<std::string> changing_covariates_;    // "subject\ncovariate" already warned about
 };
 
 }  // namespace

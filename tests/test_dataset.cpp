@@ -59,6 +59,20 @@ TEST_CASE("dataset: warnings for an observation at the dose time and for BLQ abo
   CHECK(data.warnings[1].find("data.csv:4: BLQ record with limit 100 above the quantified value 60") != std::string::npos);
 }
 
+TEST_CASE("dataset: warnings for a quantified value below its LLOQ, an all-BLQ observable, a changing covariate "
+          "and times beyond ten years") {
+  const auto data = parse(kHeader + "1,0,1,7e7,.,.,0,1,.,70,50\n1,2,0,.,30,qpcr,0,0,50,70,50\n"
+                                    "1,4000,0,.,3,flow,0,0,.,72,50\n"
+                                    "2,0,1,7e7,.,.,0,1,.,80,60\n2,5,0,.,50,qpcr,1,0,.,80,60\n2,9,0,.,50,qpcr,1,0,.,80,60\n");
+  REQUIRE(data.warnings.size() == 4);
+  CHECK(data.warnings[0].find("data.csv:4: TIME 4000 is beyond 10 years") != std::string::npos);
+  CHECK(data.warnings[1].find("data.csv:4: covariate WT of subject 1 changes from 70 to 72") != std::string::npos);
+  CHECK(data.warnings[2].find("data.csv:3: quantified value 30 is below its LLOQ 50 with CENS = 0") != std::string::npos);
+  CHECK(data.warnings[3].find("data.csv:5: all 2 qpcr records of subject 2 are below the quantification limit") !=
+        std::string::npos);
+  CHECK(data.subjects[0].covariates.at("WT") == 70.0);  // the first value
+}
+
 TEST_CASE("dataset defects: each is an InputError naming file, line, column, value and expectation") {
   const struct {
     const char* what;
