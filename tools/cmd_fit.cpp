@@ -1,5 +1,6 @@
 // `cartpk fit`: per-subject fits of a model to a NONMEM-style dataset; estimates, uncertainty, profiles and
 // diagnostics to HDF5 and a CSV table.
+#include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -265,11 +266,13 @@ void run_fit(const FitCliOptions& opt, Context& context) {
       std::fprintf(stderr, "cartpk fit: %zu/%zu subject %s: %s (OFV %.6g)\n", done, total, fit.id.c_str(),
                    fit.status == fitting::FitStatus::ok ? "ok" : "failed", fit.ofv);
   };
+  const auto fit_start = std::chrono::steady_clock::now();
   const auto fits = fitting::fit_cohort(setup, subjects, fit_options, opt.threads, progress, &g_interrupted);
+  const std::chrono::duration<double> fit_time = std::chrono::steady_clock::now() - fit_start;
   std::signal(SIGINT, previous_int);
   std::signal(SIGTERM, previous_term);
 
-  FitRun run{&setup, &subjects, &fits, opt.data, prior_description, g_interrupted.load()};
+  FitRun run{&setup, &subjects, &fits, opt.data, prior_description, g_interrupted.load(), fit_time.count()};
   io::AtomicOutput h5(opt.out);
   write_fit_h5(h5.temporary_path(), {CARTPK_VERSION, context.command_line}, run);
   std::unique_ptr<io::AtomicOutput> table;

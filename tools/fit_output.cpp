@@ -157,6 +157,7 @@ void write_fit_h5(const std::filesystem::path& path, const io::RunInfo& run_info
     fit.attribute("objective", std::string("OFV = -2 log-likelihood including 2*pi terms (lognormal: on ln DV)"));
     fit.attribute("prior_terms", run.prior_description);
     fit.attribute("interrupted", static_cast<long>(run.interrupted ? 1 : 0));
+    fit.attribute("fit_seconds", run.fit_seconds);
     long failed = 0;
     for (const auto& f : *run.fits) failed += f.status != FitStatus::ok;
     fit.attribute("n_subjects", static_cast<long>(run.fits->size()));

@@ -16,6 +16,7 @@ struct FitRun {
   std::string data_path;
   std::string prior_description;  // what the OFV's prior term is ("none", or the source of the priors)
   bool interrupted = false;
+  double fit_seconds = 0.0;  // wall time of the fits (reading, writing excluded)
 };
 
 void write_fit_h5(const std::filesystem::path& path, const io::RunInfo& run_info, const FitRun& run);
