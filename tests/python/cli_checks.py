@@ -44,3 +44,11 @@ def report(name, problems, detail=""):
         print("FAIL %s\n     stderr: %s\n     %s" % (name, detail, "\n     ".join(problems)))
     else:
         print("ok   %s  [%s]" % (name, detail))
+
+
+def finish(failures, summary):
+    """Prints each failure and the summary; the exit status of a test script (1 if anything failed)."""
+    for f in failures:
+        print("FAIL", f)
+    print(summary)
+    return 1 if failures else 0

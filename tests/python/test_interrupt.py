@@ -12,6 +12,8 @@ import tempfile
 
 import h5py
 
+from cli_checks import finish
+
 FLOW = [(1, 0.8), (3, 3.0), (7, 10.0), (10, 9.0), (14, 5.0), (28, 1.5), (60, 0.4), (90, 0.2), (180, 0.02)]
 
 
@@ -52,10 +54,7 @@ def main():
                 failures.append(f"{name}: expected some fitted and some not-run subjects, got {statuses}")
             if not all(r["status"].startswith("not run") for r in rows if r["status"] != "ok" and not r["status"].startswith("ok")):
                 failures.append(f"{name}: unfinished rows not marked 'not run': {[r['status'] for r in rows]}")
-    for f in failures:
-        print("FAIL", f)
-    print(f"{2 - len(failures)} passed, {len(failures)} failed")
-    return 1 if failures else 0
+    return finish(failures, f"{2 - len(failures)} passed, {len(failures)} failed")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ import time
 
 import h5py
 
+from cli_checks import finish
+
 N_SUBJECTS = 120
 TIMES = (1, 3, 7, 10, 14, 21, 28, 56, 90, 180)
 KILLS = 20
@@ -97,10 +99,7 @@ def main():
                 print(f"  left behind: {n} (the killed run's temporary file)")
         if ("old", "old") not in seen:
             failures.append("no kill landed before the outputs were committed (the test did not test)")
-    for f in failures:
-        print("FAIL", f)
-    print(f"{KILLS} kills, {len(failures)} failures; outcomes {seen}")
-    return 1 if failures else 0
+    return finish(failures, f"{KILLS} kills, {len(failures)} failures; outcomes {seen}")
 
 
 if __name__ == "__main__":
