@@ -238,6 +238,61 @@ TEST_CASE("a start whose gradient fails is finished derivative-free (LN_BOBYQA) 
   CHECK(r.optimum[1] == doctest::Approx(1.0).epsilon(1e-5));
 }
 
+TEST_CASE("an L-BFGS that gives up is restarted by L-BFGS on a smooth problem and finished by LN_BOBYQA at a kink") {
+  // f = Σ (z_i − 1)², whose first gradients point the wrong way (as round-off might): L-BFGS's line search fails.
+  int calls = 0;
+  const ObjectiveFunction f = [&calls](const std::vector<double>& z, std::vector<double>* g) {
+    double s = 0.0;
+    if (g) g->assign(z.size(), 0.0);
+    for (std::size_t i = 0; i < z.size(); ++i) {
+      s += (z[i] - 1.0) * (z[i] - 1.0);
+      if (g) (*g)[i] = (calls < 6 ? -2.0 : 2.0) * (z[i] - 1.0);
+    }
+    ++calls;
+    return s;
+  };
+  for (const bool piecewise : {false, true}) {
+    calls = 0;
+    Problem problem{f, {-5.0, -5.0}, {5.0, 5.0}, {}};
+    if (piecewise) problem.kink_coordinates = {0};
+    const auto r = minimise(problem, {3.0, -2.0}, OptimizerOptions{});
+    INFO("piecewise ", piecewise, ": ", r.status);
+    CHECK(r.ok);
+    CHECK(r.algorithm == (piecewise ? "LN_BOBYQA" : "LD_LBFGS"));
+    if (!piecewise) CHECK(r.status.find("restarted after LD_LBFGS") != std::string::npos);
+    CHECK(r.optimum[0] == doctest::Approx(1.0).epsilon(1e-5));
+    CHECK(r.optimum[1] == doctest::Approx(1.0).epsilon(1e-5));
+  }
+}
+
+TEST_CASE("kink coordinates are the estimates that move an event (spec: stein2019 tmax; lag_expansion tlag, tmax)") {
+  const auto kinks = [](const char* model_name) {
+    const Model& model = find_model(model_name);
+    FitSetup setup;
+    setup.model = &model;
+    setup.method = "ode";
+    setup.parameters = model.default_parameters();
+    for (auto name : model.default_estimated()) {
+      const auto i = static_cast<std::size_t>(model.parameter_index(name));
+      setup.estimated.push_back(static_cast<int>(i));
+      setup.lower.push_back(model.parameters()[i].lower);
+      setup.upper.push_back(model.parameters()[i].upper);
+    }
+    setup.error_models.assign(model.n_observables(), ErrorModel{});
+    Subject subject;
+    subject.observations.push_back({10.0, 0, 100.0, false, std::nan(""), 0});
+    auto solver = make_solver(model, "ode", setup.solver_options);
+    SubjectObjective objective(setup, subject, *solver);
+    std::vector<std::string> names;
+    for (auto k : objective.problem().kink_coordinates) names.push_back(objective.names()[k]);
+    std::sort(names.begin(), names.end());
+    return names;
+  };
+  CHECK(kinks("stein2019") == std::vector<std::string>{"tmax"});
+  CHECK(kinks("lag_expansion") == std::vector<std::string>{"tlag", "tmax"});
+  CHECK(kinks("cart_cd19_bcma").empty());
+}
+
 TEST_CASE("one subject whose solve fails gets a status with CVODE's message; the others are fitted") {
   const Model& model = find_model("cart_cd19_bcma");
   FitSetup setup;

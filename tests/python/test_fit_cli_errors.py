@@ -222,6 +222,8 @@ def positive_controls(reference):
             problems.append("/fit holds subjects %s (n_subjects %s), expected 1 and 2" % (ids, attrs.get("n_subjects")))
         if rows != reference_rows:
             problems.append("out.csv differs from the reference run of the same command")
+        if not 0.0 < float(attrs.get("fit_seconds", -1.0)) < 60.0:  # the run takes well under a second
+            problems.append("/fit@fit_seconds is %s, expected the fits' wall time" % attrs.get("fit_seconds"))
         return problems
 
     good_run("positive control: a valid fit writes out.h5 and out.csv", {"data.csv": GOOD_DATA},
