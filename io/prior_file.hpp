@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "io/did_you_mean.hpp"
+
 namespace cartpk::io {
 
 struct PriorEntry {
@@ -23,8 +25,5 @@ struct PriorEntry {
 std::vector<PriorEntry> read_prior_file(const std::filesystem::path& path, const std::vector<std::string>& parameters);
 std::vector<PriorEntry> parse_prior_text(const std::string& text, const std::string& name,
                                          const std::vector<std::string>& parameters);
-
-// The closest of `candidates` to `word` (edit distance), or "" when none is close.
-std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);
 
 }  // namespace cartpk::io

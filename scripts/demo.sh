@@ -14,6 +14,6 @@ echo "== cart_cd19_bcma: CD19/BCMA dual-target CAR-T, 1e6 CAR+ cells/kg after Fl
 "$build/cartpk" simulate --model cart_cd19_bcma --product cd19-bcma --dose-per-kg 1e6 --weight 70 --end 730 --step 0.25 \
   --sens rho,rhoh,dele,kem,fblood,kmax19 --out "$out/cart_cd19_bcma.h5" --table "$out/cart_cd19_bcma.csv"
 echo
-echo "== cartpk fit: the bundled SYNTHETIC cohort (examples/synthetic_stein2019_cohort.csv), stein2019, qPCR + flow =="
-"$build/cartpk" fit --model stein2019 --data examples/synthetic_stein2019_cohort.csv --dvid 1=qpcr,2=flow \
-  --starts 10 --profile tmax --quiet --out "$out/fit_stein2019.h5" --table "$out/fit_stein2019.csv"
+echo "== cartpk fit: the bundled SYNTHETIC cohort (examples/synthetic_stein2019_cohort.csv), stein2019, qPCR + flow,"
+echo "   as written in the analysis file examples/stein2019_fit.toml =="
+"$build/cartpk" fit --config examples/stein2019_fit.toml --out "$out/fit_stein2019.h5" --table "$out/fit_stein2019.csv"

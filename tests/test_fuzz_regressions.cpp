@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "io/analysis_file.hpp"
 #include "io/dataset.hpp"
 #include "io/prior_file.hpp"
 #include "pkmodel/errors.hpp"
@@ -49,6 +50,17 @@ TEST_CASE("fuzz corpus and regressions: the prior reader parses or raises InputE
   for (const auto& text : texts) {
     try {
       (void)cartpk::io::parse_prior_text(text, "replay.toml", {"foldx", "tmax", "beta"});
+    } catch (const cartpk::InputError&) {
+    }
+  }
+}
+
+TEST_CASE("fuzz corpus and regressions: the analysis-file reader parses or raises InputError") {
+  const auto texts = inputs("analysis");
+  REQUIRE(texts.size() >= 2);
+  for (const auto& text : texts) {
+    try {
+      (void)cartpk::io::parse_analysis_text(text, "replay.toml", "fit", {"fit", "simulate"});
     } catch (const cartpk::InputError&) {
     }
   }

@@ -17,6 +17,7 @@
 #include "io/prior_file.hpp"
 #include "pkmodel/errors.hpp"
 #include "pkmodel/registry.hpp"
+#include "tools/analysis_options.hpp"
 #include "tools/cli_values.hpp"
 #include "tools/commands.hpp"
 #include "tools/fit_output.hpp"
@@ -298,8 +299,8 @@ void run_fit(const FitCliOptions& opt, Context& context) {
 void add_fit_command(CLI::App& app, Context& context) {
   auto* cmd = app.add_subcommand("fit", "Fit each subject's parameters to a NONMEM-style dataset (ML or MAP)");
   auto opt = std::make_shared<FitCliOptions>();
-  cmd->add_option("--model", opt->model, "Model name (see `cartpk models`)")->required();
-  cmd->add_option("--data", opt->data, "NONMEM-style CSV (docs/dataset-format.md)")->required();
+  cmd->add_option("--model", opt->model, "Model name (see `cartpk models`); required");
+  cmd->add_option("--data", opt->data, "NONMEM-style CSV (docs/dataset-format.md); required");
   cmd->add_option("--estimate", opt->estimate, "Parameters to estimate, p1,p2,... (default: the model's usual set)");
   cmd->add_option("--fix", opt->fix, "Fix a parameter: name=value (repeatable)")->take_all();
   cmd->add_option("--init", opt->init, "Initial value of an estimate: name=value (repeatable; default: the model's)")->take_all();
@@ -320,9 +321,14 @@ void add_fit_command(CLI::App& app, Context& context) {
   cmd->add_option("--rtol", opt->rtol, "ODE relative tolerance (default 1e-8)");
   cmd->add_option("--atol-scale", opt->atol_scale, "ODE absolute tolerance per unit of a state's typical scale (default 1e-12)");
   cmd->add_flag("--quiet", opt->quiet, "No progress on stderr");
-  cmd->add_option("--out", opt->out, "HDF5 output (written atomically)")->required();
+  cmd->add_option("--out", opt->out, "HDF5 output (written atomically); required");
   cmd->add_option("--table", opt->table, "CSV table, one row per subject");
-  cmd->callback([opt, &context] { run_fit(*opt, context); });
+  auto config = std::make_shared<AnalysisOptions>(
+      *cmd, AnalysisOptions::Roles{{"--model", "--data", "--out"}, {"--data", "--prior"}, {"--out", "--table"}});
+  cmd->callback([opt, config, &context] {
+    config->apply();
+    config->run([&] { run_fit(*opt, context); });
+  });
 }
 
 }  // namespace cartpk::cli

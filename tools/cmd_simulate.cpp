@@ -15,6 +15,7 @@
 #include "pkmodel/metrics.hpp"
 #include "pkmodel/ode_solver.hpp"
 #include "pkmodel/registry.hpp"
+#include "tools/analysis_options.hpp"
 #include "tools/cli_values.hpp"
 #include "tools/commands.hpp"
 
@@ -179,14 +180,14 @@ void run_simulate(const SimulateOptions& opt, const Context& context, bool times
 void add_simulate_command(CLI::App& app, const Context& context) {
   auto* cmd = app.add_subcommand("simulate", "Simulate one model at one parameter set and write HDF5 (and CSV)");
   auto opt = std::make_shared<SimulateOptions>();
-  cmd->add_option("--model", opt->model, "Model name (see `cartpk models`)")->required();
+  cmd->add_option("--model", opt->model, "Model name (see `cartpk models`); required");
   cmd->add_option("--param", opt->params, "Parameter value as name=value (repeatable)")->take_all();
   auto* times = cmd->add_option("--times", opt->times, "Output times in days, comma-separated (t >= 0)");
   auto* end = cmd->add_option("--end", opt->end_day, "Last output time in days (default 730)");
   auto* step = cmd->add_option("--step", opt->step_day, "Output step in days (default 1)");
   cmd->add_option("--sens", opt->sens, "Sensitivities w.r.t. these parameters: p1,p2,... or all");
   cmd->add_option("--solution", opt->solution, "ode (CVODES, default) or closed (exact, where the model has one)");
-  cmd->add_option("--out", opt->out, "HDF5 output file (written atomically)")->required();
+  cmd->add_option("--out", opt->out, "HDF5 output file (written atomically); required");
   cmd->add_option("--table", opt->table, "CSV table: time, one column per observable (and state with --states)");
   cmd->add_flag("--states", opt->states_in_table, "Also write every state to the CSV table");
   cmd->add_option("--product", opt->product, "Product preset of the model (e.g. cd19, bcma, cd19-bcma; see `cartpk models NAME`)");
@@ -200,8 +201,11 @@ void add_simulate_command(CLI::App& app, const Context& context) {
   cmd->add_option("--id", opt->id, "Subject ID in --data (default: the first)");
   cmd->add_option("--rtol", opt->rtol, "Relative tolerance (default 1e-8)");
   cmd->add_option("--atol-scale", opt->atol_scale, "Absolute tolerance per unit of a state's typical scale (default 1e-12)");
-  cmd->callback([opt, &context, times, end, step] {
-    run_simulate(*opt, context, times->count() > 0, end->count() + step->count() > 0);
+  auto config = std::make_shared<AnalysisOptions>(
+      *cmd, AnalysisOptions::Roles{{"--model", "--out"}, {"--data"}, {"--out", "--table"}});
+  cmd->callback([opt, config, &context, times, end, step] {
+    config->apply();
+    config->run([&] { run_simulate(*opt, context, times->count() > 0, end->count() + step->count() > 0); });
   });
 }
 

@@ -229,6 +229,19 @@ def positive_controls(reference):
     good_run("positive control: a valid fit writes out.h5 and out.csv", {"data.csv": GOOD_DATA},
              STEIN + OUT + ["--table", "out.csv"], plain)
 
+    # The same fit from an analysis file in a sub-folder (paths relative to it), and the command line winning.
+    config = ('[fit]\nmodel = "stein2019"\ndata = "data.csv"\ndvid = { 1 = "qpcr", 2 = "flow" }\n'
+              'starts = 1\nquiet = true\nout = "../out.h5"\ntable = "../out.csv"\n')
+    with tempfile.TemporaryDirectory(prefix="cartpk-fitgood-") as folder:
+        os.mkdir(os.path.join(folder, "analysis"))
+        write_inputs(os.path.join(folder, "analysis"), {"data.csv": GOOD_DATA, "run.toml": config})
+        code, _, err = run(["--config", "analysis/run.toml", "--starts", "10"], folder)
+        problems = [] if code == 0 else ["exit status %d (stderr %s)" % (code, err.strip())]
+        if not problems and read_table(os.path.join(folder, "out.csv")) != reference_rows:
+            problems.append("the table differs from the same fit given on the command line")
+        report("positive control: --config in a sub-folder (relative paths), --starts on the command line wins",
+               problems, "exit %d" % code)
+
     # BOM, CRLF, a comment line, a blank line, quoted header and fields. The ID is quoted but the same as the
     # plain file's: each subject's random starts are seeded by its ID.
     quoted_id = '"1"'
@@ -380,6 +393,32 @@ def run_cases():
                ["prior.toml:4"])
     prior_case("prior on a fixed parameter (--fix tmax=9, [tmax])", "[tmax]\ntypical = 9.3\nomega = 0.1\n",
                ["prior.toml:1", "tmax", ("fixed", "not estimated")], extra=["--fix", "tmax=9"])
+
+    # --- analysis file (--config) ---------------------------------------------------------------------------
+    def config_case(name, text, require, extra=()):
+        bad_case(name, ["--config", "run.toml"] + list(extra), ["run.toml"] + list(require),
+                 files={"data.csv": GOOD_DATA, "run.toml": text})
+
+    head = '[fit]\nmodel = "stein2019"\ndata = "data.csv"\ndvid = "1=qpcr,2=flow"\nout = "out.h5"\n'
+    config_case("analysis: unknown key (stars), did you mean", head + "stars = 4\n",
+                ["run.toml:6", "stars", "did you mean 'starts'"])
+    config_case("analysis: unknown table [fitt]", "[fitt]\nmodel = 'stein2019'\n",
+                ["run.toml:1", "fitt", "did you mean 'fit'"])
+    config_case("analysis: no [fit] table", "[simulate]\nmodel = 'stein2019'\n", ["[fit]"])
+    config_case("analysis: TOML syntax error on line 6", head + "starts = = 4\n", ["run.toml:6"])
+    config_case("analysis: starts = 'many' (not an integer)", head + "starts = 'many'\n",
+                ["run.toml:6", "starts", "'many'", "integer"])
+    config_case("analysis: starts = 0 (rejected by fit)", head + "starts = 0\n",
+                ["run.toml:6", "starts", "at least 1"])
+    config_case("analysis: fix = { cmx = 5 } (unknown parameter)", head + "fix = { cmx = 5 }\n",
+                ["run.toml:6", "fix", "cmx", "cmax"])
+    config_case("analysis: bounds with a nested array", head + "bounds = { tmax = [[1], 30] }\n",
+                ["run.toml:6", "bounds.tmax", "array"])
+    config_case("analysis: model missing everywhere", '[fit]\ndata = "data.csv"\nout = "out.h5"\n',
+                ["--model", "required", "model"])
+    config_case("analysis: out = the analysis file itself", head.replace('out = "out.h5"', 'out = "run.toml"'),
+                ["--out", "run.toml", "same file"])
+    bad_case("analysis: --config naming a missing file", ["--config", "nosuch.toml"], ["nosuch.toml", "cannot open"])
 
     # --- outputs ------------------------------------------------------------------------------------------
     if os.geteuid() != 0:  # root may write into a read-only folder
