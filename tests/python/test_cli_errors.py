@@ -143,6 +143,25 @@ def run_cases():
     L = ["--model", "lag_expansion"]
     O = ["--out", "{out}"]
 
+    # --- analysis file (--config), written beside the reference outputs ----------------------------------
+    configs = os.path.dirname(GOOD_H5)
+
+    def config(name, text):
+        path = os.path.join(configs, name)
+        with open(path, "w") as handle:
+            handle.write(text)
+        return path
+
+    bad_case("analysis: unknown key (parm), did you mean",
+             ["--config", config("a.toml", '[simulate]\nmodel = "stein2019"\nparm = ["cmax=5"]\n')] + O,
+             ["a.toml:3", "parm", "did you mean 'param'"])
+    bad_case("analysis: a value simulate rejects (param cmax=abc)",
+             ["--config", config("b.toml", '[simulate]\nmodel = "stein2019"\nparam = ["cmax=abc"]\n')] + O,
+             ["b.toml:3", "param", "cmax", "abc", "number"])
+    bad_case("analysis: end = 'late' (not a number)",
+             ["--config", config("c.toml", '[simulate]\nmodel = "stein2019"\nend = "late"\n')] + O,
+             ["c.toml:3", "end", "'late'", "number"])
+
     # --- model and parameters ----------------------------------------------------------------------------
     bad_case("unknown model", ["--model", "nosuch"] + O, ["model", "nosuch", "stein2019"])
     bad_case("unknown parameter --param nosuch=1", S + ["--param", "nosuch=1"] + O, ["--param", "nosuch", "cmax"])
