@@ -310,7 +310,7 @@ void add_fit_command(CLI::App& app, Context& context) {
   cmd->add_option("--iiv", opt->iiv, "How published IIV values are read: variance (omega^2, default, as nlmixr2lib) or sd");
   cmd->add_option("--starts", opt->starts, "Optimiser starts per subject (default 10)");
   cmd->add_option("--neighbourhood", opt->neighbourhood,
-                  "Rounds of restarts around the best optimum, 2 per estimate each (default: 1 for piecewise models such as stein2019, 0 for smooth ODE models)");
+                  "Rounds of restarts around the best optimum, 2 per estimate that moves an event (default: 1 for piecewise models such as stein2019, 0 for smooth ODE models)");
   cmd->add_option("--seed", opt->seed, "Seed of the Latin-hypercube starts (default 1)");
   cmd->add_option("--threads", opt->threads, "Threads (default 0: all cores); results do not depend on it");
   cmd->add_option("--profile", opt->profile, "Profile-likelihood 95 % CIs for these estimates, p1,p2,...");
