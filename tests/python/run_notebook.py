@@ -1,8 +1,9 @@
 """Runs a notebook's code cells in order (a stand-in for nbconvert --execute), with matplotlib off-screen.
 
-usage: run_notebook.py NOTEBOOK.ipynb CARTPK_BINARY
-It first simulates stein2019 with sensitivities into a temporary folder, points the notebook at it through
-CARTPK_H5, and checks that the figure was written.
+usage: run_notebook.py NOTEBOOK.ipynb CARTPK_BINARY [CARTPK ARGUMENTS...]
+It first runs cartpk with the given arguments ({h5} stands for an HDF5 file in a temporary folder; default:
+simulate stein2019 with sensitivities), points the notebook at the result through CARTPK_H5, and checks that
+the figure was written.
 """
 import json
 import os
@@ -15,10 +16,10 @@ import matplotlib
 matplotlib.use("Agg")
 
 notebook, cartpk = sys.argv[1], sys.argv[2]
+arguments = sys.argv[3:] or ["simulate", "--model", "stein2019", "--sens", "all", "--out", "{h5}"]
 with tempfile.TemporaryDirectory() as tmp:
-    h5 = os.path.join(tmp, "sim.h5")
-    subprocess.run([cartpk, "simulate", "--model", "stein2019", "--sens", "all", "--out", h5], check=True,
-                   stdout=subprocess.DEVNULL)
+    h5 = os.path.join(tmp, "result.h5")
+    subprocess.run([cartpk] + [a.replace("{h5}", h5) for a in arguments], check=True, stdout=subprocess.DEVNULL)
     os.environ["CARTPK_H5"] = h5
     os.environ["CARTPK_PNG"] = png = os.path.join(tmp, "figure.png")
     scope = {}
