@@ -30,6 +30,7 @@ std::string number_text(double v) {
 // Column positions; -1 when absent.
 struct Columns {
   int id = -1, time = -1, evid = -1, amt = -1, dv = -1, dvid = -1, cens = -1, mdv = -1, lloq = -1;
+  int addl = -1, ii = -1, rate = -1, ss = -1;  // NONMEM dosing columns
   std::vector<std::pair<std::string, int>> covariates;
   std::vector<std::string> names;
 };
@@ -79,6 +80,10 @@ class Parser {
       else if (key == "CENS") columns_.cens = c;
       else if (key == "MDV") columns_.mdv = c;
       else if (key == "LLOQ") columns_.lloq = c;
+      else if (key == "ADDL") columns_.addl = c;
+      else if (key == "II") columns_.ii = c;
+      else if (key == "RATE") columns_.rate = c;
+      else if (key == "SS") columns_.ss = c;
       else columns_.covariates.emplace_back(raw, c);
     }
     std::string missing;
@@ -112,6 +117,14 @@ class Parser {
     const auto v = number(rec, col, "0 or 1");
     if (!v) return fallback;
     if (*v != 0.0 && !(*v == 1.0 && max_value >= 1)) fail(rec.line, column_name(col), field(rec, col), "0 or 1");
+    return static_cast<int>(*v);
+  }
+
+  int dosing_count(const CsvRecord& rec, int col) const {  // ADDL: a whole number >= 0 ('.' is 0)
+    const auto v = number(rec, col, "ADDL, a whole number of additional doses >= 0");
+    if (!v) return 0;
+    if (*v < 0.0 || *v != std::floor(*v) || *v > 10000.0)
+      fail(rec.line, column_name(col), field(rec, col), "ADDL, a whole number of additional doses from 0 to 10000");
     return static_cast<int>(*v);
   }
 
@@ -168,6 +181,14 @@ class Parser {
     }
 
     const int evid = flag(rec, columns_.evid, 0, 1);
+    if (const auto rate = number(rec, columns_.rate, "RATE = 0 (a bolus dose)"); rate && *rate != 0.0)
+      fail(rec.line, column_name(columns_.rate), field(rec, columns_.rate),
+           "RATE = 0 or '.': CAR-T doses are bolus infusions, zero-order input is not modelled");
+    if (const auto ss = number(rec, columns_.ss, "SS = 0"); ss && *ss != 0.0)
+      fail(rec.line, column_name(columns_.ss), field(rec, columns_.ss),
+           "SS = 0 or '.': steady-state dosing is not modelled (expand the doses, or use ADDL and II)");
+    if (evid == 0 && dosing_count(rec, columns_.addl) > 0)
+      fail(rec.line, column_name(columns_.addl), field(rec, columns_.addl), "ADDL only on a dose record (EVID = 1)");
     const int mdv = flag(rec, columns_.mdv, evid, 1);
     if (evid == 1) {
       if (columns_.mdv >= 0 && mdv == 0) fail(rec.line, column_name(columns_.mdv), field(rec, columns_.mdv), "MDV = 1 on a dose record (EVID = 1)");
@@ -175,15 +196,25 @@ class Parser {
       if (!amt || *amt <= 0.0)
         fail(rec.line, columns_.amt >= 0 ? column_name(columns_.amt) : "AMT",
              columns_.amt >= 0 ? field(rec, columns_.amt) : "", "a dose in cells > 0 on a dose record (EVID = 1)");
-      for (const auto& d : subject.doses)
-        if (d.dose.time_day == *time)
-          throw InputError(name_ + ":" + std::to_string(rec.line) + ": duplicate dose record for subject " + id +
-                           " at TIME " + number_text(*time) + " (same as line " + std::to_string(d.line) +
-                           "; expected one dose record per subject and time)");
       double weight = std::nan("");
       for (const auto& [cov, col] : columns_.covariates)
         if (upper(cov) == "WT") weight = number(rec, col, "a weight in kg").value_or(std::nan(""));
-      subject.doses.push_back({DoseRecord{*time, *amt, weight, DoseUnit::cells}, rec.line});
+      // ADDL further doses every II days (NONMEM); each must fall on a time without another dose.
+      const int additional = dosing_count(rec, columns_.addl);
+      const double interval = number(rec, columns_.ii, "an interval II in days > 0").value_or(0.0);
+      if (additional > 0 && !(interval > 0.0))
+        fail(rec.line, columns_.ii >= 0 ? column_name(columns_.ii) : "II", columns_.ii >= 0 ? field(rec, columns_.ii) : "",
+             "an interval II > 0 days with ADDL = " + std::to_string(additional));
+      for (int k = 0; k <= additional; ++k) {
+        const double t = *time + k * interval;
+        for (const auto& d : subject.doses)
+          if (d.dose.time_day == t)
+            throw InputError(name_ + ":" + std::to_string(rec.line) + ": duplicate dose record for subject " + id +
+                             " at TIME " + number_text(t) + (k > 0 ? " (the " + std::to_string(k) + ". of ADDL)" : "") +
+                             " (same as line " + std::to_string(d.line) +
+                             "; expected one dose record per subject and time)");
+        subject.doses.push_back({DoseRecord{t, *amt, weight, DoseUnit::cells}, rec.line});
+      }
       return;
     }
     if (mdv == 1) return;  // not an observation (e.g. a covariate-only record)
@@ -215,6 +246,8 @@ class Parser {
   }
 
   void check_subject(Subject& subject, std::vector<std::string>& warnings) const {
+    std::stable_sort(subject.doses.begin(), subject.doses.end(),  // ADDL doses may come after later records
+                     [](const SubjectDose& a, const SubjectDose& b) { return a.dose.time_day < b.dose.time_day; });
     if (options_.require_observations && subject.observations.empty())
       throw InputError(name_ + ":" + std::to_string(subject.first_line) + ": subject " + subject.id +
                        " has no observations (expected at least one record with EVID = 0 and MDV = 0)");

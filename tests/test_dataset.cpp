@@ -109,6 +109,42 @@ TEST_CASE("dataset defects: each is an InputError naming file, line, column, val
   }
 }
 
+TEST_CASE("dataset: ADDL/II doses equal the same doses written out; RATE, SS and misplaced ADDL are errors") {
+  const std::string header = "ID,TIME,EVID,AMT,DV,DVID,ADDL,II,RATE,SS,WT\n";
+  // Fractionated CAR-T: 10 %, 30 %, 60 % on days 0, 1, 2 written as ADDL would need equal amounts: 3 x 2e7 here.
+  const auto compact = parse(header + "1,0,1,2e7,.,.,2,1,0,0,70\n1,0.5,0,.,1,flow,.,.,.,.,70\n1,7,0,.,9,flow,.,.,.,.,70\n");
+  const auto written = parse(header + "1,0,1,2e7,.,.,0,.,.,.,70\n1,0.5,0,.,1,flow,.,.,.,.,70\n"
+                                      "1,1,1,2e7,.,.,.,.,.,.,70\n1,2,1,2e7,.,.,.,.,.,.,70\n1,7,0,.,9,flow,.,.,.,.,70\n");
+  const auto& a = compact.subjects.at(0).doses;
+  const auto& b = written.subjects.at(0).doses;
+  REQUIRE(a.size() == 3);
+  REQUIRE(b.size() == 3);
+  for (std::size_t k = 0; k < 3; ++k) {
+    CHECK(a[k].dose.time_day == static_cast<double>(k));
+    CHECK(a[k].dose.time_day == b[k].dose.time_day);
+    CHECK(a[k].dose.amount == b[k].dose.amount);
+    CHECK(a[k].dose.weight_kg == 70.0);
+    CHECK(a[k].line == 2);  // all from the ADDL record
+  }
+  CHECK(compact.covariate_names == std::vector<std::string>{"WT"});  // ADDL, II, RATE, SS are not covariates
+  const struct {
+    std::string text;
+    const char* message;
+  } cases[] = {
+      {header + "1,0,1,2e7,.,.,0,.,5e6,0,70\n1,3,0,.,1,flow,.,.,.,.,70\n", "data.csv:2: column RATE: found '5e6', expected RATE = 0"},
+      {header + "1,0,1,2e7,.,.,0,.,0,1,70\n1,3,0,.,1,flow,.,.,.,.,70\n", "data.csv:2: column SS: found '1', expected SS = 0"},
+      {header + "1,0,1,2e7,.,.,2,.,0,0,70\n1,3,0,.,1,flow,.,.,.,.,70\n", "data.csv:2: column II: found '.', expected an interval II > 0 days with ADDL = 2"},
+      {header + "1,0,1,2e7,.,.,1.5,1,0,0,70\n1,3,0,.,1,flow,.,.,.,.,70\n", "data.csv:2: column ADDL: found '1.5', expected ADDL, a whole number"},
+      {header + "1,0,1,2e7,.,.,0,.,0,0,70\n1,3,0,.,1,flow,2,1,.,.,70\n", "data.csv:3: column ADDL: found '2', expected ADDL only on a dose record"},
+      {header + "1,0,1,2e7,.,.,2,1,0,0,70\n1,1,1,2e7,.,.,0,.,0,0,70\n1,3,0,.,1,flow,.,.,.,.,70\n",
+       "data.csv:3: duplicate dose record for subject 1 at TIME 1 (same as line 2"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.text);
+    CHECK_THROWS_WITH_AS(parse(c.text), doctest::Contains(c.message), InputError);
+  }
+}
+
 TEST_CASE("M2: a dose given as a dataset record (AMT cells, WT) equals the same dose given by flags") {
   const Model& model = find_model("cart_cd19_bcma");
   auto options = m2_options();

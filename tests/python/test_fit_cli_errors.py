@@ -347,6 +347,11 @@ def run_cases():
               ["data.csv:3", "column DVID", "'7'", "qpcr", "--dvid"])
     data_case("subject without observations", [DOSE, OBS, "2,0,1,8e7,.,.,0,1,80"],
               ["data.csv:4", "subject 2", "no observations"])
+    dosing = "ID,TIME,EVID,AMT,DV,DVID,CENS,MDV,WT,ADDL,II,RATE"
+    data_case("zero-order infusion (RATE = 1e6 on a dose)", ["1,0,1,8e7,.,.,0,1,80,0,.,1e6", OBS + ",.,.,."],
+              ["data.csv:2", "column RATE", "'1e6'", "RATE = 0"], header=dosing)
+    data_case("ADDL = 2 without an interval II", ["1,0,1,8e7,.,.,0,1,80,2,.,0", OBS + ",.,.,."],
+              ["data.csv:2", "column II", "ADDL = 2"], header=dosing)
     C = ["--model", "cart_cd19_bcma", "--data", "data.csv", "--quiet"]
     data_case("cart_cd19_bcma: dose without a weight (WT '.')", ["1,0,1,8e7,.,.,0,1,.", "1,5,0,.,3,flow,0,0,."],
               ["data.csv:2", "WT", "subject 1", "> 0"], args=C)
