@@ -44,8 +44,8 @@ class ModelAdapter final : public Model {
   static constexpr std::size_t kChunk = 8;
   using Chunk = DualN<kChunk>;
   static std::array<Chunk, kNp> seed_p_chunk(const double* p, std::span<const int> which) {
-    std::array<Chunk, kNp> out{};
-    for (std::size_t i = 0; i < kNp; ++i) out[i] = Chunk(p[i]);
+    std::array<Chunk, kNp> out;  // tangents start at zero (DualN's default); zeroed once, not twice
+    for (std::size_t i = 0; i < kNp; ++i) out[i].v = p[i];
     for (std::size_t c = 0; c < which.size(); ++c) out[static_cast<std::size_t>(which[c])].d[c] = 1.0;
     return out;
   }
@@ -130,12 +130,12 @@ class ModelAdapter final : public Model {
     Eq::observables(t, x, p, y);
     by_chunks(which, [&](std::span<const int> chunk, std::size_t first) {
       auto pd = seed_p_chunk(p, chunk);
-      std::array<Chunk, kNx> xd{};
+      std::array<Chunk, kNx> xd;
       for (std::size_t i = 0; i < kNx; ++i) {
-        xd[i] = Chunk(x[i]);
+        xd[i].v = x[i];
         for (std::size_t c = 0; c < chunk.size(); ++c) xd[i].d[c] = S[(first + c) * kNx + i];
       }
-      std::array<Chunk, kNy> yd{};
+      std::array<Chunk, kNy> yd;
       Eq::observables(t, xd.data(), pd.data(), yd.data());
       std::array<double, kNy> ignored{};
       unseed_chunk(yd, chunk.size(), ignored.data(), Sy + first * kNy);
@@ -189,7 +189,7 @@ class ModelAdapter final : public Model {
       Eq::closed_form(t, p, x);
       by_chunks(which, [&](std::span<const int> chunk, std::size_t first) {
         auto pd = seed_p_chunk(p, chunk);
-        std::array<Chunk, kNx> xd{};
+        std::array<Chunk, kNx> xd;
         Eq::closed_form(t, pd.data(), xd.data());
         std::array<double, kNx> ignored{};
         unseed_chunk(xd, chunk.size(), ignored.data(), S + first * kNx);
