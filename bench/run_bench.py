@@ -15,6 +15,8 @@ Benchmarks:
               repeated: bench_cart_cd19_bcma (CVODES, without and with sensitivities w.r.t. six parameters)
               against bench/peer_cart_cd19_bcma.py (SciPy LSODA on tests/python/m2_reference.py, a
               spec-only reimplementation). Target (the issue's): ode_sens6 >= 100x the SciPy peer.
+  fit_objective
+              the cost of one OFV with its exact gradient (bench_fit_objective), the unit of work of a fit.
   fit_stein2019
               per-patient ML fits (six parameters and the log-normal SD, 10 starts, one thread) of 24 simulated
               patients with 12 qPCR samples each (LLOQ 50 copies/µg, BLQ by M3): `cartpk fit` against
@@ -349,6 +351,13 @@ def run_timed(cmd, timeout, ok_codes=(0,)):
 FIT_OK_CODES = (0, CARTPK_SUBJECTS_FAILED)
 
 
+def h5_evaluations(h5_path):
+    """Objective evaluations of every start, restart and polish of every subject in a `cartpk fit` output."""
+    import h5py
+    with h5py.File(h5_path, "r") as f:
+        return sum(int(np.sum(g["starts/evaluations"][:])) for g in f["fit/subjects"].values() if "starts" in g)
+
+
 def fit_seconds(h5_path):
     """cartpk's own wall time of the fits (/fit@fit_seconds: start-up, reading and writing files excluded)."""
     import h5py
@@ -443,6 +452,8 @@ def bench_fit_stein2019(ctx):
     fitted = read_fit_table(table)
     failed = failed_subjects(fitted, ids)
     rows, worse = compare_fits(fitted, peer["subjects"], ids)
+    cartpk_evals = h5_evaluations(ctx.out / "fit_stein2019.h5")
+    peer_evals = sum(int(s["nfev"]) for s in peer["subjects"])
     ratio = peer_s / cartpk_s
     ratio_fit = peer_s / cartpk_fit_s  # like for like: both the fits alone
     target_met = ratio_fit >= FIT_STEIN_TARGET
@@ -457,6 +468,8 @@ def bench_fit_stein2019(ctx):
           f"{peer_wall:.2f} s with start-up)")
     print(f"  ratio peer/cartpk: {ratio_fit:,.1f}x fit time against fit time; {ratio:,.1f}x against the whole "
           "cartpk process")
+    print(f"  objective evaluations (OFV + gradient): cartpk {cartpk_evals} ({cartpk_fit_s / cartpk_evals * 1e6:.1f} us "
+          f"each, all included), peer {peer_evals} ({peer_s / peer_evals * 1e6:.1f} us each)")
     print(f"  target >= {FIT_STEIN_TARGET:g}x: " + ("met" if target_met else "NOT met"))
     print(f"  cartpk OFV <= peer OFV + {FIT_OFV_SLACK:g} for every patient: "
           + ("yes" if not worse else f"NO (patients {', '.join(worse)})"))
@@ -472,6 +485,7 @@ def bench_fit_stein2019(ctx):
         "cartpk": {"wall_seconds": cartpk_s, "wall_seconds_all_repeats": walls, "fit_seconds": cartpk_fit_s,
                    "fit_seconds_all_repeats": fit_times,
                    "maxeval0_wall_seconds": overhead, "command": " ".join(map(str, base + ["--starts", "10"]))},
+        "evaluations": {"cartpk": cartpk_evals, "peer": peer_evals},
         "peer": {"seconds": peer_s, "wall_seconds": peer_wall, "meta": peer["meta"],
                  "infeasible_starts": sum(s["infeasible_starts"] for s in peer["subjects"])},
         "ratio": ratio_fit,
@@ -606,11 +620,27 @@ def bench_fit_cart_cd19_bcma(ctx):
     }
 
 
+def bench_fit_objective(ctx):
+    """The unit of work of a fit: one OFV with its exact gradient (no peer: the fit benchmarks compare)."""
+    exe = ctx.build / "bench" / "bench_fit_objective"
+    if not exe.is_file():
+        raise BenchError(f"{exe} not found (build it first: make build)")
+    r = run_json([exe], ctx.args.timeout)
+    print(f"fit_objective: one OFV with its exact gradient")
+    print(f"  stein2019 closed form, {r['stein2019_records']} records: "
+          f"{r['stein2019_closed_us_per_ofv_and_gradient']:.2f} us")
+    print(f"  cart_cd19_bcma CVODES with {r['cart_cd19_bcma_sensitivities']} sensitivities, "
+          f"{r['cart_cd19_bcma_records']} records over a year: {r['cart_cd19_bcma_ode_us_per_ofv_and_gradient'] / 1e3:.2f} ms")
+    print()
+    return {"ok": True, **r}
+
+
 # --------------------------------------------------------------------------------------------------------------
 
 BENCHMARKS = {
     "stein2019": bench_stein2019,
     "cart_cd19_bcma": bench_cart_cd19_bcma,
+    "fit_objective": bench_fit_objective,
     "fit_stein2019": bench_fit_stein2019,
     "fit_cart_cd19_bcma": bench_fit_cart_cd19_bcma,
 }
