@@ -9,6 +9,31 @@
 
 namespace cartpk::fitting {
 
+void validate_subjects(const FitSetup& setup, const std::vector<Subject>& subjects, const std::string& source) {
+  const Model& model = *setup.model;
+  const auto at = [&source](int line) { return source + ":" + std::to_string(line) + ": "; };
+  for (const auto& s : subjects) {
+    for (const auto& o : s.observations)
+      if (setup.error_models[static_cast<std::size_t>(o.observable)].type == ErrorType::lognormal && o.value <= 0.0)
+        throw InputError(at(o.line) + "column DV: found '" + number_text(o.value) + "', expected a value > 0 for the " +
+                         "log-normal error model of " + std::string(model.observables()[static_cast<std::size_t>(o.observable)].name));
+    if (!model.accepts_doses()) continue;
+    if (s.doses.empty())
+      throw InputError(at(s.first_line) + "subject " + s.id + " has no dose record (expected an EVID = 1 row: model " +
+                       std::string(model.name()) + " needs one)");
+    for (const auto& d : s.doses)
+      if (!(d.dose.weight_kg > 0.0))
+        throw InputError(at(d.line) + "column WT: found '" + (std::isnan(d.dose.weight_kg) ? std::string(".") : number_text(d.dose.weight_kg)) +
+                         "' on a dose of subject " + s.id + " in cells (expected the body weight > 0 kg)");
+    const auto& first = s.doses.front();
+    for (const auto& o : s.observations)
+      if (o.time_day < first.dose.time_day)
+        throw InputError(at(o.line) + "column TIME: found '" + number_text(o.time_day) + "', before subject " + s.id +
+                         "'s first dose at TIME " + number_text(first.dose.time_day) + " (line " + std::to_string(first.line) +
+                         "; expected observations from the first dose on)");
+  }
+}
+
 SubjectFit fit_subject(const FitSetup& setup, const Subject& subject, Solver& solver, const FitOptions& options) {
   SubjectFit fit;
   fit.id = subject.id;

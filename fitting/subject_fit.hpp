@@ -41,6 +41,11 @@ struct SubjectFit {
   Eigen::MatrixXd curve;                      // n_times × n_observables at the estimates
 };
 
+// Checks subjects against what the set-up needs, before anything is fitted: DV > 0 for a log-normal observable;
+// for a model dosed by records, a dose, its body weight and no observation before it. `source` names the
+// dataset in messages (InputError with its line).
+void validate_subjects(const FitSetup& setup, const std::vector<Subject>& subjects, const std::string& source);
+
 SubjectFit fit_subject(const FitSetup& setup, const Subject& subject, Solver& solver, const FitOptions& options);
 
 using FitProgress = std::function<void(const SubjectFit&, std::size_t done, std::size_t total)>;

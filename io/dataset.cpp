@@ -20,12 +20,6 @@ std::string upper(std::string s) {
   return s;
 }
 bool is_missing(const std::string& field) { return field.empty() || field == "."; }
-std::string number_text(double v) {
-  std::ostringstream out;
-  out.precision(10);
-  out << v;
-  return out.str();
-}
 
 // Column positions; -1 when absent.
 struct Columns {

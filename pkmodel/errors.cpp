@@ -24,4 +24,11 @@ SolverError::SolverError(std::string function, int flag, std::string flag_name, 
       time_day_(time_day),
       model_(std::move(model)) {}
 
+std::string number_text(double value) {
+  std::ostringstream out;
+  out.precision(10);
+  out << value;
+  return out.str();
+}
+
 }  // namespace cartpk

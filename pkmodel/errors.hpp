@@ -38,4 +38,7 @@ class SolverError : public std::runtime_error {
   std::string model_;
 };
 
+// A number for a message: up to 10 significant digits, shortest form (1e-07, 0.25, 3900).
+std::string number_text(double value);
+
 }  // namespace cartpk

@@ -18,15 +18,6 @@ SolverStats& SolverStats::operator+=(const SolverStats& o) {
   return *this;
 }
 
-namespace {
-std::string number(double value) {  // shortest faithful form: 1e-07, not 0.000000
-  std::ostringstream out;
-  out.precision(10);
-  out << value;
-  return out.str();
-}
-}  // namespace
-
 void validate_request(const Model& model, const SimulationRequest& request) {
   const auto who = [&] { return "model " + std::string(model.name()) + ": "; };  // built only on error
   if (request.parameters.size() != model.n_parameters())
@@ -47,11 +38,11 @@ void validate_request(const Model& model, const SimulationRequest& request) {
   for (std::size_t k = 0; k < request.times_day.size(); ++k) {
     const double t = request.times_day[k];
     if (!std::isfinite(t) || t < 0.0)
-      throw InputError(who() + "output time #" + std::to_string(k + 1) + " = " + number(t) +
+      throw InputError(who() + "output time #" + std::to_string(k + 1) + " = " + number_text(t) +
                        " is not allowed (expected a finite time >= 0 day)");
     if (k > 0 && t < request.times_day[k - 1])
       throw InputError(who() + "output times must be non-decreasing (time #" + std::to_string(k + 1) + " = " +
-                       number(t) + " comes after " + number(request.times_day[k - 1]) + ")");
+                       number_text(t) + " comes after " + number_text(request.times_day[k - 1]) + ")");
   }
   for (int ip : request.sensitivity_parameters)
     if (ip < 0 || ip >= static_cast<int>(model.n_parameters()))
@@ -61,11 +52,11 @@ void validate_request(const Model& model, const SimulationRequest& request) {
   for (std::size_t k = 0; k < request.doses.size(); ++k) {
     const auto& dose = request.doses[k];
     if (!std::isfinite(dose.time_day) || dose.time_day < 0.0 || !std::isfinite(dose.amount) || dose.amount <= 0.0)
-      throw InputError(who() + "dose #" + std::to_string(k + 1) + " at " + number(dose.time_day) + " day, amount " +
-                       number(dose.amount) + ": expected a finite time >= 0 day and an amount > 0");
+      throw InputError(who() + "dose #" + std::to_string(k + 1) + " at " + number_text(dose.time_day) + " day, amount " +
+                       number_text(dose.amount) + ": expected a finite time >= 0 day and an amount > 0");
     if (dose.unit == DoseUnit::cells && !(std::isfinite(dose.weight_kg) && dose.weight_kg > 0.0))
-      throw InputError(who() + "dose #" + std::to_string(k + 1) + " at " + number(dose.time_day) +
-                       " day is in cells and needs the body weight (WT > 0 kg), got " + number(dose.weight_kg));
+      throw InputError(who() + "dose #" + std::to_string(k + 1) + " at " + number_text(dose.time_day) +
+                       " day is in cells and needs the body weight (WT > 0 kg), got " + number_text(dose.weight_kg));
   }
 }
 

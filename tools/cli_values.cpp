@@ -167,10 +167,4 @@ std::string join_command_line(int argc, const char* const* argv) {
 }  // namespace cartpk::cli
 
 namespace cartpk::cli {
-std::string format_number(double value) {
-  std::ostringstream out;
-  out.precision(10);
-  out << value;
-  return out.str();
-}
 }  // namespace cartpk::cli

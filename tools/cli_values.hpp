@@ -32,7 +32,4 @@ std::vector<double> time_grid(double end_day, double step_day);
 
 std::string join_command_line(int argc, const char* const* argv);
 
-// A number as a user would write it: 10 significant digits, no trailing zeros (2.5e-07, 0, 9.3).
-std::string format_number(double value);
-
 }  // namespace cartpk::cli

@@ -236,28 +236,7 @@ void run_fit(const FitCliOptions& opt, Context& context) {
       subjects.push_back(*it);
     }
   }
-  for (const auto& s : subjects) {
-    for (const auto& o : s.observations)
-      if (setup.error_models[static_cast<std::size_t>(o.observable)].type == fitting::ErrorType::lognormal && o.value <= 0.0)
-        throw InputError(opt.data + ":" + std::to_string(o.line) + ": column DV: found '" + format_number(o.value) +
-                         "', expected a value > 0 for the log-normal error model of " +
-                         std::string(model.observables()[static_cast<std::size_t>(o.observable)].name));
-    if (model.accepts_doses()) {
-      if (s.doses.empty())
-        throw InputError(opt.data + ":" + std::to_string(s.first_line) + ": subject " + s.id +
-                         " has no dose record (expected an EVID = 1 row: model " + std::string(model.name()) + " needs one)");
-      for (const auto& d : s.doses)
-        if (!(d.dose.weight_kg > 0.0))
-          throw InputError(opt.data + ":" + std::to_string(d.line) + ": column WT: found '" +
-                           (std::isnan(d.dose.weight_kg) ? std::string(".") : format_number(d.dose.weight_kg)) +
-                           "' on a dose of subject " + s.id + " in cells (expected the body weight > 0 kg)");
-      for (const auto& o : s.observations)
-        if (o.time_day < s.doses.front().dose.time_day)
-          throw InputError(opt.data + ":" + std::to_string(o.line) + ": column TIME: found '" + format_number(o.time_day) +
-                           "', before subject " + s.id + "'s first dose at TIME " + format_number(s.doses.front().dose.time_day) +
-                           " (line " + std::to_string(s.doses.front().line) + "; expected observations from the first dose on)");
-    }
-  }
+  fitting::validate_subjects(setup, subjects, opt.data);
 
   g_interrupted.store(false);
   auto previous_int = std::signal(SIGINT, on_signal);
