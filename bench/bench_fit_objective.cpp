@@ -29,21 +29,6 @@ double best_microseconds(fitting::SubjectObjective& objective, const std::vector
   return best;
 }
 
-fitting::FitSetup setup_for(const Model& model, const char* method) {
-  fitting::FitSetup setup;
-  setup.model = &model;
-  setup.method = method;
-  setup.parameters = model.default_parameters();
-  for (auto name : model.default_estimated()) {
-    const auto i = static_cast<std::size_t>(model.parameter_index(name));
-    setup.estimated.push_back(static_cast<int>(i));
-    setup.lower.push_back(model.parameters()[i].lower);
-    setup.upper.push_back(model.parameters()[i].upper);
-  }
-  setup.error_models.assign(model.n_observables(), fitting::ErrorModel{});
-  return setup;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -60,7 +45,7 @@ int main(int argc, char** argv) {
     const double dv = truth.observables(static_cast<Eigen::Index>(k), 0) * std::exp(noise(rng)) * (k > 8 ? 0.05 : 1.0);
     s.observations.push_back({days[k], 0, std::max(dv, 50.0), dv < 50.0, 50.0, 0});
   }
-  auto stein_setup = setup_for(stein, "closed");
+  auto stein_setup = fitting::default_setup(stein, "closed");
   auto closed = make_solver(stein, "closed", stein_setup.solver_options);
   fitting::SubjectObjective stein_objective(stein_setup, s, *closed);
   const auto stein_us = best_microseconds(stein_objective, stein_objective.initial_point(), 20000);
@@ -71,7 +56,7 @@ int main(int argc, char** argv) {
   }
   // cart_cd19_bcma: one dose, 14 sampling days over a year, three observables.
   const Model& m2 = find_model("cart_cd19_bcma");
-  auto m2_setup = setup_for(m2, "ode");
+  auto m2_setup = fitting::default_setup(m2, "ode");
   for (auto& e : m2_setup.error_models) e.estimated = false;
   Subject p;
   p.doses.push_back({{0.0, 7e7, 70.0, DoseUnit::cells}, 0});

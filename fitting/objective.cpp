@@ -19,6 +19,21 @@ std::pair<double, double> error_bounds(ErrorType type, int which) {
 }
 }  // namespace
 
+FitSetup default_setup(const Model& model, const std::string& method) {
+  FitSetup setup;
+  setup.model = &model;
+  setup.method = method;
+  setup.parameters = model.default_parameters();
+  for (auto name : model.default_estimated()) {
+    const auto i = static_cast<std::size_t>(model.parameter_index(name));
+    setup.estimated.push_back(static_cast<int>(i));
+    setup.lower.push_back(model.parameters()[i].lower);
+    setup.upper.push_back(model.parameters()[i].upper);
+  }
+  setup.error_models.assign(model.n_observables(), ErrorModel{});
+  return setup;
+}
+
 void validate_setup(const FitSetup& setup) {
   const Model& model = *setup.model;
   const auto n = setup.estimated.size();

@@ -35,6 +35,10 @@ struct FitSetup {
   std::vector<Prior> priors;                  // MAP fitting when non-empty
 };
 
+// The model's usual fit: its default estimates within its bounds, starting at its defaults, every observable
+// with the default error model (log-normal, estimated).
+FitSetup default_setup(const Model& model, const std::string& method);
+
 // Checks a set-up (sizes, bounds, starting values inside them); throws InputError naming the parameter.
 void validate_setup(const FitSetup& setup);
 

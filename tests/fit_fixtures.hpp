@@ -36,19 +36,7 @@ inline Subject simulate_stein_subject(const std::vector<double>& truth, double s
 
 // The default stein2019 fit: six kinetic parameters within the model's bounds, log-normal error estimated.
 inline fitting::FitSetup stein_setup(const std::string& method = "closed") {
-  const Model& model = find_model("stein2019");
-  fitting::FitSetup setup;
-  setup.model = &model;
-  setup.method = method;
-  setup.parameters = model.default_parameters();
-  for (auto name : model.default_estimated()) {
-    const int i = model.parameter_index(name);
-    setup.estimated.push_back(i);
-    setup.lower.push_back(model.parameters()[static_cast<std::size_t>(i)].lower);
-    setup.upper.push_back(model.parameters()[static_cast<std::size_t>(i)].upper);
-  }
-  setup.error_models.assign(model.n_observables(), fitting::ErrorModel{});
-  return setup;
+  return fitting::default_setup(find_model("stein2019"), method);
 }
 
 }  // namespace cartpk::testing

@@ -103,18 +103,9 @@ TEST_CASE("stein2019 OFV gradient equals central differences (closed form and CV
 
 TEST_CASE("cart_cd19_bcma OFV gradient equals central differences (flow, qpcr, bcell; CVODES sensitivities)") {
   const Model& model = find_model("cart_cd19_bcma");
-  FitSetup setup;
-  setup.model = &model;
-  setup.method = "ode";
+  auto setup = default_setup(model, "ode");
   setup.solver_options.rtol = 1e-11;
   setup.solver_options.atol_scale = 1e-15;
-  setup.parameters = model.default_parameters();
-  for (auto name : model.default_estimated()) {
-    const auto i = static_cast<std::size_t>(model.parameter_index(name));
-    setup.estimated.push_back(static_cast<int>(i));
-    setup.lower.push_back(model.parameters()[i].lower);
-    setup.upper.push_back(model.parameters()[i].upper);
-  }
   setup.error_models.assign(model.n_observables(), ErrorModel{ErrorType::lognormal, 0.3, 0.0, false});
   setup.error_models[2] = ErrorModel{ErrorType::combined, 2.0, 0.2, true};  // bcell
   Subject subject;
@@ -268,17 +259,7 @@ TEST_CASE("an L-BFGS that gives up is restarted by L-BFGS on a smooth problem an
 TEST_CASE("kink coordinates are the estimates that move an event (spec: stein2019 tmax; lag_expansion tlag, tmax)") {
   const auto kinks = [](const char* model_name) {
     const Model& model = find_model(model_name);
-    FitSetup setup;
-    setup.model = &model;
-    setup.method = "ode";
-    setup.parameters = model.default_parameters();
-    for (auto name : model.default_estimated()) {
-      const auto i = static_cast<std::size_t>(model.parameter_index(name));
-      setup.estimated.push_back(static_cast<int>(i));
-      setup.lower.push_back(model.parameters()[i].lower);
-      setup.upper.push_back(model.parameters()[i].upper);
-    }
-    setup.error_models.assign(model.n_observables(), ErrorModel{});
+    const auto setup = default_setup(model, "ode");
     Subject subject;
     subject.observations.push_back({10.0, 0, 100.0, false, std::nan(""), 0});
     auto solver = make_solver(model, "ode", setup.solver_options);
