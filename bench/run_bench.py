@@ -558,7 +558,7 @@ def bench_fit_cart_cd19_bcma(ctx):
             key = f"fit/subjects/{sid}/starts/start"
             if key not in f:
                 raise BenchError(f"no start points of subject {sid} in {h5_starts}")
-            # The first --starts rows are the starts; polish and neighbourhood restarts follow them.
+            # The first --starts rows are the starts; kink-scan restarts and the polish follow them.
             starts[sid] = [{n: peer_mod.from_z(n, float(v)) for n, v in zip(names, row[:len(names)])}
                            for row in f[key][:int(a.fit_m2_starts)]]
     with h5py.File(h5, "r") as f:  # the same points as the timed run's (where it has them)

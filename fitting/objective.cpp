@@ -124,20 +124,42 @@ std::vector<double> SubjectObjective::initial_point() const {
 }
 
 Problem SubjectObjective::problem() {
-  Problem out{[this](const std::vector<double>& z, std::vector<double>* g) { return ofv(z, g); }, z_lower_, z_upper_, {}};
-  // Events at estimated times put kinks in the OFV: the estimates that move an event are its kink coordinates.
+  Problem out;
+  out.f = [this](const std::vector<double>& z, std::vector<double>* g) { return ofv(z, g); };
+  out.lower = z_lower_;
+  out.upper = z_upper_;
+  // Events at estimated times put kinks in the OFV, where an event time crosses an observation time: the
+  // estimates that move an event are kink coordinates, and the values that put it on a sampling time are
+  // their kink points (by Newton on the event time; exact where it is linear in the parameter, as tmax).
   const Model& model = *setup_.model;
-  std::vector<double> dp(model.n_parameters(), 0.0);
   for (std::size_t k = 0; k < setup_.estimated.size(); ++k) {
-    dp[static_cast<std::size_t>(setup_.estimated[k])] = 1.0;
+    const auto i = static_cast<std::size_t>(setup_.estimated[k]);
+    const auto event_time = [&model, i](int e, const std::vector<double>& p) {  // τ and dτ/dp_i
+      std::vector<double> dp(p.size(), 0.0);
+      dp[i] = 1.0;
+      std::pair<double, double> t_dt{0.0, 0.0};
+      model.event_time(e, p.data(), dp.data(), &t_dt.first, &t_dt.second);
+      return t_dt;
+    };
     bool moves_an_event = false;
+    std::vector<double> points;
     for (int e = 0; e < model.n_events(); ++e) {
-      double t = 0.0, dt = 0.0;
-      model.event_time(e, setup_.parameters.data(), dp.data(), &t, &dt);
-      moves_an_event = moves_an_event || dt != 0.0;
+      if (event_time(e, setup_.parameters).second == 0.0) continue;
+      moves_an_event = true;
+      for (double t_obs : request_.times_day) {
+        auto p = setup_.parameters;
+        for (int iteration = 0; iteration < 20; ++iteration) {
+          const auto [t, dt] = event_time(e, p);
+          if (dt == 0.0 || !std::isfinite(t) || std::abs(t - t_obs) <= 1e-12 * std::max(1.0, t_obs)) break;
+          p[i] -= (t - t_obs) / dt;
+        }
+        if (p[i] > setup_.lower[k] && p[i] < setup_.upper[k]) points.push_back(to_unconstrained(transforms_[k], p[i]));
+      }
     }
-    dp[static_cast<std::size_t>(setup_.estimated[k])] = 0.0;
-    if (moves_an_event) out.kink_coordinates.push_back(k);
+    if (!moves_an_event) continue;
+    std::sort(points.begin(), points.end());
+    out.kink_coordinates.push_back(k);
+    out.kink_points.push_back(std::move(points));
   }
   return out;
 }

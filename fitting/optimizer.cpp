@@ -119,6 +119,36 @@ std::vector<std::vector<double>> latin_hypercube(const std::vector<double>& lowe
   return points;
 }
 
+std::vector<double> Problem::insert(const std::vector<double>& w, std::size_t k, double value) {
+  std::vector<double> z(w);
+  z.insert(z.begin() + static_cast<long>(k), value);
+  return z;
+}
+
+std::vector<double> Problem::drop(const std::vector<double>& z, std::size_t k) {
+  std::vector<double> w(z);
+  w.erase(w.begin() + static_cast<long>(k));
+  return w;
+}
+
+Problem Problem::with_fixed(std::size_t k, double value) const {
+  Problem out;
+  out.f = [full = f, k, value](const std::vector<double>& w, std::vector<double>* g) {
+    std::vector<double> full_gradient;
+    const double ofv = full(insert(w, k, value), g ? &full_gradient : nullptr);
+    if (g) *g = drop(full_gradient, k);
+    return ofv;
+  };
+  out.lower = drop(lower, k);
+  out.upper = drop(upper, k);
+  for (std::size_t c = 0; c < kink_coordinates.size(); ++c) {  // the other kink coordinates, renumbered
+    if (kink_coordinates[c] == k) continue;
+    out.kink_coordinates.push_back(kink_coordinates[c] < k ? kink_coordinates[c] : kink_coordinates[c] - 1);
+    out.kink_points.push_back(c < kink_points.size() ? kink_points[c] : std::vector<double>{});
+  }
+  return out;
+}
+
 bool Problem::feasible(const std::vector<double>& z) const {
   try {
     const double v = f(z, nullptr);
@@ -127,6 +157,25 @@ bool Problem::feasible(const std::vector<double>& z) const {
     return false;
   }
 }
+
+namespace {
+// Where the kink scan holds coordinate c: the middles of the two intervals between kink points below the one
+// holding `current`, and of the two above.
+std::vector<double> scan_values(const Problem& problem, std::size_t c, double current) {
+  const std::size_t k = problem.kink_coordinates[c];
+  std::vector<double> edges{problem.lower[k]};
+  if (c < problem.kink_points.size())
+    for (double v : problem.kink_points[c])
+      if (v > problem.lower[k] && v < problem.upper[k]) edges.push_back(v);
+  edges.push_back(problem.upper[k]);
+  const auto here = static_cast<long>(std::upper_bound(edges.begin(), edges.end(), current) - edges.begin()) - 1;
+  std::vector<double> values;
+  for (long i = here - 2; i <= here + 2; ++i)
+    if (i != here && i >= 0 && i + 1 < static_cast<long>(edges.size()))
+      values.push_back(0.5 * (edges[static_cast<std::size_t>(i)] + edges[static_cast<std::size_t>(i) + 1]));
+  return values;
+}
+}  // namespace
 
 StartResult minimise(const Problem& problem, const std::vector<double>& start, const OptimizerOptions& options) {
   CallbackState state;
@@ -197,22 +246,30 @@ OptimizationResult multistart(const Problem& problem, const std::vector<double>&
       out.best = static_cast<int>(out.starts.size() - 1);
   };
   for (const auto& start : starts) consider(minimise(problem, start, options));
-  // Neighbourhood restarts: from the best optimum, each kink coordinate in turn moved by ±0.25 on the
-  // estimation scale. Piecewise models have kinks (stein2019's tmax on a sampling day) that a gradient method
-  // does not cross; a neighbouring basin is often the better one. Repeated while it improves.
-  const int rounds = options.neighbourhood_rounds >= 0 ? options.neighbourhood_rounds : (problem.piecewise() ? 1 : 0);
+  // Kink scan: a gradient method does not cross a kink (stein2019's tmax on a sampling day), and the better
+  // basin is often across one. Each kink coordinate in turn is held in the middle of the two intervals between
+  // kink points on either side of the best optimum's (the box's bounds close the outer intervals), the others
+  // are re-optimised with it held there, then all are released. Repeated while it improves.
+  const int rounds = options.kink_scan_rounds >= 0 ? options.kink_scan_rounds : (problem.piecewise() ? 1 : 0);
   for (int round = 0; round < rounds && out.best >= 0; ++round) {
     const double before = out.starts[static_cast<std::size_t>(out.best)].ofv;
     const auto centre = out.starts[static_cast<std::size_t>(out.best)].optimum;
-    for (std::size_t k : problem.kink_coordinates)
-      for (double step : {-0.25, 0.25}) {
-        auto z = centre;
-        z[k] = std::clamp(z[k] + step, problem.lower[k], problem.upper[k]);
-        if (z[k] == centre[k] || !problem.feasible(z)) continue;
+    for (std::size_t c = 0; c < problem.kink_coordinates.size(); ++c) {
+      const std::size_t k = problem.kink_coordinates[c];
+      for (double value : scan_values(problem, c, centre[k])) {
+        const Problem held = problem.with_fixed(k, value);
+        const auto w = Problem::drop(centre, k);
+        if (!held.feasible(w)) continue;
+        const auto settled = minimise(held, w, options);
+        if (!settled.ok) continue;
+        const auto z = Problem::insert(settled.optimum, k, value);
         auto r = minimise(problem, z, options);
-        r.algorithm += " (neighbourhood)";
+        r.start = z;
+        r.evaluations += settled.evaluations;
+        r.algorithm += " (kink scan)";
         consider(std::move(r));
       }
+    }
     if (out.starts[static_cast<std::size_t>(out.best)].ofv > before - 1e-6) break;
   }
   // Polish: L-BFGS stops at kinks (e.g. tmax on a sampling day); a derivative-free pass from the best optimum

@@ -2,7 +2,8 @@
 // Multi-start bounded minimisation with NLopt: gradient-based (LD_LBFGS, exact gradients) from each start,
 // with a derivative-free fallback (LN_BOBYQA) for a start whose gradient evaluation fails or that stops at a kink.
 // Starts: the given initial point, then Latin-hypercube points of the (transformed) box, half of them the best
-// of a screening design, reproducible by seed; for piecewise objectives, restarts and a derivative-free polish.
+// of a screening design, reproducible by seed; for piecewise objectives, a scan across the kinks and a
+// derivative-free polish.
 #include <functional>
 #include <string>
 #include <vector>
@@ -17,9 +18,18 @@ struct Problem {
   ObjectiveFunction f;
   std::vector<double> lower, upper;
   // Piecewise objective: the coordinates that move events (stein2019's tmax), whose kinks (tmax on a sampling
-  // day) a gradient method does not cross. Such problems get derivative-free help: see multistart().
+  // day) a gradient method does not cross. Such problems get help across the kinks: see multistart().
   std::vector<std::size_t> kink_coordinates;
+  // For each kink coordinate, the values where the objective has its kinks (sorted), e.g. tmax = each
+  // sampling day on the estimation scale.
+  std::vector<std::vector<double>> kink_points;
   [[nodiscard]] bool piecewise() const { return !kink_coordinates.empty(); }
+
+  // The same problem in the other coordinates, with coordinate k held at `value` (profiles, kink scans).
+  // Points of the restricted problem map back with `insert`.
+  [[nodiscard]] Problem with_fixed(std::size_t k, double value) const;
+  [[nodiscard]] static std::vector<double> insert(const std::vector<double>& w, std::size_t k, double value);
+  [[nodiscard]] static std::vector<double> drop(const std::vector<double>& z, std::size_t k);
   [[nodiscard]] bool feasible(const std::vector<double>& z) const;  // f is finite there
 };
 
@@ -29,8 +39,8 @@ struct OptimizerOptions {
   double xtol_rel = 1e-8;
   double ftol_abs = 1e-9;       // on the OFV
   int max_evaluations = 4000;   // per start; 0: evaluate the OFV at the initial values only
-  int neighbourhood_rounds = -1; // rounds of restarts around the best optimum (2 per kink coordinate each);
-                                 // 0: none; -1: one round for piecewise problems, none for smooth ones
+  int kink_scan_rounds = -1;     // rounds of the kink scan around the best optimum (see multistart); 0: none;
+                                 // -1: one round for piecewise problems, none for smooth ones
 };
 
 struct StartResult {
@@ -55,8 +65,10 @@ std::vector<std::vector<double>> latin_hypercube(const std::vector<double>& lowe
 // Minimises from one start.
 StartResult minimise(const Problem& problem, const std::vector<double>& start, const OptimizerOptions& options);
 
-// Minimises from `initial` and options.starts − 1 Latin-hypercube starts; for a piecewise problem, then restarts
-// around the best optimum and polishes it with LN_BOBYQA. Keeps every start's result.
+// Minimises from `initial` and options.starts − 1 Latin-hypercube starts. For a piecewise problem, then scans
+// across the kinks: each kink coordinate is held in turn in the middle of the two intervals between kink
+// points on either side of the best optimum's, the others are re-optimised, and from there all of them; and
+// the best optimum is polished with LN_BOBYQA. Keeps every start's result.
 OptimizationResult multistart(const Problem& problem, const std::vector<double>& initial, const OptimizerOptions& options);
 
 }  // namespace cartpk::fitting

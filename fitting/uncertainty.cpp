@@ -73,42 +73,17 @@ Profile profile_likelihood(const Problem& problem, const std::vector<double>& z_
   Profile profile;
   profile.index = k;
   profile.points.push_back({z_opt[k], to_natural(z_opt[k]), ofv_opt});
-  // The others, with coordinate k held at `fixed`.
-  auto drop = [k](const std::vector<double>& v) {
-    std::vector<double> out;
-    for (std::size_t i = 0; i < v.size(); ++i)
-      if (i != k) out.push_back(v[i]);
-    return out;
-  };
-  auto insert = [k](const std::vector<double>& w, double fixed) {
-    std::vector<double> z(w.begin(), w.end());
-    z.insert(z.begin() + static_cast<long>(k), fixed);
-    return z;
-  };
-  const auto lo = drop(lower), hi = drop(upper);
-  std::vector<std::size_t> kinks;  // the problem's kink coordinates, renumbered without k
-  for (std::size_t c : problem.kink_coordinates)
-    if (c != k) kinks.push_back(c < k ? c : c - 1);
   const double base_step = std::isfinite(se_z) && se_z > 0.0 ? std::clamp(0.5 * se_z, 0.02, 0.5) : 0.1;
   for (int direction : {-1, +1}) {
     double zk = z_opt[k], step = base_step, previous_delta = 0.0, previous_z = z_opt[k];
-    std::vector<double> w = drop(z_opt);
+    std::vector<double> w = Problem::drop(z_opt, k);
     bool found = false;
     for (int n = 0; n < 60 && !found; ++n) {
       const double bound = direction < 0 ? lower[k] : upper[k];
       zk += direction * step;
       const bool at_bound = direction < 0 ? zk <= bound : zk >= bound;
       if (at_bound) zk = bound;
-      // The same problem in the other coordinates, with z_k held at zk.
-      auto restrict_to = [&](const ObjectiveFunction& full) -> ObjectiveFunction {
-        return [&full, &insert, &drop, &zk](const std::vector<double>& v, std::vector<double>* g) {
-          std::vector<double> full_g;
-          const double value = full(insert(v, zk), g ? &full_g : nullptr);
-          if (g) *g = drop(full_g);
-          return value;
-        };
-      };
-      const Problem restricted{restrict_to(problem.f), lo, hi, kinks};
+      const Problem restricted = problem.with_fixed(k, zk);
       const auto r = minimise(restricted, w, options);
       if (!r.ok) {
         profile.note += "re-optimisation failed at z = " + std::to_string(zk) + "; ";

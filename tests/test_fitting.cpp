@@ -222,7 +222,7 @@ TEST_CASE("a start whose gradient fails is finished derivative-free (LN_BOBYQA) 
     for (double v : z) s += (v - 1.0) * (v - 1.0);
     return s;
   };
-  const auto r = minimise(Problem{f, {-5.0, -5.0}, {5.0, 5.0}, {}}, {3.0, -2.0}, OptimizerOptions{});
+  const auto r = minimise(Problem{f, {-5.0, -5.0}, {5.0, 5.0}, {}, {}}, {3.0, -2.0}, OptimizerOptions{});
   CHECK(r.algorithm == "LN_BOBYQA");
   CHECK(r.ok);
   CHECK(r.optimum[0] == doctest::Approx(1.0).epsilon(1e-5));
@@ -244,7 +244,7 @@ TEST_CASE("an L-BFGS that gives up is restarted by L-BFGS on a smooth problem an
   };
   for (const bool piecewise : {false, true}) {
     calls = 0;
-    Problem problem{f, {-5.0, -5.0}, {5.0, 5.0}, {}};
+    Problem problem{f, {-5.0, -5.0}, {5.0, 5.0}, {}, {}};
     if (piecewise) problem.kink_coordinates = {0};
     const auto r = minimise(problem, {3.0, -2.0}, OptimizerOptions{});
     INFO("piecewise ", piecewise, ": ", r.status);
@@ -253,6 +253,32 @@ TEST_CASE("an L-BFGS that gives up is restarted by L-BFGS on a smooth problem an
     if (!piecewise) CHECK(r.status.find("restarted after LD_LBFGS") != std::string::npos);
     CHECK(r.optimum[0] == doctest::Approx(1.0).epsilon(1e-5));
     CHECK(r.optimum[1] == doctest::Approx(1.0).epsilon(1e-5));
+  }
+}
+
+TEST_CASE("the kink scan finds the basin across a kink that L-BFGS and the polish do not reach") {
+  // Two basins meeting at the kink z0 = 0: f = 1 + (z0 + 1)² + z1² on the left (the start is its minimum), and
+  // (z0 − 1)² + (z1 − 2)² on the right, the global minimum 0 at (1, 2).
+  const ObjectiveFunction f = [](const std::vector<double>& z, std::vector<double>* g) {
+    const bool left = z[0] < 0.0;
+    if (g) *g = left ? std::vector<double>{2.0 * (z[0] + 1.0), 2.0 * z[1]} : std::vector<double>{2.0 * (z[0] - 1.0), 2.0 * (z[1] - 2.0)};
+    return left ? 1.0 + (z[0] + 1.0) * (z[0] + 1.0) + z[1] * z[1] : (z[0] - 1.0) * (z[0] - 1.0) + (z[1] - 2.0) * (z[1] - 2.0);
+  };
+  OptimizerOptions options;
+  options.starts = 1;
+  for (const bool with_points : {true, false}) {
+    Problem problem{f, {-5.0, -5.0}, {5.0, 5.0}, {0}, {with_points ? std::vector<double>{0.0} : std::vector<double>{}}};
+    const auto r = multistart(problem, {-1.0, 0.0}, options);  // the left basin's minimum
+    REQUIRE(r.best >= 0);
+    const auto& best = r.starts[static_cast<std::size_t>(r.best)];
+    INFO("with kink points: ", with_points, "; best by ", best.algorithm);
+    if (with_points) {
+      CHECK(best.ofv == doctest::Approx(0.0).epsilon(1e-8));
+      CHECK(best.optimum[0] == doctest::Approx(1.0).epsilon(1e-4));
+      CHECK(best.optimum[1] == doctest::Approx(2.0).epsilon(1e-4));
+    } else {
+      CHECK(best.ofv == doctest::Approx(1.0).epsilon(1e-8));  // without the scan, stuck on the start's side
+    }
   }
 }
 

@@ -33,7 +33,7 @@ struct FitCliOptions {
   std::string model, data, estimate, prior, iiv = "variance", profile, ids, dvid, solution, out, table;
   std::vector<std::string> fix, init, error, bounds;
   int starts = 10, threads = 0, maxeval = 4000;
-  std::optional<int> neighbourhood;  // unset: the optimiser's choice (piecewise models 1, smooth ones 0)
+  std::optional<int> kink_scan;  // unset: the optimiser's choice (piecewise models 1, smooth ones 0)
   unsigned long seed = 1;
   bool quiet = false;
   double rtol = SolverOptions{}.rtol, atol_scale = SolverOptions{}.atol_scale;
@@ -206,10 +206,10 @@ void run_fit(const FitCliOptions& opt, Context& context) {
   fit_options.optimizer.starts = opt.starts;
   fit_options.optimizer.seed = opt.seed;
   fit_options.optimizer.max_evaluations = opt.maxeval;
-  if (opt.neighbourhood) {
-    if (*opt.neighbourhood < 0)
-      throw InputError("--neighbourhood " + std::to_string(*opt.neighbourhood) + ": expected 0 or more rounds");
-    fit_options.optimizer.neighbourhood_rounds = *opt.neighbourhood;
+  if (opt.kink_scan) {
+    if (*opt.kink_scan < 0)
+      throw InputError("--kink-scan " + std::to_string(*opt.kink_scan) + ": expected 0 or more rounds");
+    fit_options.optimizer.kink_scan_rounds = *opt.kink_scan;
   }
   if (!opt.profile.empty())
     for (int i : parse_parameter_names(model, opt.profile, "--profile")) {
@@ -288,8 +288,8 @@ void add_fit_command(CLI::App& app, Context& context) {
   cmd->add_option("--prior", opt->prior, "MAP fitting: 'published' (the model's IIV) or a TOML prior file (docs/priors.md)");
   cmd->add_option("--iiv", opt->iiv, "How published IIV values are read: variance (omega^2, default, as nlmixr2lib) or sd");
   cmd->add_option("--starts", opt->starts, "Optimiser starts per subject (default 10)");
-  cmd->add_option("--neighbourhood", opt->neighbourhood,
-                  "Rounds of restarts around the best optimum, 2 per estimate that moves an event (default: 1 for piecewise models such as stein2019, 0 for smooth ODE models)");
+  cmd->add_option("--kink-scan", opt->kink_scan,
+                  "Rounds of the scan across kinks (events at sampling times) around the best optimum (default: 1 for piecewise models such as stein2019, 0 for smooth ODE models)");
   cmd->add_option("--seed", opt->seed, "Seed of the Latin-hypercube starts (default 1)");
   cmd->add_option("--threads", opt->threads, "Threads (default 0: all cores); results do not depend on it");
   cmd->add_option("--profile", opt->profile, "Profile-likelihood 95 % CIs for these estimates, p1,p2,...");
