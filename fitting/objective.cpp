@@ -128,40 +128,45 @@ Problem SubjectObjective::problem() {
   out.f = [this](const std::vector<double>& z, std::vector<double>* g) { return ofv(z, g); };
   out.lower = z_lower_;
   out.upper = z_upper_;
-  // Events at estimated times put kinks in the OFV, where an event time crosses an observation time: the
-  // estimates that move an event are kink coordinates, and the values that put it on a sampling time are
-  // their kink points (by Newton on the event time; exact where it is linear in the parameter, as tmax).
-  const Model& model = *setup_.model;
-  for (std::size_t k = 0; k < setup_.estimated.size(); ++k) {
-    const auto i = static_cast<std::size_t>(setup_.estimated[k]);
-    const auto event_time = [&model, i](int e, const std::vector<double>& p) {  // τ and dτ/dp_i
-      std::vector<double> dp(p.size(), 0.0);
-      dp[i] = 1.0;
-      std::pair<double, double> t_dt{0.0, 0.0};
-      model.event_time(e, p.data(), dp.data(), &t_dt.first, &t_dt.second);
-      return t_dt;
-    };
-    bool moves_an_event = false;
-    std::vector<double> points;
-    for (int e = 0; e < model.n_events(); ++e) {
-      if (event_time(e, setup_.parameters).second == 0.0) continue;
-      moves_an_event = true;
-      for (double t_obs : request_.times_day) {
-        auto p = setup_.parameters;
-        for (int iteration = 0; iteration < 20; ++iteration) {
-          const auto [t, dt] = event_time(e, p);
-          if (dt == 0.0 || !std::isfinite(t) || std::abs(t - t_obs) <= 1e-12 * std::max(1.0, t_obs)) break;
-          p[i] -= (t - t_obs) / dt;
-        }
-        if (p[i] > setup_.lower[k] && p[i] < setup_.upper[k]) points.push_back(to_unconstrained(transforms_[k], p[i]));
-      }
+  for (std::size_t k = 0; k < transforms_.size(); ++k)
+    if (auto points = kink_points(k)) {
+      out.kink_coordinates.push_back(k);
+      out.kink_points.push_back(std::move(*points));
     }
-    if (!moves_an_event) continue;
-    std::sort(points.begin(), points.end());
-    out.kink_coordinates.push_back(k);
-    out.kink_points.push_back(std::move(points));
-  }
   return out;
+}
+
+// Events at estimated times put kinks in the OFV where an event time crosses an observation time. The values
+// of estimate k that put an event on a sampling time, by Newton on the event time (exact where it is linear in
+// the parameter, as tmax), on the estimation scale; nothing when estimate k moves no event.
+std::optional<std::vector<double>> SubjectObjective::kink_points(std::size_t k) const {
+  const Model& model = *setup_.model;
+  const auto i = static_cast<std::size_t>(setup_.estimated[k]);
+  const auto event_time = [&model, i](int e, const std::vector<double>& p) {  // τ and dτ/dp_i
+    std::vector<double> dp(p.size(), 0.0);
+    dp[i] = 1.0;
+    std::pair<double, double> t_dt{0.0, 0.0};
+    model.event_time(e, p.data(), dp.data(), &t_dt.first, &t_dt.second);
+    return t_dt;
+  };
+  bool moves_an_event = false;
+  std::vector<double> points;
+  for (int e = 0; e < model.n_events(); ++e) {
+    if (event_time(e, setup_.parameters).second == 0.0) continue;
+    moves_an_event = true;
+    for (double t_obs : request_.times_day) {
+      auto p = setup_.parameters;
+      for (int iteration = 0; iteration < 20; ++iteration) {
+        const auto [t, dt] = event_time(e, p);
+        if (dt == 0.0 || !std::isfinite(t) || std::abs(t - t_obs) <= 1e-12 * std::max(1.0, t_obs)) break;
+        p[i] -= (t - t_obs) / dt;
+      }
+      if (p[i] > setup_.lower[k] && p[i] < setup_.upper[k]) points.push_back(to_unconstrained(transforms_[k], p[i]));
+    }
+  }
+  if (!moves_an_event) return std::nullopt;
+  std::sort(points.begin(), points.end());
+  return points;
 }
 
 std::vector<double> SubjectObjective::natural(const std::vector<double>& z) const {

@@ -85,6 +85,7 @@ class SubjectObjective {
     int which;        // index into the error model's parameter_values()
   };
   void apply(const std::vector<double>& z, std::vector<ErrorModel>& errors) const;
+  [[nodiscard]] std::optional<std::vector<double>> kink_points(std::size_t k) const;
 
   const FitSetup& setup_;
   const Subject& subject_;
