@@ -1,5 +1,6 @@
 #include "io/csv_writer.hpp"
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <stdexcept>
@@ -29,8 +30,12 @@ void write_csv(const std::filesystem::path& path, std::span<const CsvColumn> col
         out << (j ? "," : "");
         if (columns[j].values.empty()) {
           out << quoted(columns[j].text[r]);
+        } else if (const double v = columns[j].values[r]; std::isnan(v)) {
+          // missing: an empty field, which R and pandas both read as NA/NaN
+        } else if (std::isinf(v)) {
+          out << (v > 0 ? "Inf" : "-Inf");
         } else {
-          std::snprintf(buffer, sizeof buffer, "%.17g", columns[j].values[r]);
+          std::snprintf(buffer, sizeof buffer, "%.17g", v);
           out << buffer;
         }
       }

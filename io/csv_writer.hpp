@@ -1,6 +1,7 @@
 #pragma once
-// Numeric tables as CSV with full double precision (round-trips exactly). Write to an AtomicOutput's
-// temporary path to make it atomic.
+// Numeric tables as CSV with full double precision (round-trips exactly); NaN (not estimated, not reached) is
+// an empty field and infinities are Inf/-Inf, as R and pandas read them. Write to an AtomicOutput's temporary
+// path to make it atomic.
 #include <filesystem>
 #include <span>
 #include <string>

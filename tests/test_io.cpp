@@ -1,6 +1,7 @@
-// Atomic outputs: nothing partial, nothing overwritten by a failed run.
+// Atomic outputs: nothing partial, nothing overwritten by a failed run. CSV tables as R and pandas read them.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include "io/atomic_file.hpp"
+#include "io/csv_writer.hpp"
 #include "pkmodel/errors.hpp"
 
 namespace fs = std::filesystem;
@@ -60,5 +62,25 @@ TEST_CASE("check_output_path refuses missing folders, folders, devices and input
   const fs::path inputs[] = {input};
   CHECK_THROWS_WITH_AS(io::check_output_path(input, "--out", inputs), doctest::Contains("same file"), InputError);
   CHECK_NOTHROW(io::check_output_path(dir / "fine.h5", "--out", inputs));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("CSV tables: doubles round-trip exactly, NaN is an empty field, infinities are Inf/-Inf, text is quoted") {
+  const auto dir = fresh_folder("csv");
+  const double third = 1.0 / 3.0;
+  const std::vector<io::CsvColumn> columns{
+      {"x", {third, std::nan(""), HUGE_VAL, -HUGE_VAL, 1e-300}},
+      {"status", {}, {"ok", "ok; poorly determined: fb", "say \"hi\"", "", "a,b"}}};
+  io::write_csv(dir / "t.csv", columns);
+  std::istringstream lines(read_all(dir / "t.csv"));
+  std::string header, row[5];
+  std::getline(lines, header);
+  for (auto& r : row) std::getline(lines, r);
+  CHECK(header == "x,status");
+  CHECK(std::stod(row[0].substr(0, row[0].find(','))) == third);  // %.17g: the same double back
+  CHECK(row[1] == ",ok; poorly determined: fb");
+  CHECK(row[2] == "Inf,\"say \"\"hi\"\"\"");
+  CHECK(row[3] == "-Inf,");
+  CHECK(row[4] == "1e-300,\"a,b\"");
   fs::remove_all(dir);
 }
