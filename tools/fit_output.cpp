@@ -1,6 +1,7 @@
 #include "tools/fit_output.hpp"
 
 #include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <map>
 
@@ -234,7 +235,11 @@ void print_fit_table(const FitRun& run) {
   std::printf(" %12s %6s %6s  %s\n", "ofv", "n_obs", "n_blq", "status");
   for (const auto& f : *run.fits) {
     std::printf("%-8.8s", f.id.c_str());
-    for (const auto& n : names) std::printf(" %12.5g", value_of(f, n, f.estimates));
+    for (const auto& n : names) {
+      const double v = value_of(f, n, f.estimates);
+      if (std::isnan(v)) std::printf(" %12s", ".");  // not estimated for this subject (no such records)
+      else std::printf(" %12.5g", v);
+    }
     std::printf(" %12.6g %6zu %6zu  %s\n", f.ofv, f.n_obs, f.n_blq, status_text(f).c_str());
   }
 }
