@@ -6,12 +6,14 @@
 #include <cmath>
 #include <sstream>
 
+#include <CLI/CLI.hpp>
+
 #include "pkmodel/errors.hpp"
 
 namespace cartpk::cli {
 
 namespace {
-std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
+std::string in_quotes(std::string_view text) { return "'" + std::string(text) + "'"; }
 
 std::string trim(std::string_view text) {
   const auto first = text.find_first_not_of(" \t");
@@ -39,27 +41,39 @@ std::vector<std::string> split(std::string_view text, char separator) {
   return parts;
 }
 
+void add_solver_options(CLI::App& command, SolverOptions& options) {
+  command.add_option("--rtol", options.rtol, "ODE relative tolerance (default 1e-8)");
+  command.add_option("--atol-scale", options.atol_scale,
+                     "ODE absolute tolerance per unit of a state's typical scale (default 1e-12)");
+}
+
+void check_solver_options(const SolverOptions& options) {
+  if (!(options.rtol > 0.0) || !(options.atol_scale > 0.0))
+    throw InputError("--rtol " + number_text(options.rtol) + " --atol-scale " + number_text(options.atol_scale) +
+                     ": expected positive tolerances");
+}
+
 double parse_number(std::string_view text, const std::string& option) {
   const std::string t = trim(text);
   double value = 0.0;
   const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), value);
   if (t.empty() || ec == std::errc::invalid_argument || end != t.data() + t.size())
-    throw InputError(option + ": " + quoted(text) + " is not a number (expected a finite decimal number)");
+    throw InputError(option + ": " + in_quotes(text) + " is not a number (expected a finite decimal number)");
   if (ec == std::errc::result_out_of_range) {
     const bool overflow = std::abs(std::strtod(t.c_str(), nullptr)) > 1.0;  // else an underflow towards 0
-    throw InputError(option + ": " + quoted(text) +
+    throw InputError(option + ": " + in_quotes(text) +
                      (overflow ? " is not finite in double precision (expected a finite number below 1e308)"
                                : " underflows double precision (expected 0 or a magnitude above 1e-307)"));
   }
   if (!std::isfinite(value))
-    throw InputError(option + ": " + quoted(text) + " is not finite (expected a finite decimal number)");
+    throw InputError(option + ": " + in_quotes(text) + " is not finite (expected a finite decimal number)");
   return value;
 }
 
 std::vector<double> parse_number_list(std::string_view text, const std::string& option) {
   std::vector<double> values;
   for (const auto& part : split(text, ',')) {
-    if (part.empty()) throw InputError(option + ": empty entry in " + quoted(text) + " (expected numbers separated by commas)");
+    if (part.empty()) throw InputError(option + ": empty entry in " + in_quotes(text) + " (expected numbers separated by commas)");
     values.push_back(parse_number(part, option));
   }
   return values;
@@ -70,17 +84,17 @@ void apply_parameter_assignments(const Model& model, const std::vector<std::stri
   for (const auto& assignment : assignments) {
     const auto eq = assignment.find('=');
     if (eq == std::string::npos)
-      throw InputError(option + " " + quoted(assignment) + ": expected name=value");
+      throw InputError(option + " " + in_quotes(assignment) + ": expected name=value");
     const std::string name = trim(std::string_view(assignment).substr(0, eq));
     const int index = model.parameter_index(name);
     if (index < 0)
-      throw InputError(option + " " + quoted(assignment) + ": model " + std::string(model.name()) +
-                       " has no parameter " + quoted(name) + " (expected one of: " + known_names(model) + ")");
+      throw InputError(option + " " + in_quotes(assignment) + ": model " + std::string(model.name()) +
+                       " has no parameter " + in_quotes(name) + " (expected one of: " + known_names(model) + ")");
     const auto& spec = model.parameters()[static_cast<std::size_t>(index)];
     const double value = parse_number(std::string_view(assignment).substr(eq + 1), option + " " + name);
     if (!in_domain(spec.domain, value)) {
       std::ostringstream msg;
-      msg << option << " " << quoted(assignment) << ": " << name << " must be " << domain_name(spec.domain)
+      msg << option << " " << in_quotes(assignment) << ": " << name << " must be " << domain_name(spec.domain)
           << " (" << spec.unit << ")";
       throw InputError(msg.str());
     }
@@ -102,7 +116,7 @@ void apply_preset(const Model& model, const std::string& name, std::vector<doubl
     }
     known += (known.empty() ? "" : ", ") + std::string(preset.name);
   }
-  throw InputError(option + " " + quoted(name) + ": model " + std::string(model.name()) +
+  throw InputError(option + " " + in_quotes(name) + ": model " + std::string(model.name()) +
                    (known.empty() ? " has no presets" : " has no such preset (expected one of: " + known + ")"));
 }
 
@@ -112,13 +126,13 @@ std::vector<DoseRecord> parse_dose_schedule(std::string_view text, double weight
   for (const auto& entry : split(text, ',')) {
     const auto colon = entry.find(':');
     if (colon == std::string::npos)
-      throw InputError(option + " " + quoted(entry) + ": expected day:fraction (e.g. 0:0.1,1:0.3,2:0.6)");
+      throw InputError(option + " " + in_quotes(entry) + ": expected day:fraction (e.g. 0:0.1,1:0.3,2:0.6)");
     const double day = parse_number(std::string_view(entry).substr(0, colon), option + " day");
     const double fraction = parse_number(std::string_view(entry).substr(colon + 1), option + " fraction");
-    if (day < 0.0) throw InputError(option + " " + quoted(entry) + ": expected a dose day >= 0");
-    if (fraction <= 0.0) throw InputError(option + " " + quoted(entry) + ": expected a fraction > 0");
+    if (day < 0.0) throw InputError(option + " " + in_quotes(entry) + ": expected a dose day >= 0");
+    if (fraction <= 0.0) throw InputError(option + " " + in_quotes(entry) + ": expected a fraction > 0");
     if (!doses.empty() && day < doses.back().time_day)
-      throw InputError(option + " " + quoted(entry) + ": expected doses in time order");
+      throw InputError(option + " " + in_quotes(entry) + ": expected doses in time order");
     doses.push_back({day, fraction, weight_kg, DoseUnit::fraction_of_dose_parameter});
   }
   return doses;
@@ -134,10 +148,10 @@ std::vector<int> parse_parameter_names(const Model& model, std::string_view text
   for (const auto& name : split(text, ',')) {
     const int index = model.parameter_index(name);
     if (index < 0)
-      throw InputError(option + ": model " + std::string(model.name()) + " has no parameter " + quoted(name) +
+      throw InputError(option + ": model " + std::string(model.name()) + " has no parameter " + in_quotes(name) +
                        " (expected 'all' or names from: " + known_names(model) + ")");
     for (int seen : indices)
-      if (seen == index) throw InputError(option + ": parameter " + quoted(name) + " is listed twice");
+      if (seen == index) throw InputError(option + ": parameter " + in_quotes(name) + " is listed twice");
     indices.push_back(index);
   }
   return indices;

@@ -6,8 +6,17 @@
 #include <vector>
 
 #include "pkmodel/model.hpp"
+#include "pkmodel/ode_solver.hpp"
+
+namespace CLI {
+class App;
+}
 
 namespace cartpk::cli {
+
+// --rtol and --atol-scale, for every command that solves ODEs; check_solver_options once they are parsed.
+void add_solver_options(CLI::App& command, SolverOptions& options);
+void check_solver_options(const SolverOptions& options);  // InputError unless both tolerances are > 0
 
 double parse_number(std::string_view text, const std::string& option);
 std::vector<double> parse_number_list(std::string_view text, const std::string& option);

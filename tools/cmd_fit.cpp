@@ -36,7 +36,7 @@ struct FitCliOptions {
   std::optional<int> kink_scan;  // unset: the optimiser's choice (piecewise models 1, smooth ones 0)
   unsigned long seed = 1;
   bool quiet = false;
-  double rtol = SolverOptions{}.rtol, atol_scale = SolverOptions{}.atol_scale;
+  SolverOptions solver;  // --rtol, --atol-scale
 };
 
 int index_or_throw(const Model& model, const std::string& name, const std::string& option) {
@@ -132,8 +132,8 @@ void run_fit(const FitCliOptions& opt, Context& context) {
   if (setup.method != "ode" && setup.method != "closed") throw InputError("--solution '" + setup.method + "': expected ode or closed");
   if (setup.method == "closed" && !model.has_closed_form())
     throw InputError("--solution closed: model " + std::string(model.name()) + " has no closed form");
-  setup.solver_options.rtol = opt.rtol;
-  setup.solver_options.atol_scale = opt.atol_scale;
+  check_solver_options(opt.solver);
+  setup.solver_options = opt.solver;
   setup.parameters = model.default_parameters();
   apply_parameter_assignments(model, opt.fix, setup.parameters, "--fix");
   apply_parameter_assignments(model, opt.init, setup.parameters, "--init");
@@ -297,8 +297,7 @@ void add_fit_command(CLI::App& app, Context& context) {
   cmd->add_option("--dvid", opt->dvid, "Numeric DVIDs to observables, e.g. 1=qpcr,2=flow; or one name when there is no DVID column");
   cmd->add_option("--solution", opt->solution, "ode or closed (default: closed where the model has one)");
   cmd->add_option("--maxeval", opt->maxeval, "Objective evaluations per start (default 4000; 0: only evaluate the OFV at the initial values)");
-  cmd->add_option("--rtol", opt->rtol, "ODE relative tolerance (default 1e-8)");
-  cmd->add_option("--atol-scale", opt->atol_scale, "ODE absolute tolerance per unit of a state's typical scale (default 1e-12)");
+  add_solver_options(*cmd, opt->solver);
   cmd->add_flag("--quiet", opt->quiet, "No progress on stderr");
   cmd->add_option("--out", opt->out, "HDF5 output (written atomically); required");
   cmd->add_option("--table", opt->table, "CSV table, one row per subject");

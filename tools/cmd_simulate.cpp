@@ -40,8 +40,7 @@ struct SimulateOptions {
   std::string lymphodepletion;   // on | off
   std::string data;              // NONMEM-style dataset whose dose records to simulate
   std::string id;                // the subject in it (default: the first)
-  double rtol = SolverOptions{}.rtol;
-  double atol_scale = SolverOptions{}.atol_scale;
+  SolverOptions solver;           // --rtol, --atol-scale
 };
 
 // Left-aligns text in a column of `width` characters, counting UTF-8 code points (µ is two bytes).
@@ -142,8 +141,7 @@ void run_simulate(const SimulateOptions& opt, const Context& context, bool times
     inputs.emplace_back(opt.out);
     io::check_output_path(opt.table, "--table", inputs);
   }
-  if (!(opt.rtol > 0.0) || !(opt.atol_scale > 0.0))
-    throw InputError("--rtol/--atol-scale: expected positive tolerances");
+  check_solver_options(opt.solver);
   if (opt.solution != "ode" && opt.solution != "closed")
     throw InputError("--solution '" + opt.solution + "': expected 'ode' or 'closed'");
   if (times_given && grid_given) throw InputError("--times cannot be combined with --end/--step (choose one grid)");
@@ -156,9 +154,7 @@ void run_simulate(const SimulateOptions& opt, const Context& context, bool times
   if (!opt.sens.empty()) request.sensitivity_parameters = parse_parameter_names(model, opt.sens, "--sens");
   validate_request(model, request);
 
-  SolverOptions solver_options;
-  solver_options.rtol = opt.rtol;
-  solver_options.atol_scale = opt.atol_scale;
+  const auto& solver_options = opt.solver;
   const auto result = make_solver(model, opt.solution, solver_options)->solve(request);
 
   // Every output is written to its temporary first; targets are replaced only once all are complete.
@@ -199,8 +195,7 @@ void add_simulate_command(CLI::App& app, const Context& context) {
   cmd->add_option("--lymphodepletion", opt->lymphodepletion, "on (ld = 1) or off (ld = 0, fld_b = 1)");
   cmd->add_option("--data", opt->data, "NONMEM-style dataset: simulate the dose records (EVID = 1, AMT cells, WT) of one subject");
   cmd->add_option("--id", opt->id, "Subject ID in --data (default: the first)");
-  cmd->add_option("--rtol", opt->rtol, "Relative tolerance (default 1e-8)");
-  cmd->add_option("--atol-scale", opt->atol_scale, "Absolute tolerance per unit of a state's typical scale (default 1e-12)");
+  add_solver_options(*cmd, opt->solver);
   auto config = std::make_shared<AnalysisOptions>(
       *cmd, AnalysisOptions::Roles{{"--model", "--out"}, {"--data"}, {"--out", "--table"}});
   cmd->callback([opt, config, &context, times, end, step] {

@@ -52,3 +52,25 @@ def finish(failures, summary):
         print("FAIL", f)
     print(summary)
     return 1 if failures else 0
+
+
+def binary_argument(script):
+    """The cartpk executable named on the command line (absolute), or None after printing the usage."""
+    import sys
+    if len(sys.argv) != 2:
+        print("usage: %s /path/to/cartpk" % script)
+        return None
+    binary = os.path.abspath(sys.argv[1])
+    if not os.access(binary, os.X_OK):
+        print("not an executable: " + binary)
+        return None
+    return binary
+
+
+def summary():
+    """Prints the tally of report() results; the exit status of a test script (1 if any failed)."""
+    failed = [name for name, problems in RESULTS if problems]
+    print("%d passed, %d failed" % (len(RESULTS) - len(failed), len(failed)))
+    for name in failed:
+        print("  failed: " + name)
+    return 1 if failed else 0

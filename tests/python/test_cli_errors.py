@@ -24,7 +24,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_checks import RESULTS, check_message, listing, report  # noqa: E402
+from cli_checks import binary_argument, check_message, listing, report, summary  # noqa: E402
 
 BINARY = None
 
@@ -115,12 +115,8 @@ def positive_control():
 
 def main():
     global BINARY, GOOD_H5, GOOD_CSV
-    if len(sys.argv) != 2:
-        print("usage: test_cli_errors.py /path/to/cartpk")
-        return 2
-    BINARY = os.path.abspath(sys.argv[1])
-    if not os.access(BINARY, os.X_OK):
-        print("not an executable: " + BINARY)
+    BINARY = binary_argument("test_cli_errors.py")
+    if BINARY is None:
         return 2
 
     reference = tempfile.mkdtemp(prefix="cartpk-ref-")
@@ -130,11 +126,7 @@ def main():
     finally:
         shutil.rmtree(reference, ignore_errors=True)
 
-    failed = [name for name, problems in RESULTS if problems]
-    print("%d passed, %d failed" % (len(RESULTS) - len(failed), len(failed)))
-    for name in failed:
-        print("  failed: " + name)
-    return 1 if failed else 0
+    return summary()
 
 
 def run_cases():

@@ -31,7 +31,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_checks import RESULTS, check_message, listing, report  # noqa: E402
+from cli_checks import binary_argument, check_message, listing, report, summary  # noqa: E402
 
 BINARY = None
 GOOD_H5 = GOOD_CSV = None
@@ -281,12 +281,8 @@ def positive_controls(reference):
 
 def main():
     global BINARY
-    if len(sys.argv) != 2:
-        print("usage: test_fit_cli_errors.py /path/to/cartpk")
-        return 2
-    BINARY = os.path.abspath(sys.argv[1])
-    if not os.access(BINARY, os.X_OK):
-        print("not an executable: " + BINARY)
+    BINARY = binary_argument("test_fit_cli_errors.py")
+    if BINARY is None:
         return 2
 
     reference = tempfile.mkdtemp(prefix="cartpk-fitref-")
@@ -296,11 +292,7 @@ def main():
     finally:
         shutil.rmtree(reference, ignore_errors=True)
 
-    failed = [name for name, problems in RESULTS if problems]
-    print("%d passed, %d failed" % (len(RESULTS) - len(failed), len(failed)))
-    for name in failed:
-        print("  failed: " + name)
-    return 1 if failed else 0
+    return summary()
 
 
 def data_case(name, rows, require, header=HEADER, args=None, **kw):
@@ -381,6 +373,7 @@ def run_cases():
              ["--error", "qpcx", "qpcr"])
     bad_case("--starts 0", S + ["--starts", "0"] + O, ["--starts", ("'0'", "found 0", "got 0", "--starts 0"), "1"])
     bad_case("--threads -1", S + ["--threads", "-1"] + O, ["--threads", "-1"])
+    bad_case("--rtol -1 (a negative tolerance)", S + ["--rtol", "-1"] + O, ["--rtol", "-1", "positive"])
     bad_case("--ids naming a missing subject (99)", S + ["--ids", "1,99"] + O, ["--ids", "99", "data.csv"])
 
     # --- prior file ---------------------------------------------------------------------------------------
