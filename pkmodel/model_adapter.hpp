@@ -18,6 +18,14 @@ class ModelAdapter final : public Model {
   static constexpr std::size_t kNx = Eq::kStates.size();
   static constexpr std::size_t kNp = Eq::kParameters.size();
   static constexpr std::size_t kNy = Eq::kObservables.size();
+  // A name in a preset or the default estimates that the parameter table lacks fails the build here.
+  static constexpr bool names_known() {
+    if constexpr (requires { Eq::kPresets; }) presets_name_parameters(Eq::kPresets, Eq::kParameters);
+    for (std::string_view name : Eq::kDefaultEstimated) (void)index_of(Eq::kParameters, name);
+    return true;
+  }
+  static_assert(names_known());
+
   using DualX = std::array<Dual, kNx>;
   using DualP = std::array<Dual, kNp>;
 

@@ -52,6 +52,16 @@ constexpr int index_of(const std::array<VariableSpec, N>& table, std::string_vie
   throw std::logic_error("name not in table");
 }
 
+// Every parameter a preset assigns is in the table; evaluated at compile time by ModelAdapter.
+template <std::size_t N, std::size_t M>
+constexpr bool presets_name_parameters(const std::array<Preset, M>& presets,
+                                       const std::array<ParameterSpec, N>& table) {
+  for (const auto& preset : presets)
+    for (const auto& assignment : preset.assignments)
+      if (!assignment.first.empty()) (void)index_of(table, assignment.first);
+  return true;
+}
+
 std::string_view domain_name(Domain domain);
 bool in_domain(Domain domain, double value);
 

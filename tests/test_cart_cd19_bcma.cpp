@@ -35,6 +35,16 @@ std::vector<double> observable(const SimulationResult& r, const char* name) {
   return {c.begin(), c.end()};
 }
 
+// The default parameters with a product preset of the model's table applied.
+std::vector<double> with_preset(std::string_view name) {
+  auto p = m2().default_parameters();
+  for (const auto& preset : m2().presets())
+    if (preset.name == name)
+      for (const auto& [parameter, value] : preset.assignments)
+        if (!parameter.empty()) p[ip(std::string(parameter).c_str())] = value;
+  return p;
+}
+
 // The default scenario of the spec: 1e6 CAR+ cells/kg at day 0 after Flu/Cy, on a fine grid.
 const SimulationResult& reference_run() {
   static const SimulationResult result = [] {
@@ -199,11 +209,34 @@ TEST_CASE("M2 dosing: 10/30/60 % on days 0/1/2 gives the single infusion's late-
   CHECK(pk2.time_day >= pk1.time_day);
 }
 
+TEST_CASE("M2 presets set the binders and kill rates the spec (v2) gives each product") {
+  const auto dual = with_preset("cd19-bcma");
+  CHECK(dual == m2().default_parameters());
+  const auto cd19 = with_preset("cd19");
+  CHECK((cd19[ip("arm19")] == 1.0 && cd19[ip("armbc")] == 0.0 && cd19[ip("kmaxbc")] == 0.0));
+  CHECK(cd19[ip("kmax19")] == m2().default_parameters()[ip("kmax19")]);
+  const auto bcma = with_preset("bcma");
+  CHECK((bcma[ip("arm19")] == 0.0 && bcma[ip("armbc")] == 1.0 && bcma[ip("kmax19")] == 0.0));
+  CHECK(bcma[ip("kmaxbc")] == m2().default_parameters()[ip("kmaxbc")]);
+}
+
+TEST_CASE("M2 v2 presets: CD19-only peaks ~7.6 cells/uL at day ~7; BCMA-only ~28.6 at day ~22.75 (spec)") {
+  const auto times = grid(60.0, 0.05);
+  OdeSolver solver(m2());
+  const auto cd19 = solver.solve({with_preset("cd19"), times, {}, {fraction_dose(0.0, 1.0)}});
+  const auto bcma = solver.solve({with_preset("bcma"), times, {}, {fraction_dose(0.0, 1.0)}});
+  const auto pk19 = metrics::peak(times, observable(cd19, "flow"));
+  const auto pkbc = metrics::peak(times, observable(bcma, "flow"));
+  CHECK(pk19.value == doctest::Approx(7.6).epsilon(0.01));
+  CHECK(pk19.time_day == doctest::Approx(7.0).epsilon(0.05));
+  CHECK(pkbc.value == doctest::Approx(28.6).epsilon(0.01));
+  CHECK(pkbc.time_day == doctest::Approx(22.75).epsilon(0.02));
+}
+
 TEST_CASE("M2 presets: CD19-only spares long-lived plasma cells; BCMA-only spares blood B cells") {
   const auto times = grid(365.0, 1.0);
   OdeSolver solver(m2());
-  auto p_cd19 = m2().default_parameters();
-  p_cd19[ip("kmaxbc")] = 0.0;
+  const auto p_cd19 = with_preset("cd19");
   const auto cd19 = solver.solve({p_cd19, times, {}, {fraction_dose(0.0, 1.0)}});
   const auto dual = solver.solve({m2().default_parameters(), times, {}, {fraction_dose(0.0, 1.0)}});
   const Eigen::Index Pl = 8, A = 9, B = 5;
@@ -214,8 +247,7 @@ TEST_CASE("M2 presets: CD19-only spares long-lived plasma cells; BCMA-only spare
   CHECK(dual.states(90, A) < 0.1);        // the dual product removes both sources
   CHECK(dual.states(90, Pl) < 0.5 * cd19.states(90, Pl));
 
-  auto p_bcma = m2().default_parameters();
-  p_bcma[ip("kmax19")] = 0.0;
+  const auto p_bcma = with_preset("bcma");
   const auto bcma = solver.solve({p_bcma, times, {}, {fraction_dose(0.0, 1.0)}});
   const auto no_car = solver.solve({p_bcma, times, {}, {}});
   for (Eigen::Index k = 0; k < bcma.states.rows(); ++k)  // B cells follow their recovery from Flu/Cy alone

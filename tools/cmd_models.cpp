@@ -2,19 +2,42 @@
 #include <cstdio>
 #include <string>
 
+#include "pkmodel/errors.hpp"
 #include "pkmodel/registry.hpp"
 #include "tools/commands.hpp"
 
 namespace cartpk::cli {
 
 namespace {
+std::string pad_left(const std::string& text, std::size_t width) {
+  return text.size() >= width ? text : std::string(width - text.size(), ' ') + text;
+}
+
 void print_model(const Model& model) {
   std::printf("%s: %s\n\nparameters:\n", std::string(model.name()).c_str(), std::string(model.description()).c_str());
-  std::printf("  %-12s %-24s %12s %12s %12s  %s\n", "name", "unit", "default", "lower", "upper", "meaning [source]");
-  for (const auto& p : model.parameters())
-    std::printf("  %-12s %-24s %12.6g %12.6g %12.6g  %s [%s]\n", std::string(p.name).c_str(),
-                std::string(p.unit).c_str(), p.default_value, p.lower, p.upper, std::string(p.meaning).c_str(),
+  bool has_iiv = false;
+  for (const auto& p : model.parameters()) has_iiv = has_iiv || p.iiv_omega2 > 0.0;
+  std::printf("  %-12s %-24s %12s %12s %12s %s %s\n", "name", "unit", "default", "lower", "upper",
+              has_iiv ? "    omega2" : "", "meaning [source]");
+  for (const auto& p : model.parameters()) {
+    const std::string omega2 = !has_iiv ? "" : p.iiv_omega2 > 0.0 ? number_text(p.iiv_omega2) : "-";
+    std::printf("  %-12s %-24s %12.6g %12.6g %12.6g %s%s  %s [%s]\n", std::string(p.name).c_str(),
+                std::string(p.unit).c_str(), p.default_value, p.lower, p.upper, has_iiv ? " " : "",
+                has_iiv ? pad_left(omega2, 9).c_str() : "", std::string(p.meaning).c_str(),
                 std::string(p.source).c_str());
+  }
+  if (has_iiv)
+    std::printf("  omega2: published between-patient variance of log(parameter) (log-normal IIV)\n");
+  if (!model.presets().empty()) {
+    std::printf("\npresets (--product):\n");
+    for (const auto& preset : model.presets()) {
+      std::string sets;
+      for (const auto& [parameter, value] : preset.assignments)
+        if (!parameter.empty()) sets += (sets.empty() ? "" : ", ") + std::string(parameter) + " = " + number_text(value);
+      std::printf("  %-12s %s%s\n", std::string(preset.name).c_str(), std::string(preset.description).c_str(),
+                  sets.empty() ? "" : (" (" + sets + ")").c_str());
+    }
+  }
   std::printf("\nstates:\n");
   for (const auto& s : model.states())
     std::printf("  %-12s %-24s %s\n", std::string(s.name).c_str(), std::string(s.unit).c_str(),

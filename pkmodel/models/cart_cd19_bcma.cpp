@@ -13,9 +13,9 @@
 namespace cartpk::models {
 
 namespace {
-constexpr std::string_view kSpec = "cartpk spec v1 (M2)";
+constexpr std::string_view kSpec = "cartpk spec v2 (M2)";
 constexpr std::string_view kCalibrated =
-    "cartpk spec v1 (M2) calibration: reproduces CD19 CAR-T expansion peaking ~day 8 and B-cell return at "
+    "cartpk spec v2 (M2) calibration: reproduces CD19 CAR-T expansion peaking ~day 8 and B-cell return at "
     "~110 d after Flu/Cy in autoimmune disease (Mackensen et al., Nat Med 2022)";
 }  // namespace
 
@@ -25,7 +25,7 @@ struct CartCd19Bcma {
       "Mechanistic CAR-T (effector/memory/exhausted, proliferative capacity) with CD19+ B-cell and BCMA+ "
       "plasma-cell depletion, autoantibody and hemoglobin (warm AIHA)";
 
-  static constexpr std::array<ParameterSpec, 34> kParameters{{
+  static constexpr std::array<ParameterSpec, 36> kParameters{{
       {"dose_per_kg", "cells/kg", 1e6, 1e3, 1e9, Domain::positive, "CAR+ cells infused per kg",
        "trial protocol: 1e6 CAR+ cells/kg"},
       {"vblood", "µL/kg", 7.0e4, 5.0e4, 9.0e4, Domain::positive, "blood volume per kg",
@@ -55,6 +55,12 @@ struct CartCd19Bcma {
        kCalibrated},
       {"kmaxbc", "1/day", 0.6, 0.0, 10.0, Domain::nonnegative, "maximal BCMA+ kill rate (0: no BCMA CAR)",
        kCalibrated},
+      // The binders decide what stimulates the product (spec v2): a CD19-only CAR cannot see CD19- long-lived
+      // plasma cells, a BCMA-only CAR cannot see BCMA- B cells. Values between 0 and 1 weigh a weaker binder.
+      {"arm19", "-", 1.0, 0.0, 1.0, Domain::nonnegative, "product carries a CD19 binder (1) or not (0)",
+       "cartpk spec v2 (M2): antigen load counts B cells and plasmablasts only for a CD19 binder"},
+      {"armbc", "-", 1.0, 0.0, 1.0, Domain::nonnegative, "product carries a BCMA binder (1) or not (0)",
+       "cartpk spec v2 (M2): antigen load counts plasmablasts and long-lived plasma cells only for a BCMA binder"},
       {"b0", "cells/µL", 150.0, 10.0, 1000.0, Domain::positive, "baseline blood B cells",
        "normal adult CD19+ B cells ~100-500 cells/µL"},
       {"fld_b", "-", 0.2, 1e-3, 1.0, Domain::positive, "B cells left after Flu/Cy, fraction of b0 (1: no LD)",
@@ -107,16 +113,20 @@ struct CartCd19Bcma {
   static constexpr std::array<std::string_view, 6> kDefaultEstimated{"rho", "rhoh", "dele", "kem", "fblood", "kmax19"};
 
   static constexpr std::array<Preset, 3> kPresets{{
-      {"cd19-bcma", "CD19/BCMA dual-target product (default): both kill rates", {}},
-      {"cd19", "CD19-directed product: no BCMA killing", {{{"kmaxbc", 0.0}}}},
-      {"bcma", "BCMA-directed product: no CD19 killing", {{{"kmax19", 0.0}}}},
+      {"cd19-bcma", "CD19/BCMA dual-target product (default): both binders, both kill rates",
+       {{{"arm19", 1.0}, {"armbc", 1.0}}}},
+      {"cd19", "CD19-directed product: sees and kills CD19+ cells only",
+       {{{"arm19", 1.0}, {"armbc", 0.0}, {"kmaxbc", 0.0}}}},
+      {"bcma", "BCMA-directed product: sees and kills BCMA+ cells only",
+       {{{"arm19", 0.0}, {"armbc", 1.0}, {"kmax19", 0.0}}}},
   }};
 
 #define CARTPK_P(name) static constexpr int name = index_of(kParameters, #name)
   CARTPK_P(dose_per_kg); CARTPK_P(vblood); CARTPK_P(fblood); CARTPK_P(rho); CARTPK_P(rhoh); CARTPK_P(kld);
   CARTPK_P(ld); CARTPK_P(ks); CARTPK_P(ndiv); CARTPK_P(kem); CARTPK_P(kme); CARTPK_P(kex); CARTPK_P(dele);
   CARTPK_P(delm); CARTPK_P(delx); CARTPK_P(phim); CARTPK_P(ec50); CARTPK_P(kmax19); CARTPK_P(kmaxbc);
-  CARTPK_P(b0); CARTPK_P(fld_b); CARTPK_P(kbm); CARTPK_P(kbin); CARTPK_P(kbout); CARTPK_P(kr); CARTPK_P(kps);
+  CARTPK_P(arm19); CARTPK_P(armbc); CARTPK_P(b0); CARTPK_P(fld_b); CARTPK_P(kbm); CARTPK_P(kbin);
+  CARTPK_P(kbout); CARTPK_P(kr); CARTPK_P(kps);
   CARTPK_P(kpl); CARTPK_P(fpl); CARTPK_P(ka); CARTPK_P(hb0); CARTPK_P(krbc); CARTPK_P(khem); CARTPK_P(gam);
   CARTPK_P(kcp);
 #undef CARTPK_P
@@ -139,7 +149,8 @@ struct CartCd19Bcma {
     using std::exp;
     using std::pow;
     const T b_rel = x[B] / p[b0];
-    const T antigen = b_rel + x[Ps] + x[Pl];                          // T
+    const T plasmablast_seen = p[arm19] + p[armbc] - p[arm19] * p[armbc];  // CD19+ BCMA+: counted once
+    const T antigen = p[arm19] * b_rel + plasmablast_seen * x[Ps] + p[armbc] * x[Pl];  // T
     const T stimulus = antigen / (p[ks] + antigen);                   // S
     const T surge = p[ld] * exp(-p[kld] * t);                         // L(t)
     const T growth = (p[rho] * stimulus + p[rhoh] * surge) * x[Q];    // g

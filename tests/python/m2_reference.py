@@ -43,6 +43,8 @@ DEFAULTS = {
     "ec50": 0.2,
     "kmax19": 0.6,
     "kmaxbc": 0.6,
+    "arm19": 1.0,
+    "armbc": 1.0,
     "b0": 150.0,
     "fld_b": 0.2,
     "kbm": 0.05,
@@ -59,7 +61,14 @@ DEFAULTS = {
     "gam": 1.0,
     "kcp": 300.0,
 }
-assert len(DEFAULTS) == 34
+assert len(DEFAULTS) == 36
+
+# The spec's product presets (v2): which binders the product carries and which kill rates it has.
+PRESETS = {
+    "cd19-bcma": {"arm19": 1.0, "armbc": 1.0},
+    "cd19": {"arm19": 1.0, "armbc": 0.0, "kmaxbc": 0.0},
+    "bcma": {"arm19": 0.0, "armbc": 1.0, "kmax19": 0.0},
+}
 
 
 def params(**overrides):
@@ -93,7 +102,9 @@ def rhs(t, x, p):
     E, M, X, Q, Bm, B, R, Ps, Pl, A, Hb = x
     b0 = p["b0"]
     # auxiliary quantities
-    T = B / b0 + Ps + Pl
+    # antigen load seen by the product (spec v2): plasmablasts carry both antigens and count once
+    a19, abc = p["arm19"], p["armbc"]
+    T = a19 * B / b0 + (a19 + abc - a19 * abc) * Ps + abc * Pl
     S = T / (p["ks"] + T)
     L = p["ld"] * math.exp(-p["kld"] * t)
     g = (p["rho"] * S + p["rhoh"] * L) * Q
