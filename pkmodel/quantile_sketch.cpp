@@ -1,0 +1,173 @@
+#include "pkmodel/quantile_sketch.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "pkmodel/errors.hpp"
+
+namespace cartpk {
+
+QuantileSketch::QuantileSketch(double relative_accuracy, double zero_threshold)
+    : alpha_(relative_accuracy), zero_threshold_(zero_threshold) {
+  if (!(relative_accuracy >= 1e-6 && relative_accuracy <= 0.5))
+    throw std::invalid_argument("quantile sketch: relative accuracy " + number_text(relative_accuracy) +
+                                " outside [1e-6, 0.5]");
+  if (!(zero_threshold >= std::numeric_limits<double>::min() && std::isfinite(zero_threshold)))
+    throw std::invalid_argument("quantile sketch: zero threshold " + number_text(zero_threshold) +
+                                " must be finite and at least the smallest normal double");
+  log_gamma_ = std::log1p(2 * alpha_ / (1 - alpha_));  // ln γ, γ = (1+α)/(1−α), without rounding γ first
+  multiplier_ = 1 / log_gamma_;
+  value_shift_ = std::log1p(alpha_ / (1 - alpha_));    // ln((γ+1)/2)
+}
+
+void QuantileSketch::add(std::span<const double> values) {
+  constexpr std::size_t block = 256;
+  constexpr int other = std::numeric_limits<int>::min();  // not a positive finite value: the one-value path
+  int index[block];
+  for (std::size_t start = 0; start < values.size(); start += block) {
+    const std::size_t n = std::min(block, values.size() - start);
+    const double* v = values.data() + start;
+    for (std::size_t k = 0; k < n; ++k)
+      index[k] = v[k] >= zero_threshold_ && v[k] < std::numeric_limits<double>::infinity() ? index_of(v[k]) : other;
+    for (std::size_t k = 0; k < n; ++k) {
+      if (index[k] == other) {
+        add(v[k], 1);
+        continue;
+      }
+      positive_.add(index[k], 1);
+      ++count_;
+      if (v[k] < min_) min_ = v[k];
+      if (v[k] > max_) max_ = v[k];
+    }
+  }
+}
+
+void QuantileSketch::Store::grow_to(int index) {
+  constexpr int min_size = 64;
+  if (counts_.empty()) {
+    counts_.assign(min_size, 0);
+    offset_ = index - min_size / 2;
+    return;
+  }
+  const int size = static_cast<int>(counts_.size());
+  const int slack = std::max(size / 2, min_size);  // amortised growth, as a vector's
+  int lo = offset_;
+  int hi = offset_ + size;  // one past the last
+  if (index < lo) lo = std::min(index, lo - slack);
+  if (index >= hi) hi = std::max(index + 1, hi + slack);
+  std::vector<std::uint64_t> grown(static_cast<std::size_t>(hi - lo), 0);
+  std::copy(counts_.begin(), counts_.end(), grown.begin() + (offset_ - lo));
+  counts_ = std::move(grown);
+  offset_ = lo;
+}
+
+void QuantileSketch::Store::merge(const Store& other) {
+  const auto& c = other.counts_;
+  const auto first = std::find_if(c.begin(), c.end(), [](std::uint64_t n) { return n != 0; });
+  if (first == c.end()) return;
+  const auto last = std::find_if(c.rbegin(), c.rend(), [](std::uint64_t n) { return n != 0; }).base();  // past
+  const int lo = other.offset_ + static_cast<int>(first - c.begin());
+  const int hi = other.offset_ + static_cast<int>(last - c.begin()) - 1;
+  grow_to_cover(lo, hi);
+  for (auto it = first; it != last; ++it)
+    counts_[static_cast<std::size_t>(other.offset_ + static_cast<int>(it - c.begin()) - offset_)] += *it;
+  total_ += other.total_;
+}
+
+void QuantileSketch::Store::grow_to_cover(int lo, int hi) {
+  const auto inside = [this](int i) { return i >= offset_ && i < offset_ + static_cast<int>(counts_.size()); };
+  if (!inside(lo)) grow_to(lo);
+  if (!inside(hi)) grow_to(hi);
+}
+
+void QuantileSketch::Store::clear() {
+  std::fill(counts_.begin(), counts_.end(), 0);
+  total_ = 0;
+}
+
+void QuantileSketch::merge(const QuantileSketch& other) {
+  if (other.alpha_ != alpha_ || other.zero_threshold_ != zero_threshold_)
+    throw std::invalid_argument("quantile sketch: cannot merge a sketch of relative accuracy " +
+                                number_text(other.alpha_) + " and zero threshold " +
+                                number_text(other.zero_threshold_) + " into one of " + number_text(alpha_) +
+                                " and " + number_text(zero_threshold_));
+  if (&other == this) {  // doubling every count
+    const QuantileSketch copy = other;
+    merge(copy);
+    return;
+  }
+  positive_.merge(other.positive_);
+  negative_.merge(other.negative_);
+  zero_count_ += other.zero_count_;
+  pos_inf_count_ += other.pos_inf_count_;
+  neg_inf_count_ += other.neg_inf_count_;
+  nan_count_ += other.nan_count_;
+  count_ += other.count_;
+  min_ = std::min(min_, other.min_);
+  max_ = std::max(max_, other.max_);
+}
+
+void QuantileSketch::clear() {
+  positive_.clear();
+  negative_.clear();
+  zero_count_ = pos_inf_count_ = neg_inf_count_ = nan_count_ = count_ = 0;
+  min_ = std::numeric_limits<double>::infinity();
+  max_ = -std::numeric_limits<double>::infinity();
+}
+
+double QuantileSketch::min() const { return empty() ? std::numeric_limits<double>::quiet_NaN() : min_; }
+double QuantileSketch::max() const { return empty() ? std::numeric_limits<double>::quiet_NaN() : max_; }
+
+double QuantileSketch::bucket_value(int index) const {
+  return std::exp(static_cast<double>(index) * log_gamma_ - value_shift_);
+}
+
+// The value of rank `rank` (0-based) in the order −inf, negatives (largest magnitude first), zeros, positives, +inf.
+double QuantileSketch::value_at_rank(std::uint64_t rank) const {
+  constexpr double inf = std::numeric_limits<double>::infinity();
+  std::uint64_t seen = neg_inf_count_;
+  if (rank < seen) return -inf;
+  if (rank < seen + negative_.total()) {
+    const auto& c = negative_.counts();
+    for (std::size_t k = c.size(); k-- > 0;) {
+      seen += c[k];
+      if (rank < seen) return -bucket_value(negative_.first_index() + static_cast<int>(k));
+    }
+  }
+  seen += negative_.total();
+  seen += zero_count_;
+  if (rank < seen) return 0.0;
+  if (rank < seen + positive_.total()) {
+    const auto& c = positive_.counts();
+    for (std::size_t k = 0; k < c.size(); ++k) {
+      seen += c[k];
+      if (rank < seen) return bucket_value(positive_.first_index() + static_cast<int>(k));
+    }
+  }
+  return inf;
+}
+
+double QuantileSketch::quantile(double q) const {
+  if (!(q >= 0 && q <= 1)) throw std::invalid_argument("quantile sketch: quantile level " + number_text(q) +
+                                                       " outside [0, 1]");
+  if (empty()) return std::numeric_limits<double>::quiet_NaN();
+  const std::uint64_t rank = static_cast<std::uint64_t>(q * static_cast<double>(count_ - 1));  // floor, q ≥ 0
+  if (rank == 0) return min_;
+  if (rank >= count_ - 1) return max_;
+  // Clamping to the exact extremes only moves the estimate towards the true order statistic.
+  return std::clamp(value_at_rank(rank), min_, max_);
+}
+
+std::vector<double> QuantileSketch::quantiles(std::span<const double> qs) const {
+  std::vector<double> out;
+  out.reserve(qs.size());
+  for (double q : qs) out.push_back(quantile(q));
+  return out;
+}
+
+std::size_t QuantileSketch::memory_bytes() const {
+  return sizeof(*this) + positive_.memory_bytes() + negative_.memory_bytes();
+}
+
+}  // namespace cartpk
