@@ -2,9 +2,8 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <mutex>
-#include <thread>
 
+#include "pkmodel/cohort.hpp"
 #include "pkmodel/errors.hpp"
 
 namespace cartpk::fitting {
@@ -123,27 +122,17 @@ std::vector<SubjectFit> fit_cohort(const FitSetup& setup, const std::vector<Subj
                                    const std::atomic<bool>* cancel) {
   std::vector<SubjectFit> fits(subjects.size());
   for (std::size_t i = 0; i < subjects.size(); ++i) fits[i].id = subjects[i].id;
-  const unsigned hardware = std::max(1u, std::thread::hardware_concurrency());
-  const auto n_threads = static_cast<unsigned>(std::min<std::size_t>(threads > 0 ? static_cast<unsigned>(threads) : hardware,
-                                                                     std::max<std::size_t>(1, subjects.size())));
-  std::atomic<std::size_t> next{0};
   std::size_t done = 0;
-  std::mutex report;
-  auto worker = [&] {
-    auto solver = make_solver(*setup.model, setup.method, setup.solver_options);  // one workspace per thread
-    while (!(cancel && cancel->load())) {
-      const std::size_t i = next.fetch_add(1);
-      if (i >= subjects.size()) break;
-      fits[i] = fit_subject(setup, subjects[i], *solver, options);
-      std::lock_guard<std::mutex> lock(report);
-      ++done;
-      if (progress) progress(fits[i], done, subjects.size());
-    }
-  };
-  std::vector<std::thread> pool;
-  for (unsigned t = 1; t < n_threads; ++t) pool.emplace_back(worker);
-  worker();
-  for (auto& t : pool) t.join();
+  run_cohort(
+      all_items(subjects.size()), {threads, cancel},
+      [&] { return make_solver(*setup.model, setup.method, setup.solver_options); },  // one workspace per thread
+      [&](std::unique_ptr<Solver>& solver, std::size_t i) { return fit_subject(setup, subjects[i], *solver, options); },
+      [&](std::size_t i, SubjectFit&& fit) {
+        fits[i] = std::move(fit);
+        ++done;
+        if (progress) progress(fits[i], done, subjects.size());
+      },
+      [](std::unique_ptr<Solver>&) {});
   return fits;
 }
 

@@ -1,52 +1,113 @@
 #include "pkmodel/cart_metrics.hpp"
 
+#include "pkmodel/errors.hpp"
 #include "pkmodel/metrics.hpp"
 
 namespace cartpk::metrics {
 
 namespace {
-std::vector<double> column(const SimulationResult& result, int j) {
-  const auto c = result.observables.col(j);
-  return {c.begin(), c.end()};
-}
 double or_nan(const std::optional<double>& v) { return v ? *v : std::nan(""); }
+
+std::string day_text(double day) { return number_text(day); }
+
+// Last sampled time at or above `level` (interpolated to the crossing after it); NaN when never at or above.
+double last_time_at_or_above(std::span<const double> t, std::span<const double> v, double level) {
+  for (std::size_t k = v.size(); k-- > 0;) {
+    if (v[k] < level) continue;
+    if (k + 1 == v.size()) return t[k];  // still above at the end
+    return t[k] + (t[k + 1] - t[k]) * (v[k] - level) / (v[k] - v[k + 1]);
+  }
+  return std::nan("");
+}
+
+// One place that knows each metric: its column, and how to compute it from a column of observables.
+struct Context {
+  const Model& model;
+  const MetricSettings& s;
+  std::span<const double> p;
+  const SimulationResult* r;  // null when only the columns are wanted
+};
+
+template <class Emit>
+void each_metric(const Context& c, Emit emit) {
+  const auto series = [&](int j) {
+    const auto col = c.r->observables.col(j);
+    return std::span<const double>(col.data(), static_cast<std::size_t>(col.size()));
+  };
+  const std::string auc_name = "auc_0_" + day_text(c.s.auc_end_day);
+  const std::string late = "day" + day_text(c.s.late_day);
+  for (const char* name : {"flow", "qpcr"}) {
+    const int j = c.model.observable_index(name);
+    if (j < 0) continue;
+    const std::string unit(c.model.observables()[static_cast<std::size_t>(j)].unit);
+    Peak pk{std::nan(""), std::nan("")};
+    if (c.r) pk = peak(c.r->times_day, series(j));
+    emit(std::string(name) + "_cmax", unit, "peak CAR-T level", pk.value);
+    emit(std::string(name) + "_tmax", "day", "time of the peak", pk.time_day);
+    emit(std::string(name) + "_" + auc_name, unit + "·day",
+         "area under the curve, days 0-" + day_text(c.s.auc_end_day) + " (linear trapezoids)",
+         c.r && c.r->times_day.back() >= c.s.auc_end_day ? auc(c.r->times_day, series(j), 0.0, c.s.auc_end_day)
+                                                          : std::nan(""));
+    if (std::string_view(name) == "qpcr")
+      emit("qpcr_persistence", "day",
+           "last day with qPCR >= " + number_text(c.s.qpcr_lloq) + " copies/µg (NaN: never; the last time if still above)",
+           c.r ? last_time_at_or_above(c.r->times_day, series(j), c.s.qpcr_lloq) : std::nan(""));
+  }
+  if (const int j = c.model.observable_index("bcell"); j >= 0) {
+    std::optional<double> start, end, recovery;
+    if (c.r) {
+      const auto b = series(j);
+      const int ib0 = c.model.parameter_index("b0");
+      const double b0 = ib0 >= 0 ? c.p[static_cast<std::size_t>(ib0)] : b.front();
+      start = first_time_below(c.r->times_day, b, c.s.aplasia_threshold);
+      end = start ? first_time_at_or_above(c.r->times_day, b, c.s.aplasia_threshold, *start) : std::nullopt;
+      recovery = start ? first_time_at_or_above(c.r->times_day, b, c.s.recovery_fraction * b0, *start) : std::nullopt;
+    }
+    const std::string below = "B cells < " + number_text(c.s.aplasia_threshold) + " cell/µL";
+    emit("bcell_aplasia_start", "day", "first day with " + below, or_nan(start));
+    emit("bcell_aplasia_duration", "day", "days with " + below + " (NaN: no aplasia, or not over by the last time)",
+         start && end ? *end - *start : std::nan(""));
+    emit("bcell_recovery_" + number_text(100.0 * c.s.recovery_fraction) + "pct", "day",
+         "first day after aplasia with B cells >= " + number_text(100.0 * c.s.recovery_fraction) + " % of b0",
+         or_nan(recovery));
+  }
+  const bool late_reached = c.r && c.r->times_day.back() >= c.s.late_day;
+  if (const int j = c.model.observable_index("autoab"); j >= 0)
+    emit("autoab_" + late, "fraction of baseline", "autoantibody at day " + day_text(c.s.late_day),
+         late_reached ? value_at(c.r->times_day, series(j), c.s.late_day) : std::nan(""));
+  if (const int j = c.model.observable_index("hb"); j >= 0)
+    emit("hb_change_" + late, "g/L", "hemoglobin change, day 0 to " + day_text(c.s.late_day),
+         late_reached ? value_at(c.r->times_day, series(j), c.s.late_day) - series(j).front() : std::nan(""));
+}
 }  // namespace
 
+std::vector<MetricColumn> metric_columns(const Model& model, const MetricSettings& settings) {
+  std::vector<MetricColumn> columns;
+  each_metric(Context{model, settings, {}, nullptr},
+              [&](std::string name, std::string unit, std::string meaning, double) {
+                columns.push_back({std::move(name), std::move(unit), std::move(meaning)});
+              });
+  return columns;
+}
+
+void compute_metrics(const Model& model, const MetricSettings& settings, std::span<const double> parameters,
+                     const SimulationResult& result, std::span<double> out) {
+  std::size_t k = 0;
+  each_metric(Context{model, settings, parameters, &result},
+              [&](const std::string&, const std::string&, const std::string&, double value) {
+                if (k < out.size()) out[k] = value;
+                ++k;
+              });
+  if (k != out.size()) throw std::logic_error("compute_metrics: output sized for another model or settings");
+}
+
 std::vector<Metric> cart_metrics(const Model& model, const std::vector<double>& parameters,
-                                 const SimulationResult& result) {
+                                 const SimulationResult& result, const MetricSettings& settings) {
   std::vector<Metric> out;
-  const auto& t = result.times_day;
-  const std::string auc_name = "auc_0_" + std::to_string(static_cast<int>(kAucEndDay));
-  for (const char* name : {"flow", "qpcr"}) {
-    const int j = model.observable_index(name);
-    if (j < 0) continue;
-    const auto v = column(result, j);
-    const std::string unit(model.observables()[static_cast<std::size_t>(j)].unit);
-    const auto pk = peak(t, v);
-    out.push_back({std::string(name) + "_cmax", pk.value, unit, "peak CAR-T level"});
-    out.push_back({std::string(name) + "_tmax", pk.time_day, "day", "time of the peak"});
-    out.push_back({std::string(name) + "_" + auc_name, t.back() >= kAucEndDay ? auc(t, v, 0.0, kAucEndDay) : std::nan(""),
-                   unit + "·day", "area under the curve, days 0-28 (linear trapezoids)"});
-  }
-  if (const int j = model.observable_index("bcell"); j >= 0) {
-    const auto b = column(result, j);
-    const int ib0 = model.parameter_index("b0");
-    const double b0 = ib0 >= 0 ? parameters[static_cast<std::size_t>(ib0)] : b.front();
-    const auto start = first_time_below(t, b, kAplasiaThreshold);
-    const auto end = start ? first_time_at_or_above(t, b, kAplasiaThreshold, *start) : std::nullopt;
-    const auto recovery = start ? first_time_at_or_above(t, b, kRecoveryFraction * b0, *start) : std::nullopt;
-    out.push_back({"bcell_aplasia_start", or_nan(start), "day", "first day with B cells < 1 cell/µL"});
-    out.push_back({"bcell_aplasia_duration", start && end ? *end - *start : std::nan(""), "day",
-                   "days with B cells < 1 cell/µL (NaN: no aplasia, or not over by the last time)"});
-    out.push_back({"bcell_recovery_50pct", or_nan(recovery), "day", "first day after aplasia with B cells >= 50 % of b0"});
-  }
-  if (const int j = model.observable_index("autoab"); j >= 0 && t.back() >= kLateDay)
-    out.push_back({"autoab_day90", value_at(t, column(result, j), kLateDay), "fraction of baseline",
-                   "autoantibody at day 90"});
-  if (const int j = model.observable_index("hb"); j >= 0 && t.back() >= kLateDay) {
-    const auto hb = column(result, j);
-    out.push_back({"hb_change_day90", value_at(t, hb, kLateDay) - hb.front(), "g/L", "hemoglobin change, day 0 to 90"});
-  }
+  each_metric(Context{model, settings, parameters, &result},
+              [&](std::string name, std::string unit, std::string meaning, double value) {
+                out.push_back({std::move(name), value, std::move(unit), std::move(meaning)});
+              });
   return out;
 }
 

@@ -105,21 +105,6 @@ void apply_parameter_assignments(const Model& model, const std::vector<std::stri
   }
 }
 
-void apply_preset(const Model& model, const std::string& name, std::vector<double>& parameters,
-                  const std::string& option) {
-  std::string known;
-  for (const auto& preset : model.presets()) {
-    if (preset.name == name) {
-      for (const auto& [parameter, value] : preset.assignments)
-        if (!parameter.empty()) parameters[static_cast<std::size_t>(model.parameter_index(parameter))] = value;
-      return;
-    }
-    known += (known.empty() ? "" : ", ") + std::string(preset.name);
-  }
-  throw InputError(option + " " + in_quotes(name) + ": model " + std::string(model.name()) +
-                   (known.empty() ? " has no presets" : " has no such preset (expected one of: " + known + ")"));
-}
-
 std::vector<DoseRecord> parse_dose_schedule(std::string_view text, double weight_kg, const std::string& option) {
   if (trim(text) == "none") return {};
   std::vector<DoseRecord> doses;

@@ -7,6 +7,7 @@
 
 #include "pkmodel/model.hpp"
 #include "pkmodel/ode_solver.hpp"
+#include "pkmodel/scenario.hpp"  // apply_preset
 
 namespace CLI {
 class App;
@@ -25,10 +26,6 @@ std::vector<std::string> split(std::string_view text, char separator);
 // Applies "name=value" assignments to a model's parameter vector, checking the name and the value's domain.
 void apply_parameter_assignments(const Model& model, const std::vector<std::string>& assignments,
                                  std::vector<double>& parameters, const std::string& option);
-
-// Applies a model preset by name (e.g. a product variant); throws InputError listing the presets.
-void apply_preset(const Model& model, const std::string& name, std::vector<double>& parameters,
-                  const std::string& option);
 
 // "day:fraction,..." (fractions of the model's dose parameter) to dose records; "none" to no doses.
 std::vector<DoseRecord> parse_dose_schedule(std::string_view text, double weight_kg, const std::string& option);

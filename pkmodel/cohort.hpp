@@ -1,0 +1,101 @@
+#pragma once
+// The cohort executor: runs N independent items (subjects of a fit, virtual patients, trial replicates) on a pool
+// of threads, each thread with its own workspace (a solver and scratch), and hands every finished item to a sink,
+// one at a time. Items are claimed in index order, so with a cancel flag set the finished ones are a prefix plus
+// those in flight. What an item computes must depend only on its index, never on the thread: then results do not
+// depend on the thread count. (The MPI backend splits the items over ranks and runs this on each.)
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace cartpk {
+
+struct CohortOptions {
+  int threads = 0;                          // 0: all cores
+  const std::atomic<bool>* cancel = nullptr;  // when set, no new item is started
+};
+
+// Threads to use for n items: the request (0: all cores), at most one per item, at least one.
+inline unsigned cohort_threads(int requested, std::size_t n_items) {
+  const unsigned hardware = std::max(1u, std::thread::hardware_concurrency());
+  const unsigned wanted = requested > 0 ? static_cast<unsigned>(requested) : hardware;
+  return static_cast<unsigned>(std::max<std::size_t>(1, std::min<std::size_t>(wanted, n_items)));
+}
+
+// items: the indices to run (e.g. all, or one MPI rank's share). make() -> Workspace, once per thread;
+// work(Workspace&, index) -> Result; sink(index, Result&&), serialised; finish(Workspace&), serialised, once per
+// thread after its last item (to merge per-thread accumulators). Returns the number of items finished.
+// An exception from work() stops the pool and is rethrown here; work() should catch what belongs to one item.
+template <class Make, class Work, class Sink, class Finish>
+std::size_t run_cohort(const std::vector<std::size_t>& items, const CohortOptions& options, Make make, Work work,
+                       Sink sink, Finish finish) {
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::exception_ptr error;
+  std::size_t finished = 0;
+  std::mutex serial;
+  auto worker = [&] {
+    try {
+      auto workspace = make();
+      while (!failed.load() && !(options.cancel && options.cancel->load())) {
+        const std::size_t k = next.fetch_add(1);
+        if (k >= items.size()) break;
+        auto result = work(workspace, items[k]);
+        std::lock_guard<std::mutex> lock(serial);
+        sink(items[k], std::move(result));
+        ++finished;
+      }
+      std::lock_guard<std::mutex> lock(serial);
+      finish(workspace);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(serial);
+      if (!error) error = std::current_exception();
+      failed = true;
+    }
+  };
+  std::vector<std::thread> pool;
+  const unsigned n_threads = cohort_threads(options.threads, items.size());
+  for (unsigned t = 1; t < n_threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  if (error) std::rethrow_exception(error);
+  return finished;
+}
+
+inline std::vector<std::size_t> all_items(std::size_t n) {
+  std::vector<std::size_t> items(n);
+  for (std::size_t i = 0; i < n; ++i) items[i] = i;
+  return items;
+}
+
+// Releases results in index order: push(i, r) as they finish (any order); `deliver(i, r)` is called for each
+// item once every item before it has been delivered. Memory holds only the out-of-order ones.
+template <class Result>
+class InOrder {
+ public:
+  explicit InOrder(std::vector<std::size_t> order) : order_(std::move(order)) {}
+  template <class Deliver>
+  void push(std::size_t index, Result&& result, Deliver deliver) {
+    waiting_.emplace(index, std::move(result));
+    while (next_ < order_.size()) {
+      auto it = waiting_.find(order_[next_]);
+      if (it == waiting_.end()) break;
+      deliver(it->first, std::move(it->second));
+      waiting_.erase(it);
+      ++next_;
+    }
+  }
+  [[nodiscard]] std::size_t delivered() const { return next_; }
+
+ private:
+  std::vector<std::size_t> order_;
+  std::map<std::size_t, Result> waiting_;
+  std::size_t next_ = 0;
+};
+
+}  // namespace cartpk

@@ -1,0 +1,150 @@
+#include "pkmodel/population.hpp"
+
+#include <cmath>
+#include <numbers>
+
+#include "pkmodel/errors.hpp"
+
+namespace cartpk {
+
+namespace {
+std::uint64_t splitmix64(std::uint64_t& state) {
+  std::uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+std::string parameter_name(const Model& model, int index) {
+  return std::string(model.parameters()[static_cast<std::size_t>(index)].name);
+}
+}  // namespace
+
+PatientRng::PatientRng(std::uint64_t seed, std::uint64_t patient, std::uint64_t stream) {
+  // Mix the three keys through splitmix64 so neighbouring patients get unrelated streams.
+  std::uint64_t s = seed;
+  std::uint64_t key = splitmix64(s);
+  s = key ^ (patient * 0xD1B54A32D192ED03ULL);
+  key = splitmix64(s);
+  s = key ^ (stream * 0x8CB92BA72F3D8DD7ULL);
+  state_ = splitmix64(s);
+}
+
+std::uint64_t PatientRng::next_u64() { return splitmix64(state_); }
+
+double PatientRng::uniform() {
+  return (static_cast<double>(next_u64() >> 11) + 0.5) * 0x1.0p-53;  // 53 random bits, never 0 or 1
+}
+
+double PatientRng::normal() {
+  if (has_spare_) {
+    has_spare_ = false;
+    return spare_;
+  }
+  const double radius = std::sqrt(-2.0 * std::log(uniform()));
+  const double angle = 2.0 * std::numbers::pi * uniform();
+  spare_ = radius * std::sin(angle);
+  has_spare_ = true;
+  return radius * std::cos(angle);
+}
+
+std::vector<double> PopulationModel::individual(const Eigen::VectorXd& eta, const Covariates& covariates,
+                                                const std::vector<double>* typical_override) const {
+  std::vector<double> p = typical_override ? *typical_override : typical;
+  for (const auto& r : relations) {
+    const auto it = covariates.find(r.covariate);
+    if (it == covariates.end())
+      throw InputError("covariate " + r.covariate + " is needed by its relation on " + parameter_name(*model, r.parameter) +
+                       " but the subject has no value for it");
+    const double factor = r.form == CovariateForm::power ? std::pow(it->second / r.reference, r.coefficient)
+                                                         : std::exp(r.coefficient * (it->second - r.reference));
+    p[static_cast<std::size_t>(r.parameter)] *= factor;
+  }
+  for (std::size_t k = 0; k < random_effects.size(); ++k)
+    p[static_cast<std::size_t>(random_effects[k])] *= std::exp(eta[static_cast<Eigen::Index>(k)]);
+  return p;
+}
+
+void PopulationModel::validate(const std::string& origin) const {
+  const auto n = static_cast<Eigen::Index>(random_effects.size());
+  if (omega.rows() != n || omega.cols() != n)
+    throw InputError(origin + ": Ω has " + std::to_string(omega.rows()) + " rows for " + std::to_string(n) +
+                     " random effects");
+  for (int index : random_effects) {
+    const auto& spec = model->parameters()[static_cast<std::size_t>(index)];
+    if (spec.domain == Domain::real)
+      throw InputError(origin + ": parameter " + std::string(spec.name) +
+                       " can be negative (domain real), so log-normal variability does not apply to it");
+    if (!(typical[static_cast<std::size_t>(index)] > 0.0))
+      throw InputError(origin + ": parameter " + std::string(spec.name) + " has typical value " +
+                       number_text(typical[static_cast<std::size_t>(index)]) +
+                       "; log-normal variability needs a typical value > 0");
+  }
+  if (n == 0) return;
+  if (!omega.isApprox(omega.transpose(), 1e-12))
+    throw InputError(origin + ": Ω is not symmetric");
+  Eigen::LLT<Eigen::MatrixXd> llt(omega);
+  if (llt.info() != Eigen::Success)
+    throw InputError(origin + ": Ω is not positive definite (check the variances and correlations)");
+}
+
+PopulationModel published_population(const Model& model) {
+  PopulationModel population{&model, model.default_parameters(), {}, {}, {}, "published"};
+  std::vector<double> variances;
+  for (std::size_t i = 0; i < model.n_parameters(); ++i)
+    if (model.parameters()[i].iiv_omega2 > 0.0) {
+      population.random_effects.push_back(static_cast<int>(i));
+      variances.push_back(model.parameters()[i].iiv_omega2);
+    }
+  if (variances.empty())
+    throw InputError("model " + std::string(model.name()) +
+                     " has no published between-patient variability: give it with --iiv FILE.toml (ω² or CV % per "
+                     "parameter) or --iiv FIT.h5 (a cartpk fit result)");
+  population.omega = Eigen::Map<Eigen::VectorXd>(variances.data(), static_cast<Eigen::Index>(variances.size())).asDiagonal();
+  return population;
+}
+
+Eigen::MatrixXd omega_cholesky(const PopulationModel& population) {
+  if (population.omega.rows() == 0) return {};
+  return Eigen::LLT<Eigen::MatrixXd>(population.omega).matrixL();
+}
+
+SampledPatient sample_patient(const PopulationModel& population, const Eigen::MatrixXd& cholesky,
+                              const std::vector<CovariateDistribution>& covariates, std::uint64_t seed,
+                              std::uint64_t index, int max_draws) {
+  SampledPatient patient;
+  PatientRng covariate_rng(seed, index, 1);  // covariates and η on separate streams: adding one keeps the other
+  for (const auto& c : covariates) {
+    if (!c.empirical.empty()) {
+      const auto k = static_cast<std::size_t>(covariate_rng.uniform() * static_cast<double>(c.empirical.size()));
+      patient.covariates[c.name] = c.empirical[std::min(k, c.empirical.size() - 1)];
+      continue;
+    }
+    const double log_sd = std::sqrt(std::log1p(c.cv * c.cv));
+    double value = c.median;
+    for (int draw = 0; draw < max_draws; ++draw) {
+      value = c.median * std::exp(log_sd * covariate_rng.normal());
+      if (value >= c.lower && value <= c.upper) break;
+    }
+    patient.covariates[c.name] = std::min(std::max(value, c.lower), c.upper);
+  }
+  PatientRng eta_rng(seed, index, 2);
+  const auto n = static_cast<Eigen::Index>(population.random_effects.size());
+  Eigen::VectorXd z(n);
+  const auto& table = population.model->parameters();
+  for (int draw = 0; draw < max_draws; ++draw) {
+    for (Eigen::Index k = 0; k < n; ++k) z[k] = eta_rng.normal();
+    patient.eta = n > 0 ? Eigen::VectorXd(cholesky.triangularView<Eigen::Lower>() * z) : Eigen::VectorXd();
+    patient.parameters = population.individual(patient.eta, patient.covariates);
+    bool inside = true;
+    for (std::size_t i = 0; i < table.size() && inside; ++i)
+      inside = patient.parameters[i] >= table[i].lower && patient.parameters[i] <= table[i].upper &&
+               in_domain(table[i].domain, patient.parameters[i]);
+    if (inside) return patient;
+    ++patient.rejected;
+  }
+  patient.ok = false;
+  return patient;
+}
+
+}  // namespace cartpk

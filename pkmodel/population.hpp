@@ -1,0 +1,96 @@
+#pragma once
+// The population parameter model, one for the whole library: typical values, log-normal between-patient
+// variability (Ω on the log scale, full or diagonal), covariate relations, and time-fixed covariates per subject.
+// `cartpk vpop` samples it, a population fit estimates it, a per-patient fit can be turned into it, and io writes
+// and reads it in one place (io/population_file). Sampling draws each patient from its own random stream,
+// derived from (seed, patient index), so results never depend on the thread or MPI rank count.
+#include <Eigen/Dense>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pkmodel/model.hpp"
+
+namespace cartpk {
+
+using Covariates = std::map<std::string, double>;  // e.g. {"WT": 72.5}; typed per subject, not per record
+
+enum class CovariateForm {
+  power,        // p = p_typ · (cov / reference)^coefficient
+  exponential,  // p = p_typ · exp(coefficient · (cov − reference))
+};
+
+struct CovariateRelation {
+  int parameter = -1;
+  std::string covariate;  // e.g. "WT"
+  CovariateForm form = CovariateForm::power;
+  double reference = 70.0;
+  double coefficient = 0.0;
+};
+
+// How a continuous covariate is drawn for a virtual patient: log-normal with a median and a CV, truncated.
+struct CovariateDistribution {
+  std::string name = "WT";
+  std::string unit = "kg";
+  double median = 70.0;
+  double cv = 0.2;                   // coefficient of variation; the log-SD is sqrt(log(1 + cv²))
+  double lower = 40.0, upper = 150.0;  // the trial's adult range (rejection outside)
+  std::vector<double> empirical;     // when given: drawn uniformly from these values (e.g. a dataset's WT)
+  std::string source = "log-normal";
+};
+
+struct PopulationModel {
+  const Model* model = nullptr;
+  std::vector<double> typical;           // one value per model parameter (table order)
+  std::vector<int> random_effects;       // parameters with log-normal IIV: p = typical · exp(η)
+  Eigen::MatrixXd omega;                 // covariance of η (log scale), random_effects.size() squared
+  std::vector<CovariateRelation> relations;
+  std::string source;                    // where Ω came from: "published", a file, a fit
+
+  // Individual parameters from η (one per random effect) and covariates; typical values may first be changed by a
+  // scenario (pass them as `typical_override`).
+  [[nodiscard]] std::vector<double> individual(const Eigen::VectorXd& eta, const Covariates& covariates,
+                                               const std::vector<double>* typical_override = nullptr) const;
+  // Throws InputError (naming `origin`) when Ω is not symmetric positive definite or an IIV parameter's domain or
+  // typical value forbids log-normal variability.
+  void validate(const std::string& origin) const;
+};
+
+// The model's published IIV (iiv_omega2 in its table), diagonal; InputError when it has none.
+PopulationModel published_population(const Model& model);
+
+// A counter-based stream: patient k of a run with seed s draws from splitmix64 seeded with a hash of (s, k), so
+// a patient's numbers depend on nothing but (s, k).
+class PatientRng {
+ public:
+  PatientRng(std::uint64_t seed, std::uint64_t patient, std::uint64_t stream = 0);
+  std::uint64_t next_u64();
+  double uniform();   // in (0, 1)
+  double normal();    // standard normal (Box–Muller, both values used)
+
+ private:
+  std::uint64_t state_;
+  double spare_ = 0.0;  // Box–Muller's second value
+  bool has_spare_ = false;
+};
+
+// One virtual patient: covariates, η and the individual parameters, or why none could be drawn in the bounds.
+struct SampledPatient {
+  Covariates covariates;
+  Eigen::VectorXd eta;
+  std::vector<double> parameters;
+  int rejected = 0;         // draws rejected for leaving the model's parameter bounds
+  bool ok = true;
+};
+
+// Draws patient `index`: covariates from their distributions, then η ~ N(0, Ω) redrawn (up to max_draws) until
+// every individual parameter is inside the model table's bounds (rejection: the distribution truncated to the
+// bounds). `cholesky` is the lower Cholesky factor of Ω (compute once with omega_cholesky).
+Eigen::MatrixXd omega_cholesky(const PopulationModel& population);
+SampledPatient sample_patient(const PopulationModel& population, const Eigen::MatrixXd& cholesky,
+                              const std::vector<CovariateDistribution>& covariates, std::uint64_t seed,
+                              std::uint64_t index, int max_draws = 1000);
+
+}  // namespace cartpk

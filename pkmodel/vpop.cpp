@@ -1,0 +1,123 @@
+#include "pkmodel/vpop.hpp"
+
+#include <algorithm>
+
+#include "pkmodel/errors.hpp"
+
+namespace cartpk {
+
+void ScenarioSummary::merge(const ScenarioSummary& other) {
+  for (std::size_t i = 0; i < bands.size(); ++i) bands[i].merge(other.bands[i]);
+  for (std::size_t i = 0; i < metrics.size(); ++i) metrics[i].merge(other.metrics[i]);
+  for (std::size_t e = 0; e < events.size(); ++e)
+    for (std::size_t k = 0; k < events[e].count.size(); ++k) events[e].count[k] += other.events[e].count[k];
+  simulated += other.simulated;
+  failed += other.failed;
+}
+
+VirtualPopulation::VirtualPopulation(PopulationModel population, VpopSettings settings)
+    : population_(std::move(population)), settings_(std::move(settings)) {
+  const Model& model = *population_.model;
+  population_.validate("IIV (" + population_.source + ")");
+  if (settings_.n_patients == 0) throw InputError("--n: expected a number of patients > 0");
+  if (settings_.scenarios.empty()) throw InputError("vpop: no scenario to simulate");
+  for (std::size_t a = 0; a < settings_.scenarios.size(); ++a)
+    for (std::size_t b = 0; b < a; ++b)
+      if (settings_.scenarios[a].name == settings_.scenarios[b].name)
+        throw InputError(settings_.scenarios[a].origin + ": scenario '" + settings_.scenarios[a].name +
+                         "' is defined twice (the first at " + settings_.scenarios[b].origin + ")");
+  for (const auto& s : settings_.scenarios) resolved_.push_back(resolve_scenario(model, s, population_.typical));
+  for (double q : settings_.quantile_levels)
+    if (!(q >= 0.0 && q <= 1.0)) throw InputError("--quantiles: " + number_text(q) + " is not a level in [0, 1]");
+  for (const auto& r : resolved_) validate_request(model, {r.typical, settings_.times_day, {}, r.doses});
+  (void)make_workspace_solver();  // an unknown method, or "closed" for a model without one, fails here
+  cholesky_ = omega_cholesky(population_);
+  columns_ = metrics::metric_columns(model, settings_.metrics);
+  bcell_ = model.observable_index("bcell");
+  for (std::size_t c = 0; c < columns_.size(); ++c)
+    if (columns_[c].name == "bcell_aplasia_start" || columns_[c].name.starts_with("bcell_recovery_"))
+      event_metrics_.push_back(static_cast<int>(c));
+}
+
+std::unique_ptr<Solver> VirtualPopulation::make_workspace_solver() const {
+  return make_solver(*population_.model, settings_.method, settings_.solver);
+}
+
+std::vector<ScenarioSummary> VirtualPopulation::empty_summaries() const {
+  const std::size_t n_times = settings_.times_day.size();
+  ScenarioSummary summary;
+  // Values below 1e-30 of any unit are zero for every band here; bounding the range bounds memory.
+  const QuantileSketch sketch(settings_.band_accuracy, 1e-30);
+  summary.bands.assign(population_.model->n_observables() * n_times, sketch);
+  summary.metrics.assign(columns_.size(), sketch);
+  for (int c : event_metrics_)
+    summary.events.push_back({columns_[static_cast<std::size_t>(c)].name + "_reached",
+                              "patients whose " + columns_[static_cast<std::size_t>(c)].meaning + " is on or before the day",
+                              std::vector<std::uint64_t>(n_times, 0)});
+  if (bcell_ >= 0)
+    summary.events.push_back({"bcell_aplasia", "patients with B cells < " +
+                              number_text(settings_.metrics.aplasia_threshold) + " cell/µL on the day",
+                              std::vector<std::uint64_t>(n_times, 0)});
+  return std::vector<ScenarioSummary>(settings_.scenarios.size(), summary);
+}
+
+PatientResult VirtualPopulation::simulate(Solver& solver, std::size_t index,
+                                          std::vector<ScenarioSummary>& summaries) const {
+  const Model& model = *population_.model;
+  const std::size_t n_scenarios = resolved_.size(), n_times = settings_.times_day.size();
+  PatientResult result;
+  result.index = index;
+  result.sample = sample_patient(population_, cholesky_, settings_.covariates, settings_.seed, index);
+  result.status.assign(n_scenarios, PatientStatus::ok);
+  result.messages.assign(n_scenarios, "");
+  result.metrics.assign(n_scenarios, std::vector<double>(columns_.size(), std::nan("")));
+  const bool keep = index < settings_.keep_trajectories;
+  if (keep) result.trajectories.assign(n_scenarios, Eigen::MatrixXd::Constant(static_cast<Eigen::Index>(n_times),
+                                            static_cast<Eigen::Index>(model.n_observables()), std::nan("")));
+  SimulationRequest request{{}, settings_.times_day, {}, {}};
+  SimulationResult solution;
+  for (std::size_t s = 0; s < n_scenarios; ++s) {
+    auto& summary = summaries[s];
+    if (!result.sample.ok) {
+      result.status[s] = PatientStatus::not_sampled;
+      result.messages[s] = "no draw within the parameter bounds in " + std::to_string(result.sample.rejected) + " tries";
+      ++summary.failed;
+      continue;
+    }
+    request.parameters = population_.individual(result.sample.eta, result.sample.covariates, &resolved_[s].typical);
+    request.doses = resolved_[s].doses;
+    const auto weight = result.sample.covariates.find("WT");
+    for (auto& d : request.doses) d.weight_kg = weight != result.sample.covariates.end() ? weight->second : 70.0;
+    try {
+      solver.solve(request, solution);
+    } catch (const SolverError& e) {  // this patient in this scenario only; the run goes on
+      result.status[s] = PatientStatus::solver_failed;
+      result.messages[s] = e.what();
+      ++summary.failed;
+      continue;
+    }
+    ++summary.simulated;
+    metrics::compute_metrics(model, settings_.metrics, request.parameters, solution, result.metrics[s]);
+    for (std::size_t j = 0; j < model.n_observables(); ++j)
+      for (std::size_t k = 0; k < n_times; ++k)
+        summary.bands[j * n_times + k].add(solution.observables(static_cast<Eigen::Index>(k), static_cast<Eigen::Index>(j)));
+    for (std::size_t c = 0; c < columns_.size(); ++c) summary.metrics[c].add(result.metrics[s][c]);
+    std::size_t e = 0;
+    for (int c : event_metrics_) {
+      const double day = result.metrics[s][static_cast<std::size_t>(c)];
+      auto& count = summary.events[e++].count;
+      if (std::isnan(day)) continue;
+      const auto first = std::lower_bound(settings_.times_day.begin(), settings_.times_day.end(), day);
+      for (auto it = first; it != settings_.times_day.end(); ++it) ++count[static_cast<std::size_t>(it - settings_.times_day.begin())];
+    }
+    if (bcell_ >= 0) {
+      auto& count = summary.events[e].count;
+      for (std::size_t k = 0; k < n_times; ++k)
+        count[k] += solution.observables(static_cast<Eigen::Index>(k), bcell_) < settings_.metrics.aplasia_threshold;
+    }
+    if (keep) result.trajectories[s] = solution.observables;
+  }
+  return result;
+}
+
+}  // namespace cartpk

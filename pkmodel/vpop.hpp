@@ -1,0 +1,84 @@
+#pragma once
+// Virtual populations: sample patients from a PopulationModel, run every patient through every scenario (same
+// patient, same random numbers), and summarise per scenario: prediction bands of every observable on the output
+// grid, quantiles of every metric, the fraction of patients reaching each event by day. Per-patient results are
+// handed on as they finish (for streaming output); summaries are mergeable sketches and counts, so they are
+// bit-identical whatever the split over threads or MPI ranks.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "pkmodel/cart_metrics.hpp"
+#include "pkmodel/ode_solver.hpp"
+#include "pkmodel/population.hpp"
+#include "pkmodel/quantile_sketch.hpp"
+#include "pkmodel/scenario.hpp"
+
+namespace cartpk {
+
+struct VpopSettings {
+  std::size_t n_patients = 0;
+  std::uint64_t seed = 1;
+  std::vector<double> times_day;
+  std::vector<Scenario> scenarios;                 // at least one
+  metrics::MetricSettings metrics;
+  std::vector<double> quantile_levels{0.05, 0.25, 0.5, 0.75, 0.95};
+  std::size_t keep_trajectories = 0;               // the first M patients' full curves
+  std::string method = "ode";                      // "ode" or "closed"
+  SolverOptions solver;
+  std::vector<CovariateDistribution> covariates{CovariateDistribution{}};
+  double band_accuracy = 1e-3;                     // relative accuracy of band and metric quantiles (sketch α)
+};
+
+enum class PatientStatus : int { ok = 0, solver_failed = 1, not_sampled = 2 };
+
+struct PatientResult {
+  std::size_t index = 0;
+  SampledPatient sample;                            // covariates, η, individual parameters (before scenarios)
+  std::vector<PatientStatus> status;                // per scenario
+  std::vector<std::string> messages;                // per scenario: empty when ok
+  std::vector<std::vector<double>> metrics;         // per scenario: one value per metric column
+  std::vector<Eigen::MatrixXd> trajectories;        // per scenario (n_times × n_observables), kept patients only
+};
+
+// Fraction-of-patients curves over the grid: by day t, how many had reached an event (cumulative), or were in a
+// state (e.g. B-cell aplasia) at t.
+struct EventCurve {
+  std::string name, meaning;
+  std::vector<std::uint64_t> count;  // per output time
+};
+
+struct ScenarioSummary {
+  std::vector<QuantileSketch> bands;     // observable-major: bands[j·n_times + k]
+  std::vector<QuantileSketch> metrics;   // one per metric column
+  std::vector<EventCurve> events;
+  std::uint64_t simulated = 0, failed = 0;
+  void merge(const ScenarioSummary& other);
+};
+
+class VirtualPopulation {
+ public:
+  // Validates the scenarios against the model (InputError naming each scenario's origin).
+  VirtualPopulation(PopulationModel population, VpopSettings settings);
+
+  [[nodiscard]] const PopulationModel& population() const { return population_; }
+  [[nodiscard]] const VpopSettings& settings() const { return settings_; }
+  [[nodiscard]] const std::vector<metrics::MetricColumn>& metric_columns() const { return columns_; }
+  [[nodiscard]] const std::vector<ResolvedScenario>& resolved() const { return resolved_; }
+
+  [[nodiscard]] std::unique_ptr<Solver> make_workspace_solver() const;
+  [[nodiscard]] std::vector<ScenarioSummary> empty_summaries() const;
+  // Patient `index` in every scenario, added to `summaries` (one per scenario). Never throws for a solver failure.
+  PatientResult simulate(Solver& solver, std::size_t index, std::vector<ScenarioSummary>& summaries) const;
+
+ private:
+  PopulationModel population_;
+  VpopSettings settings_;
+  Eigen::MatrixXd cholesky_;
+  std::vector<ResolvedScenario> resolved_;
+  std::vector<metrics::MetricColumn> columns_;
+  int bcell_ = -1;
+  std::vector<int> event_metrics_;  // metric columns that are event days (aplasia start, recovery)
+};
+
+}  // namespace cartpk

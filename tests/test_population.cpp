@@ -1,0 +1,248 @@
+// The population layer: sampling from the population parameter model against its targets, per-patient random
+// streams, IIV and scenario files (values and errors), the cohort executor, and the virtual population's
+// summaries against an exact computation on the same patients.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <numeric>
+
+#include "io/population_file.hpp"
+#include "pkmodel/cohort.hpp"
+#include "pkmodel/errors.hpp"
+#include "pkmodel/population.hpp"
+#include "pkmodel/registry.hpp"
+#include "pkmodel/scenario.hpp"
+#include "pkmodel/vpop.hpp"
+
+using namespace cartpk;
+
+namespace {
+const Model& stein() { return find_model("stein2019"); }
+const Model& m2() { return find_model("cart_cd19_bcma"); }
+
+struct Moments {
+  double mean = 0, variance = 0;
+};
+Moments moments(const std::vector<double>& x) {
+  Moments m;
+  for (double v : x) m.mean += v;
+  m.mean /= static_cast<double>(x.size());
+  for (double v : x) m.variance += (v - m.mean) * (v - m.mean);
+  m.variance /= static_cast<double>(x.size() - 1);
+  return m;
+}
+}  // namespace
+
+TEST_CASE("vpop sampling: stein2019's published omega2, 20,000 patients: log-parameter moments within 3 SE") {
+  const auto population = published_population(stein());
+  const auto chol = omega_cholesky(population);
+  const std::size_t n = 20000;
+  const auto k = population.random_effects.size();
+  REQUIRE(k == 6);
+  std::vector<std::vector<double>> log_ratio(k);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto patient = sample_patient(population, chol, {}, 1, i);  // seed 1, the program's default
+    REQUIRE(patient.ok);
+    for (std::size_t e = 0; e < k; ++e) {
+      const auto p = static_cast<std::size_t>(population.random_effects[e]);
+      log_ratio[e].push_back(std::log(patient.parameters[p] / population.typical[p]));
+    }
+  }
+  for (std::size_t e = 0; e < k; ++e) {
+    const double omega2 = stein().parameters()[static_cast<std::size_t>(population.random_effects[e])].iiv_omega2;
+    const auto m = moments(log_ratio[e]);
+    INFO("parameter ", stein().parameters()[static_cast<std::size_t>(population.random_effects[e])].name);
+    CHECK(std::abs(m.mean) <= 3.0 * std::sqrt(omega2 / n));
+    CHECK(std::abs(m.variance - omega2) <= 3.0 * omega2 * std::sqrt(2.0 / (n - 1)));
+  }
+}
+
+TEST_CASE("vpop sampling: a correlation of an IIV file is recovered within 0.03") {
+  const auto population = io::parse_iiv_text(
+      "[iiv]\ncmax = { omega2 = 0.65 }\nalpha = { cv = 80 }\n[[correlation]]\na = \"cmax\"\nb = \"alpha\"\nr = -0.6\n",
+      "iiv.toml", stein());
+  CHECK(population.omega(1, 1) == doctest::Approx(std::log1p(0.64)));
+  const auto chol = omega_cholesky(population);
+  std::vector<double> a, b;
+  for (std::size_t i = 0; i < 20000; ++i) {
+    const auto patient = sample_patient(population, chol, {}, 7, i);
+    a.push_back(patient.eta[0]);
+    b.push_back(patient.eta[1]);
+  }
+  const auto ma = moments(a), mb = moments(b);
+  double cov = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) cov += (a[i] - ma.mean) * (b[i] - mb.mean);
+  cov /= static_cast<double>(a.size() - 1);
+  CHECK(cov / std::sqrt(ma.variance * mb.variance) == doctest::Approx(-0.6).epsilon(0.05));
+  CHECK(std::abs(cov / std::sqrt(ma.variance * mb.variance) + 0.6) <= 0.03);
+}
+
+TEST_CASE("vpop sampling: patient k's draws depend on (seed, k) only") {
+  const auto population = published_population(stein());
+  const auto chol = omega_cholesky(population);
+  const auto a = sample_patient(population, chol, {CovariateDistribution{}}, 11, 42);
+  const auto b = sample_patient(population, chol, {CovariateDistribution{}}, 11, 42);
+  const auto c = sample_patient(population, chol, {CovariateDistribution{}}, 11, 43);
+  const auto d = sample_patient(population, chol, {CovariateDistribution{}}, 12, 42);
+  CHECK(a.parameters == b.parameters);
+  CHECK(a.covariates == b.covariates);
+  CHECK(a.parameters != c.parameters);
+  CHECK(a.parameters != d.parameters);
+  PatientRng rng(1, 2);
+  double mean = 0;
+  for (int i = 0; i < 100000; ++i) mean += rng.uniform();
+  CHECK(mean / 100000 == doctest::Approx(0.5).epsilon(0.01));
+}
+
+TEST_CASE("vpop sampling: body weight is log-normal with the given median and CV, inside its range") {
+  const auto population = published_population(stein());
+  const auto chol = omega_cholesky(population);
+  const CovariateDistribution weight{"WT", "kg", 70.0, 0.2, 40.0, 150.0, {}, "log-normal"};
+  std::vector<double> log_wt;
+  for (std::size_t i = 0; i < 20000; ++i) {
+    const double wt = sample_patient(population, chol, {weight}, 3, i).covariates.at("WT");
+    CHECK((wt >= 40.0 && wt <= 150.0));
+    log_wt.push_back(std::log(wt));
+  }
+  const auto m = moments(log_wt);
+  const double sd = std::sqrt(std::log1p(0.04));
+  CHECK(std::abs(m.mean - std::log(70.0)) <= 3.0 * sd / std::sqrt(20000.0) + 1e-3);  // truncation at ±4.3 SD: negligible
+  CHECK(std::sqrt(m.variance) == doctest::Approx(sd).epsilon(0.02));
+}
+
+TEST_CASE("population model: covariate relations (power, exponential) multiply the typical value") {
+  auto population = published_population(stein());
+  const int cmax = stein().parameter_index("cmax"), alpha = stein().parameter_index("alpha");
+  population.relations = {{cmax, "WT", CovariateForm::power, 70.0, 0.75}, {alpha, "WT", CovariateForm::exponential, 70.0, 0.01}};
+  const Eigen::VectorXd eta = Eigen::VectorXd::Zero(6);
+  const auto p = population.individual(eta, {{"WT", 90.0}});
+  CHECK(p[static_cast<std::size_t>(cmax)] == doctest::Approx(24000.0 * std::pow(90.0 / 70.0, 0.75)).epsilon(1e-14));
+  CHECK(p[static_cast<std::size_t>(alpha)] == doctest::Approx(0.16 * std::exp(0.2)).epsilon(1e-14));
+  CHECK_THROWS_AS((void)population.individual(eta, {}), InputError);
+}
+
+TEST_CASE("IIV file: bad input names file, line and key") {
+  auto message = [](const std::string& text, const Model& model) {
+    try {
+      (void)io::parse_iiv_text(text, "iiv.toml", model);
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(message("[iiv]\nrhoo = { cv = 30 }\n", m2()).find("iiv.toml:2: key iiv.rhoo: model cart_cd19_bcma has no parameter 'rhoo' (did you mean 'rho'?)") == 0);
+  CHECK(message("[iiv]\nrho = { omega2 = -0.1 }\n", m2()).find("iiv.toml:2: key iiv.rho.omega2: found -0.1, expected a variance > 0") == 0);
+  CHECK(message("[iiv]\nrho = { cv = 30 }\ndele = { cv = 30 }\n[[correlation]]\na = \"rho\"\nb = \"dele\"\nr = 0.99\n"
+                "[[correlation]]\na = \"rho\"\nb = \"kem\"\nr = 0.5\n", m2()).find("which has no [iiv] entry") != std::string::npos);
+  // Three pairwise correlations that no covariance matrix can have: not positive definite.
+  CHECK(message("[iiv]\nrho = { cv = 30 }\ndele = { cv = 30 }\nkem = { cv = 30 }\n"
+                "[[correlation]]\na = \"rho\"\nb = \"dele\"\nr = 0.9\n[[correlation]]\na = \"rho\"\nb = \"kem\"\nr = 0.9\n"
+                "[[correlation]]\na = \"dele\"\nb = \"kem\"\nr = -0.9\n", m2()).find("iiv.toml: Ω is not positive definite") == 0);
+  CHECK(message("[iiv]\nrho = { cv = 30 }\n[oops]\n", m2()).find("iiv.toml:3: unknown key 'oops'") == 0);
+  CHECK(message("[iiv]\nrho = { cvv = 30 }\n", m2()).find("iiv.toml:2: unknown key 'iiv.rho.cvv' (did you mean 'cv'?)") == 0);
+  CHECK(message("[iiv]\nkr = { cv = 30 }\n[typical]\nkr = 0\n", m2()).find("log-normal variability needs a typical value > 0") != std::string::npos);
+}
+
+TEST_CASE("scenarios file: values in file order, and bad input named by file, line and key") {
+  const auto scenarios = io::parse_scenarios_text(
+      "[scenario.high]\ndose_per_kg = 2e6\n\n[scenario.cd19_split]\nproduct = \"cd19\"\nschedule = [[0, 0.1], [1, 0.3], [2, 0.6]]\n"
+      "lymphodepletion = false\n[scenario.cd19_split.parameters]\nrho = 0.9\n",
+      "s.toml");
+  REQUIRE(scenarios.size() == 2);
+  CHECK(scenarios[0].name == "high");
+  CHECK(*scenarios[0].dose_per_kg == 2e6);
+  CHECK(scenarios[1].name == "cd19_split");
+  CHECK(scenarios[1].schedule.size() == 3);
+  CHECK(scenarios[1].overrides.front() == std::pair<std::string, double>{"rho", 0.9});
+  const auto resolved = resolve_scenario(m2(), scenarios[1], m2().default_parameters());
+  CHECK(resolved.typical[static_cast<std::size_t>(m2().parameter_index("armbc"))] == 0.0);
+  CHECK(resolved.typical[static_cast<std::size_t>(m2().parameter_index("ld"))] == 0.0);
+  CHECK(resolved.typical[static_cast<std::size_t>(m2().parameter_index("rho"))] == 0.9);
+  CHECK(resolved.doses.size() == 3);
+
+  auto message = [](const std::string& text) {
+    try {
+      for (const auto& s : io::parse_scenarios_text(text, "s.toml")) (void)resolve_scenario(m2(), s, m2().default_parameters());
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(message("[scenario.a]\ndose_perkg = 1e6\n").find("s.toml:2: unknown key 'scenario.a.dose_perkg' (did you mean 'dose_per_kg'?)") == 0);
+  CHECK(message("[scenario.a]\ndose_per_kg = 0\n").find("s.toml:2: key scenario.a.dose_per_kg: found 0, expected a dose in cells/kg > 0") == 0);
+  CHECK(message("[scenario.a]\nproduct = \"cd20\"\n").find("s.toml:1: scenario a: product 'cd20': model cart_cd19_bcma has no such preset") == 0);
+  CHECK(message("[scenario.a]\n[scenario.a]\n").find("s.toml:2") == 0);  // a scenario named twice: TOML's own error
+  CHECK(message("[scenario.a.parameters]\nrhoo = 1\n").find("no parameter rhoo") != std::string::npos);
+  const Scenario dose_on_stein{"d", "x.toml:3", "", {}, 1e6, {}, {}};
+  CHECK_THROWS_WITH_AS(resolve_scenario(stein(), dose_on_stein, stein().default_parameters()),
+                       doctest::Contains("x.toml:3: dose_per_kg: model stein2019 has no parameter dose_per_kg"), InputError);
+}
+
+TEST_CASE("cohort executor: every item once, results independent of the thread count, errors rethrown") {
+  for (int threads : {1, 2, 4}) {
+    std::vector<int> seen(1000, 0);
+    std::size_t finished_workspaces = 0;
+    const auto done = run_cohort(
+        all_items(1000), {threads, nullptr}, [] { return 0; }, [](int& calls, std::size_t i) { ++calls; return static_cast<int>(i * i); },
+        [&](std::size_t i, int&& r) { seen[i] += (r == static_cast<int>(i * i)); },
+        [&](int&) { ++finished_workspaces; });
+    CHECK(done == 1000);
+    CHECK(std::all_of(seen.begin(), seen.end(), [](int s) { return s == 1; }));
+    CHECK(finished_workspaces == static_cast<std::size_t>(threads));
+  }
+  CHECK_THROWS_AS(run_cohort(all_items(10), {2, nullptr}, [] { return 0; },
+                             [](int&, std::size_t i) -> int { if (i == 5) throw std::runtime_error("x"); return 0; },
+                             [](std::size_t, int&&) {}, [](int&) {}),
+                  std::runtime_error);
+  std::atomic<bool> cancel{true};
+  CHECK(run_cohort(all_items(10), {2, &cancel}, [] { return 0; }, [](int&, std::size_t) { return 0; },
+                   [](std::size_t, int&&) {}, [](int&) {}) == 0);
+  InOrder<int> order(all_items(4));
+  std::vector<std::size_t> delivered;
+  for (std::size_t i : {2, 0, 3, 1}) order.push(i, 0, [&](std::size_t k, int&&) { delivered.push_back(k); });
+  CHECK(delivered == std::vector<std::size_t>{0, 1, 2, 3});
+}
+
+TEST_CASE("vpop: bands and metric quantiles of stein2019 equal exact quantiles of the same patients (within α)") {
+  VpopSettings settings;
+  settings.n_patients = 2000;
+  settings.seed = 5;
+  settings.times_day = {0, 3, 9.3, 14, 28, 90, 365};
+  settings.scenarios = {Scenario{}};
+  settings.method = "closed";
+  VirtualPopulation vpop(published_population(stein()), settings);
+  auto summaries = vpop.empty_summaries();
+  auto solver = vpop.make_workspace_solver();
+  const int qpcr = stein().observable_index("qpcr");
+  std::vector<std::vector<double>> values(settings.times_day.size());
+  std::vector<double> cmax;
+  for (std::size_t i = 0; i < settings.n_patients; ++i) {
+    const auto patient = vpop.simulate(*solver, i, summaries);
+    REQUIRE(patient.status[0] == PatientStatus::ok);
+    // Independent of the solver: the closed form written out here (spec M1).
+    const auto& p = patient.sample.parameters;
+    const double foldx = p[0], tmax = p[1], cx = p[2], alpha = p[3], fb = p[4], beta = p[5];
+    for (std::size_t k = 0; k < settings.times_day.size(); ++k) {
+      const double t = settings.times_day[k];
+      values[k].push_back(t < tmax ? cx / foldx * std::exp(std::log(foldx) / tmax * t)
+                                   : (1 - fb) * cx * std::exp(-alpha * (t - tmax)) + fb * cx * std::exp(-beta * (t - tmax)));
+    }
+    cmax.push_back(patient.metrics[0][3]);  // qpcr_cmax (flow_cmax, flow_tmax, flow_auc come first)
+  }
+  REQUIRE(vpop.metric_columns()[3].name == "qpcr_cmax");
+  const double alpha = settings.band_accuracy;
+  for (std::size_t k = 0; k < settings.times_day.size(); ++k) {
+    auto sorted = values[k];
+    std::sort(sorted.begin(), sorted.end());
+    for (double q : settings.quantile_levels) {
+      const double exact = sorted[static_cast<std::size_t>(std::floor(q * static_cast<double>(sorted.size() - 1)))];
+      const double band = summaries[0].bands[static_cast<std::size_t>(qpcr) * settings.times_day.size() + k].quantile(q);
+      INFO("t = ", settings.times_day[k], ", q = ", q);
+      CHECK(std::abs(band - exact) <= alpha * exact * (1 + 1e-9) + 1e-9 * exact);
+    }
+  }
+  std::sort(cmax.begin(), cmax.end());
+  CHECK(std::abs(summaries[0].metrics[3].quantile(0.5) - cmax[999]) <= 1e-3 * cmax[999] * (1 + 1e-9));
+}
