@@ -1,5 +1,6 @@
 // `cartpk design`: exact two-stage phase II designs (Simon; Bryant-Day) and the operating characteristics of a
 // given design with a toxicity stop (evaluate). Parses, validates, calls cartpk_trial, prints and writes tables.
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -8,6 +9,7 @@
 
 #include "io/atomic_file.hpp"
 #include "pkmodel/errors.hpp"
+#include "tools/cli_values.hpp"
 #include "tools/commands.hpp"
 #include "tools/design_output.hpp"
 #include "tools/value_ranges.hpp"
@@ -35,6 +37,28 @@ void check_outputs(const Outputs& o) {
     if (!o.out.empty()) others.emplace_back(o.out);
     io::check_output_path(o.table, "--table", others);
   }
+}
+
+// Numeric options are read as text and converted strictly, so a bad value gets the project's message (the
+// option, the text, what was expected) rather than CLI11's.
+CLI::Option* add_number(CLI::App& cmd, const std::string& name, double& target, const std::string& help) {
+  return cmd
+      .add_option_function<std::string>(
+          name, [&target, name](const std::string& text) { target = parse_number(text, name); }, help)
+      ->type_name("NUMBER");
+}
+
+CLI::Option* add_count(CLI::App& cmd, const std::string& name, int& target, const std::string& help) {
+  return cmd.add_option_function<std::string>(
+      name,
+      [&target, name](const std::string& text) {
+        const double value = parse_number(text, name);
+        if (value != std::floor(value) || std::abs(value) > 1e6)
+          throw InputError(name + ": '" + text + "' is not a whole number (expected an integer count)");
+        target = static_cast<int>(value);
+      },
+      help)
+      ->type_name("INT");
 }
 
 void open_probability(const char* option, double value) {
@@ -263,49 +287,49 @@ void add_design_command(CLI::App& app, const Context& context) {
 
   auto* simon = design->add_subcommand("simon", "Simon (1989) optimal and minimax two-stage designs for response");
   auto s = std::make_shared<SimonOptions>();
-  simon->add_option("--p0", s->in.p0, "Response rate of no interest (H0)")->required();
-  simon->add_option("--p1", s->in.p1, "Response rate of interest (H1), > p0")->required();
-  simon->add_option("--alpha", s->in.alpha, "Largest type I error P(declared active | p0)")->required();
-  simon->add_option("--beta", s->in.beta, "Largest type II error P(not declared active | p1)")->required();
-  simon->add_option("--nmax", s->in.nmax, "Largest total size searched (default 100, at most 1000)");
+  add_number(*simon, "--p0", s->in.p0, "Response rate of no interest (H0)")->required();
+  add_number(*simon, "--p1", s->in.p1, "Response rate of interest (H1), > p0")->required();
+  add_number(*simon, "--alpha", s->in.alpha, "Largest type I error P(declared active | p0)")->required();
+  add_number(*simon, "--beta", s->in.beta, "Largest type II error P(not declared active | p1)")->required();
+  add_count(*simon, "--nmax", s->in.nmax, "Largest total size searched (default 100, at most 1000)");
   add_outputs(*simon, s->outputs);
   simon->callback([s, &context] { run_simon(*s, context); });
 
   auto* bd = design->add_subcommand(
       "bryant-day", "Bryant & Day (1995) two-stage designs on response and toxicity (optimal and minimax)");
   auto b = std::make_shared<BryantDayOptions>();
-  bd->add_option("--r0", b->in.r0, "Unacceptable response probability (H0)")->required();
-  bd->add_option("--r1", b->in.r1, "Acceptable response probability (H1), > r0")->required();
-  bd->add_option("--t0", b->in.t0,
-                 "Unacceptable probability of NO toxicity (the paper's convention; with --t-scale toxicity: the "
-                 "unacceptable toxicity probability)")->required();
-  bd->add_option("--t1", b->in.t1,
-                 "Acceptable probability of NO toxicity, > t0 (with --t-scale toxicity: the acceptable toxicity "
-                 "probability, < t0)")->required();
+  add_number(*bd, "--r0", b->in.r0, "Unacceptable response probability (H0)")->required();
+  add_number(*bd, "--r1", b->in.r1, "Acceptable response probability (H1), > r0")->required();
+  add_number(*bd, "--t0", b->in.t0,
+             "Unacceptable probability of NO toxicity (the paper's convention; with --t-scale toxicity: the "
+             "unacceptable toxicity probability)")->required();
+  add_number(*bd, "--t1", b->in.t1,
+             "Acceptable probability of NO toxicity, > t0 (with --t-scale toxicity: the acceptable toxicity "
+             "probability, < t0)")->required();
   bd->add_option("--t-scale", b->t_scale,
                  "What --t0/--t1 are: non-toxicity (default, as in Bryant & Day) or toxicity probabilities");
-  bd->add_option("--alpha-r", b->in.alpha_r, "Largest P(accept | r0, t1): ineffective but safe")->required();
-  bd->add_option("--alpha-t", b->alpha_t, "Largest P(accept | r1, t0): effective but toxic (default: --alpha-r)");
-  bd->add_option("--power", b->in.power, "Smallest P(accept | r1, t1)")->required();
-  bd->add_option("--nmin", b->in.nmin, "Smallest total size searched (default 2)");
-  bd->add_option("--nmax", b->in.nmax, "Largest total size searched (default 60, at most 150)");
+  add_number(*bd, "--alpha-r", b->in.alpha_r, "Largest P(accept | r0, t1): ineffective but safe")->required();
+  add_number(*bd, "--alpha-t", b->alpha_t, "Largest P(accept | r1, t0): effective but toxic (default: --alpha-r)");
+  add_number(*bd, "--power", b->in.power, "Smallest P(accept | r1, t1)")->required();
+  add_count(*bd, "--nmin", b->in.nmin, "Smallest total size searched (default 2)");
+  add_count(*bd, "--nmax", b->in.nmax, "Largest total size searched (default 60, at most 150)");
   add_outputs(*bd, b->outputs);
   bd->callback([b, &context] { run_bryant_day(*b, context); });
 
   auto* ev = design->add_subcommand(
       "evaluate", "Exact operating characteristics of a two-stage design with a toxicity stop over a grid of rates");
   auto e = std::make_shared<EvaluateOptions>();
-  ev->add_option("--n1", e->design.n1, "Stage-1 size")->required();
-  ev->add_option("--n", e->design.n, "Total size (stage 1 + stage 2)")->required();
-  ev->add_option("--max-tox-stage1", e->design.max_tox_stage1,
-                 "Stop after stage 1 if more than this many stage-1 patients have a toxicity")->required();
-  ev->add_option("--min-responders", e->design.min_responders, "Success needs at least this many responders")
+  add_count(*ev, "--n1", e->design.n1, "Stage-1 size")->required();
+  add_count(*ev, "--n", e->design.n, "Total size (stage 1 + stage 2)")->required();
+  add_count(*ev, "--max-tox-stage1", e->design.max_tox_stage1,
+            "Stop after stage 1 if more than this many stage-1 patients have a toxicity")->required();
+  add_count(*ev, "--min-responders", e->design.min_responders, "Success needs at least this many responders")
       ->required();
   ev->add_option("--responders-from", e->responders_from,
                  "Where responders are counted: all (all n patients) or stage2 (the n - n1 stage-2 patients)")
       ->required();
-  auto* tox_final = ev->add_option("--max-tox-final", e->max_tox_final,
-                                   "Success also needs at most this many toxicities among all n (default: no rule)");
+  auto* tox_final = add_count(*ev, "--max-tox-final", e->max_tox_final,
+                              "Success also needs at most this many toxicities among all n (default: no rule)");
   ev->add_option("--p-resp", e->p_resp,
                  "True response probabilities: a list and/or start:stop:step ranges, e.g. 0.05:0.6:0.05")->required();
   ev->add_option("--p-tox", e->p_tox, "True toxicity probabilities (list and/or ranges)")->required();
