@@ -32,6 +32,11 @@ Benchmarks:
               The peer can be run on fewer patients (--fit-m2-peer-patients) and its time scaled.
               Ratio fit time against fit time (and whole process); target >= 50x.
 
+  design      the exact two-stage design searches: `cartpk design simon` (nmax 100) and `cartpk design
+              bryant-day` (n up to 60) against bench/peer_designs.py (the same searches written with NumPy/SciPy
+              binomial tables); both must return the same designs. Time: cartpk's whole process (best of
+              --design-repeats runs) against the peer's search alone. Targets: >= 20x and under one second each.
+
 To add one: write `def bench_<name>(ctx) -> dict` (see Context and bench_stein2019) and append it to BENCHMARKS.
 """
 import argparse
@@ -636,6 +641,53 @@ def bench_fit_objective(ctx):
 
 
 # --------------------------------------------------------------------------------------------------------------
+# Two-stage designs: cartpk design against NumPy/SciPy searches
+
+DESIGN_CASES = (  # name, cartpk arguments, peer arguments, columns that must agree
+    ("simon", ["simon", "--p0", "0.2", "--p1", "0.4", "--alpha", "0.05", "--beta", "0.1", "--nmax", "100"],
+     ["simon", "0.2", "0.4", "0.05", "0.1", "100"], ("r1", "n1", "r", "n")),
+    ("bryant-day", ["bryant-day", "--r0", "0.3", "--r1", "0.5", "--t0", "0.6", "--t1", "0.8", "--alpha-r", "0.1",
+                    "--alpha-t", "0.1", "--power", "0.8", "--nmax", "60"],
+     ["bryant-day", "0.3", "0.5", "0.6", "0.8", "0.1", "0.1", "0.8", "60"], ("n1", "n", "cr1", "ct1", "cr", "ct")),
+)
+DESIGN_TARGET = 20.0      # peer seconds / cartpk seconds
+DESIGN_MAX_SECONDS = 1.0  # cartpk, whole process
+
+
+def bench_design(ctx):
+    a = ctx.args
+    exe = cartpk_exe(ctx)
+    rows, results, ok = [], {}, True
+    for name, cartpk_args, peer_args, keys in DESIGN_CASES:
+        table = ctx.out / f"design_{name}.csv"
+        print(f"design: cartpk design {name} (best of {a.design_repeats}) and peer_designs.py ...", flush=True)
+        times = [run_timed([exe, "design"] + cartpk_args + ["--table", table], a.timeout)
+                 for _ in range(a.design_repeats)]
+        with open(table) as f:
+            got = {r["design"]: r for r in csv.DictReader(f)}
+        peer = run_json([sys.executable, HERE / "peer_designs.py"] + peer_args, a.timeout)
+        same = all(float(got[d][k]) == peer[d][k] for d in ("optimal", "minimax") for k in keys)
+        best = min(times)
+        ratio = peer["seconds"] / best
+        met = same and ratio >= DESIGN_TARGET and best < DESIGN_MAX_SECONDS
+        ok = ok and same
+        results[name] = {"cartpk_seconds": best, "cartpk_all_seconds": times, "peer_seconds": peer["seconds"],
+                         "ratio": ratio, "same_designs": same, "target_met": met, "command": cartpk_args,
+                         "designs": {d: {k: float(got[d][k]) for k in keys} for d in ("optimal", "minimax")},
+                         "peer_meta": peer["meta"]}
+        o = got["optimal"]
+        rows.append([name, f"{best * 1e3:.1f} ms", f"{peer['seconds']:.2f} s", f"{ratio:,.0f}x",
+                     "yes" if same else "NO", "met" if met else "NOT met",
+                     " ".join(f"{k} {float(o[k]):g}" for k in keys)])
+    print()
+    print_table(f"design: exact searches (cartpk: whole process, best of {a.design_repeats}; peer: the search "
+                f"only); target >= {DESIGN_TARGET:g}x and < {DESIGN_MAX_SECONDS:g} s",
+                ["search", "cartpk", "peer", "ratio", "same designs", "target", "optimal design"], rows)
+    print()
+    return {"ok": ok, "cases": results, "target": {"min_ratio": DESIGN_TARGET, "max_seconds": DESIGN_MAX_SECONDS}}
+
+
+# --------------------------------------------------------------------------------------------------------------
 
 BENCHMARKS = {
     "stein2019": bench_stein2019,
@@ -643,6 +695,7 @@ BENCHMARKS = {
     "fit_objective": bench_fit_objective,
     "fit_stein2019": bench_fit_stein2019,
     "fit_cart_cd19_bcma": bench_fit_cart_cd19_bcma,
+    "design": bench_design,
 }
 
 
@@ -682,12 +735,16 @@ def main():
     ap.add_argument("--fit-timeout", type=float, default=180,
                     help="seconds allowed per cartpk fit run in the fit_* benchmarks (default 180; they need ~0.3 s "
                          "and ~30 s); a run over the limit is killed and the benchmark fails")
+    ap.add_argument("--design-repeats", type=int, default=5,
+                    help="design: timed cartpk runs per search, the best is reported (default 5)")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds allowed per program run (default 3600)")
     args = ap.parse_args()
     if args.n_sets < 5:
         ap.error("--n-sets must be at least 5 (the first 5 sets are used for validation)")
     if args.m2_repeats < 1 or args.m2_peer_repeats < 1:
         ap.error("--m2-repeats and --m2-peer-repeats must be at least 1")
+    if args.design_repeats < 1:
+        ap.error("--design-repeats must be at least 1")
     if min(args.fit_patients, args.fit_repeats, args.fit_m2_patients, args.fit_m2_starts,
            args.fit_m2_peer_patients) < 1:
         ap.error("--fit-* options must be at least 1")
