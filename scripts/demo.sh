@@ -17,3 +17,8 @@ echo
 echo "== cartpk fit: the bundled SYNTHETIC cohort (examples/synthetic_stein2019_cohort.csv), stein2019, qPCR + flow,"
 echo "   as written in the analysis file examples/stein2019_fit.toml =="
 "$build/cartpk" fit --config examples/stein2019_fit.toml --out "$out/fit_stein2019.h5" --table "$out/fit_stein2019.csv"
+echo
+echo "== the registered trial's design (8 + 16 patients; stop if > 5 of 8 toxic; success with >= 4 responders of 24):"
+echo "   exact operating characteristics at a few true rates (docs/designs.md) =="
+"$build/cartpk" design evaluate --n1 8 --n 24 --max-tox-stage1 5 --min-responders 4 --responders-from all \
+  --p-resp 0.1,0.3,0.5 --p-tox 0.2,0.5 --out "$out/design_registered_trial.h5"
