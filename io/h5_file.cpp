@@ -162,10 +162,30 @@ void H5Group::dataset_attribute(std::string_view dataset, std::string_view name,
   attribute_raw(set.get(), name, type.get(), dims, ptrs.data());
 }
 
-H5File::H5File(const std::filesystem::path& path) : name_(path.string()) {
+H5File::H5File(const std::filesystem::path& path) : H5File(path, H5P_DEFAULT) {}
+
+H5File::H5File(const std::filesystem::path& path, hid_t access) : name_(path.string()) {
   silence_hdf5();
-  file_ = H5Handle(H5Fcreate(name_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
+  file_ = H5Handle(H5Fcreate(name_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access), H5Fclose);
   if (file_.get() < 0) throw OutputError("HDF5: could not create " + name_);
+}
+
+H5File H5File::create_streaming(const std::filesystem::path& path) {
+  silence_hdf5();
+  H5Handle access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  if (access.get() < 0 || H5Pset_libver_bounds(access.get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST) < 0)
+    throw OutputError("HDF5: could not set the file format for " + path.string());
+  return {path, access.get()};
+}
+
+void H5File::start_streaming() {
+  if (H5Fstart_swmr_write(file_.get()) < 0)
+    throw OutputError("HDF5: could not start streaming (SWMR) writing to " + name_ +
+                      " (needs a file from H5File::create_streaming)");
+}
+
+void H5File::flush() const {
+  if (H5Fflush(file_.get(), H5F_SCOPE_GLOBAL) < 0) throw OutputError("HDF5: could not flush " + name_ + " (disk full?)");
 }
 
 H5Group H5File::root() const {

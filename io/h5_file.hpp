@@ -13,6 +13,11 @@
 
 namespace cartpk::io {
 
+template <typename T>
+class H5Rows;  // io/h5_rows.hpp
+using H5RowWriter = H5Rows<double>;
+using H5LongRowWriter = H5Rows<long>;
+
 class H5Handle {
  public:
   using Closer = herr_t (*)(hid_t);
@@ -40,6 +45,14 @@ class H5Group {
   void write(std::string_view name, const Eigen::MatrixXd& values, std::string_view units) const;  // rows × cols
   void write(std::string_view name, std::span<const long> values) const;
   void write(std::string_view name, std::span<const std::string> values) const;
+  // An extendable rows × columns dataset written block by block (io/h5_rows.hpp): `columns` names the columns
+  // (attribute `columns`), chunks of chunk_rows rows, deflate level 1 with shuffle when `compress`.
+  H5RowWriter create_rows(std::string_view name, std::span<const std::string> columns, std::string_view units,
+                          std::size_t chunk_rows = 1024, bool compress = true) const;
+  // The same for long integers (status codes, IDs); rows not yet written read as `fill`.
+  H5LongRowWriter create_long_rows(std::string_view name, std::span<const std::string> columns,
+                                   std::string_view units, std::size_t chunk_rows = 1024, bool compress = true,
+                                   long fill = -1) const;
 
   void attribute(std::string_view name, std::string_view value) const;
   void attribute(std::string_view name, double value) const;
@@ -66,10 +79,20 @@ class H5Group {
 class H5File {
  public:
   explicit H5File(const std::filesystem::path& path);  // creates (truncates)
+  // A file that stays readable if the process dies while it is written (HDF5 single-writer/multiple-reader,
+  // SWMR; latest file format): create every group, dataset (create_rows) and attribute, call start_streaming(),
+  // then append and flush() after each batch. HDF5 1.10 does not support creating objects or attributes
+  // after start_streaming() (they would not be crash-safe): create them all first.
+  // A file whose writer was killed opens with H5Reader, h5py.File(path, "r", swmr=True), or after
+  // `h5clear -s FILE`. See io/h5_rows.hpp for what a reader can trust.
+  static H5File create_streaming(const std::filesystem::path& path);
+  void start_streaming();
+  void flush() const;  // everything written so far, to the operating system (not fsync)
   [[nodiscard]] H5Group root() const;
   void close();  // flushes and closes; throws OutputError on failure
 
  private:
+  H5File(const std::filesystem::path& path, hid_t access);
   H5Handle file_;
   std::string name_;
 };
