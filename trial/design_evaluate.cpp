@@ -1,8 +1,10 @@
 #include "trial/design_evaluate.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 #include <vector>
 
+#include "trial/binomial.hpp"
 #include "trial/joint_outcomes.hpp"
 
 namespace cartpk::trial {
@@ -14,29 +16,41 @@ void check(const ToxicityStopDesign& d) {
     throw std::invalid_argument("evaluate_design: malformed design");
 }
 
-// P(stage-2 counts make the trial succeed | stage-1 responders r1 and toxicities t1), from the stage-2 joint
-// count table (or, without a final toxicity rule, the stage-2 responder tail).
-double success_given_stage1(const ToxicityStopDesign& d, const std::vector<double>& stage2, int n2, int r1,
-                            int t1) {
-  const auto w = static_cast<std::size_t>(n2 + 1);
-  const int need = d.min_responders - (d.responders_from == RespondersFrom::all ? r1 : 0);  // from stage 2
-  const int tox_room = d.max_tox_final ? *d.max_tox_final - t1 : n2;                        // stage-2 toxicities allowed
-  if (tox_room < 0) return 0.0;
-  double total = 0.0;
-  for (int r2 = n2; r2 >= std::max(need, 0); --r2)
-    for (int t2 = std::min(tox_room, n2); t2 >= 0; --t2)
-      total += stage2[static_cast<std::size_t>(r2) * w + static_cast<std::size_t>(t2)];
-  return total;
-}
+// P(the stage-2 counts make the trial succeed | stage-1 responders r1 and toxicities t1). Without a final
+// toxicity rule only the stage-2 responders matter (a binomial tail); with one, the stage-2 joint counts.
+class StageTwo {
+ public:
+  StageTwo(const ToxicityStopDesign& d, const JointCells& cells, double p_resp)
+      : d_(d), n2_(d.n - d.n1), responders_(p_resp, d.max_tox_final ? 0 : n2_) {
+    if (d.max_tox_final) joint_ = joint_counts(cells, n2_);
+  }
+
+  [[nodiscard]] double success(int r1, int t1) const {
+    const int need = std::max(d_.min_responders - (d_.responders_from == RespondersFrom::all ? r1 : 0), 0);
+    if (!d_.max_tox_final) return responders_.sf(n2_, need - 1);  // P(R2 >= need)
+    const int tox_room = std::min(*d_.max_tox_final - t1, n2_);     // stage-2 toxicities allowed
+    if (tox_room < 0) return 0.0;
+    const auto w = static_cast<std::size_t>(n2_ + 1);
+    double total = 0.0;
+    for (int r2 = n2_; r2 >= need; --r2)
+      for (int t2 = tox_room; t2 >= 0; --t2) total += joint_[static_cast<std::size_t>(r2) * w + static_cast<std::size_t>(t2)];
+    return total;
+  }
+
+ private:
+  const ToxicityStopDesign& d_;
+  int n2_;
+  BinomialTable responders_;  // R2 ~ Bin(n2, p_resp) (empty with a final toxicity rule)
+  std::vector<double> joint_;  // P(R2, T2) (only with a final toxicity rule)
+};
 }  // namespace
 
 OperatingCharacteristics evaluate_design(const ToxicityStopDesign& d, double p_resp, double p_tox,
                                          double odds_ratio) {
   check(d);
   const JointCells cells = joint_cells(p_resp, p_tox, odds_ratio);
-  const int n2 = d.n - d.n1;
   const auto stage1 = joint_counts(cells, d.n1);
-  const auto stage2 = joint_counts(cells, n2);
+  const StageTwo stage2(d, cells, p_resp);
   const auto w1 = static_cast<std::size_t>(d.n1 + 1);
 
   OperatingCharacteristics oc;
@@ -44,12 +58,10 @@ OperatingCharacteristics evaluate_design(const ToxicityStopDesign& d, double p_r
     for (int t1 = 0; t1 <= d.n1; ++t1) {
       const double p = stage1[static_cast<std::size_t>(r1) * w1 + static_cast<std::size_t>(t1)];
       if (p == 0.0) continue;
-      if (t1 > d.max_tox_stage1) {
-        oc.p_stop_stage1 += p;
-      } else {
-        oc.p_success += p * success_given_stage1(d, stage2, n2, r1, t1);
-      }
+      if (t1 > d.max_tox_stage1) oc.p_stop_stage1 += p;
+      else oc.p_success += p * stage2.success(r1, t1);
     }
+  const int n2 = d.n - d.n1;
   oc.expected_n = d.n1 + n2 * (1.0 - oc.p_stop_stage1);
   oc.expected_toxicities = p_tox * oc.expected_n;
   return oc;
