@@ -75,6 +75,7 @@ PopulationModel parse_iiv_text(const std::string& text, const std::string& name,
   const toml::table doc = parse_toml(text, name, "a TOML IIV file, see docs/vpop.md");
   PopulationModel population{&model, model.default_parameters(), {}, {}, {}, name};
   std::vector<double> variances;
+  std::vector<std::string> effect_lines;  // "file:line: key iiv.NAME" of each random effect
   std::vector<std::tuple<int, int, double, std::string>> correlations;  // (effect a, effect b, r, where)
   for (const auto& [key, node] : in_file_order(doc)) {
     if (key == "iiv") {
@@ -100,6 +101,7 @@ PopulationModel parse_iiv_text(const std::string& text, const std::string& name,
           throw InputError(toml_where(name, entry->source()) + ": parameter " + p + " has IIV twice");
         population.random_effects.push_back(index);
         variances.push_back(omega2);
+        effect_lines.push_back(toml_where(name, entry->source()) + ": key iiv." + p);
       }
     } else if (key == "typical") {
       const auto* table = node->as_table();
@@ -192,6 +194,14 @@ PopulationModel parse_iiv_text(const std::string& text, const std::string& name,
   for (const auto& [a, b, r, where] : correlations) {
     const Eigen::Index i = effect(a, where), j = effect(b, where);
     population.omega(i, j) = population.omega(j, i) = r * std::sqrt(population.omega(i, i) * population.omega(j, j));
+  }
+  for (std::size_t e = 0; e < population.random_effects.size(); ++e) {  // each with its own line
+    const auto index = static_cast<std::size_t>(population.random_effects[e]);
+    if (!(population.typical[index] > 0.0) || model.parameters()[index].domain == Domain::real)
+      throw InputError(effect_lines[e] + ": " + std::string(model.parameters()[index].name) + " has typical value " +
+                       number_text(population.typical[index]) +
+                       " (domain: " + std::string(domain_name(model.parameters()[index].domain)) +
+                       "), expected a typical value > 0 for log-normal variability");
   }
   population.validate(name);
   return population;

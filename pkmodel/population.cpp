@@ -78,14 +78,15 @@ void PopulationModel::validate(const std::string& origin) const {
     if (!(typical[static_cast<std::size_t>(index)] > 0.0))
       throw InputError(origin + ": parameter " + std::string(spec.name) + " has typical value " +
                        number_text(typical[static_cast<std::size_t>(index)]) +
-                       "; log-normal variability needs a typical value > 0");
+                       ", expected a typical value > 0 for log-normal variability");
   }
   if (n == 0) return;
   if (!omega.isApprox(omega.transpose(), 1e-12))
     throw InputError(origin + ": Ω is not symmetric");
   Eigen::LLT<Eigen::MatrixXd> llt(omega);
   if (llt.info() != Eigen::Success)
-    throw InputError(origin + ": Ω is not positive definite (check the variances and correlations)");
+    throw InputError(origin + ": Ω is not positive definite: no covariance matrix has these variances and "
+                     "correlations (expected correlations that can hold together; check the [[correlation]] entries)");
 }
 
 PopulationModel published_population(const Model& model) {
@@ -98,8 +99,8 @@ PopulationModel published_population(const Model& model) {
     }
   if (variances.empty())
     throw InputError("model " + std::string(model.name()) +
-                     " has no published between-patient variability: give it with --iiv FILE.toml (ω² or CV % per "
-                     "parameter) or --iiv FIT.h5 (a cartpk fit result)");
+                     " has no published between-patient variability: expected --iiv FILE.toml (ω² or CV % per "
+                     "parameter, docs/vpop.md; examples/ has one for cart_cd19_bcma)");
   population.omega = Eigen::Map<Eigen::VectorXd>(variances.data(), static_cast<Eigen::Index>(variances.size())).asDiagonal();
   return population;
 }

@@ -142,7 +142,7 @@ TEST_CASE("IIV file: bad input names file, line and key") {
                 "[[correlation]]\na = \"dele\"\nb = \"kem\"\nr = -0.9\n", m2()).find("iiv.toml: Ω is not positive definite") == 0);
   CHECK(message("[iiv]\nrho = { cv = 30 }\n[oops]\n", m2()).find("iiv.toml:3: unknown key 'oops'") == 0);
   CHECK(message("[iiv]\nrho = { cvv = 30 }\n", m2()).find("iiv.toml:2: unknown key 'iiv.rho.cvv' (did you mean 'cv'?)") == 0);
-  CHECK(message("[iiv]\nkr = { cv = 30 }\n[typical]\nkr = 0\n", m2()).find("log-normal variability needs a typical value > 0") != std::string::npos);
+  CHECK(message("[iiv]\nkr = { cv = 30 }\n[typical]\nkr = 0\n", m2()).find("iiv.toml:2: key iiv.kr: kr has typical value 0 (domain: a number >= 0), expected a typical value > 0") != std::string::npos);
 }
 
 TEST_CASE("scenarios file: values in file order, and bad input named by file, line and key") {

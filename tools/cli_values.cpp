@@ -45,12 +45,16 @@ void add_solver_options(CLI::App& command, SolverOptions& options) {
   command.add_option("--rtol", options.rtol, "ODE relative tolerance (default 1e-8)");
   command.add_option("--atol-scale", options.atol_scale,
                      "ODE absolute tolerance per unit of a state's typical scale (default 1e-12)");
+  command.add_option("--max-steps", options.max_steps,
+                     "Bound on ODE steps between two output times (default 200000); a solve that needs more fails");
 }
 
 void check_solver_options(const SolverOptions& options) {
   if (!(options.rtol > 0.0) || !(options.atol_scale > 0.0))
     throw InputError("--rtol " + number_text(options.rtol) + " --atol-scale " + number_text(options.atol_scale) +
                      ": expected positive tolerances");
+  if (options.max_steps <= 0)
+    throw InputError("--max-steps " + std::to_string(options.max_steps) + ": expected a number of steps > 0");
 }
 
 double parse_number(std::string_view text, const std::string& option) {

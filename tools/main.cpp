@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   cartpk::cli::add_models_command(app);
   cartpk::cli::add_simulate_command(app, context);
   cartpk::cli::add_fit_command(app, context);
+  cartpk::cli::add_vpop_command(app, context);
   cartpk::cli::add_design_command(app, context);
   try {
     app.parse(argc, argv);

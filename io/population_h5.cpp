@@ -1,0 +1,64 @@
+#include "io/population_h5.hpp"
+
+#include "pkmodel/errors.hpp"
+
+namespace cartpk::io {
+
+void write_population(const H5Group& group, const PopulationModel& population) {
+  const Model& model = *population.model;
+  std::vector<std::string> names, effects, relation_parameters, relation_covariates, relation_forms;
+  std::vector<double> references, coefficients;
+  for (const auto& p : model.parameters()) names.emplace_back(p.name);
+  for (int e : population.random_effects) effects.push_back(names[static_cast<std::size_t>(e)]);
+  for (const auto& r : population.relations) {
+    relation_parameters.push_back(names[static_cast<std::size_t>(r.parameter)]);
+    relation_covariates.push_back(r.covariate);
+    relation_forms.emplace_back(r.form == CovariateForm::power ? "power" : "exponential");
+    references.push_back(r.reference);
+    coefficients.push_back(r.coefficient);
+  }
+  group.attribute("model", model.name());
+  group.attribute("source", population.source);
+  group.attribute("iiv", "log-normal: parameter = typical * exp(eta), eta ~ N(0, omega)");
+  group.write("parameter_names", names);
+  group.write("typical", population.typical, "see parameter_names' units");
+  group.write("random_effects", effects);
+  group.write("omega", population.omega, "log scale");
+  group.write("relation_parameter", relation_parameters);
+  group.write("relation_covariate", relation_covariates);
+  group.write("relation_form", relation_forms);
+  group.write("relation_reference", references, "covariate units");
+  group.write("relation_coefficient", coefficients, "-");
+}
+
+PopulationModel read_population(const H5Reader& file, const std::string& path, const Model& model) {
+  const std::string where = file.file() + ": " + path;
+  const auto names = file.read_strings(path + "/parameter_names");
+  auto index = [&](const std::string& name, const char* what) {
+    const int i = model.parameter_index(name);
+    if (i < 0)
+      throw InputError(where + ": " + what + " '" + name + "' is not a parameter of model " + std::string(model.name()) +
+                       " (the file was written for another model)");
+    return i;
+  };
+  PopulationModel population{&model, model.default_parameters(), {}, {}, {}, file.file()};
+  const auto typical = file.read_doubles(path + "/typical");
+  if (typical.size() != names.size()) throw InputError(where + ": typical and parameter_names differ in length");
+  for (std::size_t k = 0; k < names.size(); ++k)
+    population.typical[static_cast<std::size_t>(index(names[k], "parameter"))] = typical[k];
+  for (const auto& e : file.read_strings(path + "/random_effects")) population.random_effects.push_back(index(e, "random effect"));
+  population.omega = population.random_effects.empty() ? Eigen::MatrixXd() : file.read_matrix(path + "/omega");
+  const auto parameters = file.read_strings(path + "/relation_parameter");
+  const auto covariates = file.read_strings(path + "/relation_covariate");
+  const auto forms = file.read_strings(path + "/relation_form");
+  const auto references = file.read_doubles(path + "/relation_reference");
+  const auto coefficients = file.read_doubles(path + "/relation_coefficient");
+  for (std::size_t k = 0; k < parameters.size(); ++k)
+    population.relations.push_back({index(parameters[k], "covariate relation on"), covariates.at(k),
+                                     forms.at(k) == "power" ? CovariateForm::power : CovariateForm::exponential,
+                                     references.at(k), coefficients.at(k)});
+  population.validate(where);
+  return population;
+}
+
+}  // namespace cartpk::io

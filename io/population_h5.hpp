@@ -1,0 +1,19 @@
+#pragma once
+// The population parameter model in HDF5, in one place: written under a group by vpop (and later popfit), read
+// back by `vpop --iiv FILE.h5`. Layout (docs/hdf5-layout.md): typical [n_params], parameter_names, random_effects
+// (names), omega [n_eta × n_eta], and the covariate relations as parallel arrays.
+#include <string>
+
+#include "io/h5_file.hpp"
+#include "io/h5_reader.hpp"
+#include "pkmodel/population.hpp"
+
+namespace cartpk::io {
+
+void write_population(const H5Group& group, const PopulationModel& population);
+
+// Reads the group at `path` written by write_population for `model`; InputError naming the file when a name does
+// not match the model or Ω is not positive definite.
+PopulationModel read_population(const H5Reader& file, const std::string& path, const Model& model);
+
+}  // namespace cartpk::io

@@ -1,0 +1,35 @@
+#pragma once
+// `cartpk vpop` results, streamed: the HDF5 file (/vpop, docs/hdf5-layout.md) and the CSV table are written as
+// OUT.partial while the run goes on, one batch of whole patients at a time (in patient order), and renamed to
+// OUT when the run finishes or is interrupted; a killed run leaves OUT untouched and OUT.partial holding every
+// patient of the batches written so far.
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/simulation_export.hpp"
+#include "pkmodel/vpop.hpp"
+
+namespace cartpk::io {
+
+class VpopWriter {
+ public:
+  // Creates OUT.partial (and TABLE.partial when `table` is not empty) with the run's description.
+  VpopWriter(std::filesystem::path out, std::filesystem::path table, const VirtualPopulation& vpop, RunInfo run);
+  ~VpopWriter();
+  VpopWriter(const VpopWriter&) = delete;
+  VpopWriter& operator=(const VpopWriter&) = delete;
+
+  void append(const PatientResult& patient);  // the next patient in order
+  // Writes the summaries, marks the file complete or partial, and renames both outputs into place.
+  void finish(const std::vector<ScenarioSummary>& summaries, bool complete, double seconds);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+std::filesystem::path partial_path(const std::filesystem::path& target);  // OUT.partial
+
+}  // namespace cartpk::io
