@@ -1,6 +1,7 @@
 #include "pkmodel/quantile_sketch.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <stdexcept>
 #include <string>
 
@@ -79,6 +80,40 @@ void QuantileSketch::Store::grow_to_cover(int lo, int hi) {
   const auto inside = [this](int i) { return i >= offset_ && i < offset_ + static_cast<int>(counts_.size()); };
   if (!inside(lo)) grow_to(lo);
   if (!inside(hi)) grow_to(hi);
+}
+
+void QuantileSketch::Store::encode(ByteWriter& out) const {
+  out.put(offset_);
+  out.put(total_);
+  out.put_vector(counts_);
+}
+
+void QuantileSketch::Store::decode(ByteReader& in) {
+  offset_ = in.get<int>();
+  total_ = in.get<std::uint64_t>();
+  counts_ = in.get_vector<std::uint64_t>();
+}
+
+void QuantileSketch::encode(ByteWriter& out) const {
+  out.put(alpha_);
+  out.put(zero_threshold_);
+  positive_.encode(out);
+  negative_.encode(out);
+  for (auto n : {zero_count_, pos_inf_count_, neg_inf_count_, nan_count_, count_}) out.put(n);
+  out.put(min_);
+  out.put(max_);
+}
+
+QuantileSketch QuantileSketch::decode(ByteReader& in) {
+  const auto alpha = in.get<double>();
+  const auto zero_threshold = in.get<double>();
+  QuantileSketch s(alpha, zero_threshold);
+  s.positive_.decode(in);
+  s.negative_.decode(in);
+  for (auto* n : {&s.zero_count_, &s.pos_inf_count_, &s.neg_inf_count_, &s.nan_count_, &s.count_}) *n = in.get<std::uint64_t>();
+  s.min_ = in.get<double>();
+  s.max_ = in.get<double>();
+  return s;
 }
 
 void QuantileSketch::Store::clear() {
@@ -164,6 +199,71 @@ std::vector<double> QuantileSketch::quantiles(std::span<const double> qs) const 
   out.reserve(qs.size());
   for (double q : qs) out.push_back(quantile(q));
   return out;
+}
+
+namespace {
+constexpr std::uint64_t words_format = 0x4444534b45544331;  // "DDSKETC1"
+[[noreturn]] void bad_words(const char* what) {
+  throw std::invalid_argument(std::string("quantile sketch: malformed words (") + what + ")");
+}
+}  // namespace
+
+void QuantileSketch::Store::append_words(std::vector<std::uint64_t>& out) const {
+  std::size_t first = 0;
+  std::size_t last = counts_.size();
+  while (first < last && counts_[first] == 0) ++first;
+  while (last > first && counts_[last - 1] == 0) --last;
+  out.push_back(std::bit_cast<std::uint64_t>(static_cast<std::int64_t>(offset_ + static_cast<int>(first))));
+  out.push_back(last - first);
+  out.insert(out.end(), counts_.begin() + static_cast<std::ptrdiff_t>(first),
+             counts_.begin() + static_cast<std::ptrdiff_t>(last));
+}
+
+std::span<const std::uint64_t> QuantileSketch::Store::read_words(std::span<const std::uint64_t> in) {
+  if (in.size() < 2) bad_words("short store");
+  const auto first = std::bit_cast<std::int64_t>(in[0]);
+  const std::uint64_t n = in[1];
+  constexpr std::int64_t limit = std::int64_t{1} << 30;  // indices stay far inside int (see the constructor)
+  if (first < -limit || first > limit || n > static_cast<std::uint64_t>(limit) || n > in.size() - 2)
+    bad_words("store range");
+  counts_.assign(in.begin() + 2, in.begin() + 2 + static_cast<std::ptrdiff_t>(n));
+  offset_ = static_cast<int>(first);
+  total_ = 0;
+  for (std::uint64_t c : counts_) total_ += c;
+  return in.subspan(2 + n);
+}
+
+std::vector<std::uint64_t> QuantileSketch::to_words() const {
+  std::vector<std::uint64_t> out{words_format,
+                                 std::bit_cast<std::uint64_t>(alpha_),
+                                 std::bit_cast<std::uint64_t>(zero_threshold_),
+                                 zero_count_,
+                                 pos_inf_count_,
+                                 neg_inf_count_,
+                                 nan_count_,
+                                 count_,
+                                 std::bit_cast<std::uint64_t>(min_),
+                                 std::bit_cast<std::uint64_t>(max_)};
+  positive_.append_words(out);
+  negative_.append_words(out);
+  return out;
+}
+
+QuantileSketch QuantileSketch::from_words(std::span<const std::uint64_t> words) {
+  if (words.size() < 10 || words[0] != words_format) bad_words("not a sketch");
+  QuantileSketch s(std::bit_cast<double>(words[1]), std::bit_cast<double>(words[2]));
+  s.zero_count_ = words[3];
+  s.pos_inf_count_ = words[4];
+  s.neg_inf_count_ = words[5];
+  s.nan_count_ = words[6];
+  s.count_ = words[7];
+  s.min_ = std::bit_cast<double>(words[8]);
+  s.max_ = std::bit_cast<double>(words[9]);
+  const auto rest = s.negative_.read_words(s.positive_.read_words(words.subspan(10)));
+  if (!rest.empty()) bad_words("trailing words");
+  if (s.count_ != s.zero_count_ + s.pos_inf_count_ + s.neg_inf_count_ + s.positive_.total() + s.negative_.total())
+    bad_words("counts do not add up");
+  return s;
 }
 
 std::size_t QuantileSketch::memory_bytes() const {

@@ -27,6 +27,8 @@
 #include <span>
 #include <vector>
 
+#include "pkmodel/byte_codec.hpp"
+
 namespace cartpk {
 
 class QuantileSketch {
@@ -57,9 +59,19 @@ class QuantileSketch {
   // Several quantiles at once; the same values as quantile().
   [[nodiscard]] std::vector<double> quantiles(std::span<const double> qs) const;
 
+  // Exact round trip of the whole state (for merging across MPI ranks): decode(encode(s)) equals s in every result.
+  void encode(ByteWriter& out) const;
+  static QuantileSketch decode(ByteReader& in);
+
   [[nodiscard]] double relative_accuracy() const { return alpha_; }
   [[nodiscard]] double zero_threshold() const { return zero_threshold_; }
   [[nodiscard]] std::size_t memory_bytes() const;  // this object and its buckets (allocated capacity)
+
+  // The whole state as 64-bit words (settings, counts, exact min/max, the non-empty bucket range of each sign),
+  // to send between MPI ranks (MPI_UINT64_T) or store; from_words gives back a sketch with bit-identical results.
+  // from_words throws std::invalid_argument on words that are not a sketch of this format.
+  [[nodiscard]] std::vector<std::uint64_t> to_words() const;
+  [[nodiscard]] static QuantileSketch from_words(std::span<const std::uint64_t> words);
 
  private:
   // Counts of buckets offset_ .. offset_ + counts_.size() − 1, grown in either direction as needed.
@@ -77,10 +89,14 @@ class QuantileSketch {
     }
     void merge(const Store& other);
     void clear();
+    void encode(ByteWriter& out) const;
+    void decode(ByteReader& in);
     [[nodiscard]] std::uint64_t total() const { return total_; }
     [[nodiscard]] int first_index() const { return offset_; }
     [[nodiscard]] const std::vector<std::uint64_t>& counts() const { return counts_; }
     [[nodiscard]] std::size_t memory_bytes() const { return counts_.capacity() * sizeof(std::uint64_t); }
+    void append_words(std::vector<std::uint64_t>& out) const;  // first index, length, counts (non-zero range)
+    std::span<const std::uint64_t> read_words(std::span<const std::uint64_t> in);  // returns the rest
 
    private:
     void grow_to(int index);  // the range covers index afterwards
