@@ -82,40 +82,6 @@ void QuantileSketch::Store::grow_to_cover(int lo, int hi) {
   if (!inside(hi)) grow_to(hi);
 }
 
-void QuantileSketch::Store::encode(ByteWriter& out) const {
-  out.put(offset_);
-  out.put(total_);
-  out.put_vector(counts_);
-}
-
-void QuantileSketch::Store::decode(ByteReader& in) {
-  offset_ = in.get<int>();
-  total_ = in.get<std::uint64_t>();
-  counts_ = in.get_vector<std::uint64_t>();
-}
-
-void QuantileSketch::encode(ByteWriter& out) const {
-  out.put(alpha_);
-  out.put(zero_threshold_);
-  positive_.encode(out);
-  negative_.encode(out);
-  for (auto n : {zero_count_, pos_inf_count_, neg_inf_count_, nan_count_, count_}) out.put(n);
-  out.put(min_);
-  out.put(max_);
-}
-
-QuantileSketch QuantileSketch::decode(ByteReader& in) {
-  const auto alpha = in.get<double>();
-  const auto zero_threshold = in.get<double>();
-  QuantileSketch s(alpha, zero_threshold);
-  s.positive_.decode(in);
-  s.negative_.decode(in);
-  for (auto* n : {&s.zero_count_, &s.pos_inf_count_, &s.neg_inf_count_, &s.nan_count_, &s.count_}) *n = in.get<std::uint64_t>();
-  s.min_ = in.get<double>();
-  s.max_ = in.get<double>();
-  return s;
-}
-
 void QuantileSketch::Store::clear() {
   std::fill(counts_.begin(), counts_.end(), 0);
   total_ = 0;

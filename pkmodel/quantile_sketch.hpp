@@ -27,8 +27,6 @@
 #include <span>
 #include <vector>
 
-#include "pkmodel/byte_codec.hpp"
-
 namespace cartpk {
 
 class QuantileSketch {
@@ -59,10 +57,6 @@ class QuantileSketch {
   // Several quantiles at once; the same values as quantile().
   [[nodiscard]] std::vector<double> quantiles(std::span<const double> qs) const;
 
-  // Exact round trip of the whole state (for merging across MPI ranks): decode(encode(s)) equals s in every result.
-  void encode(ByteWriter& out) const;
-  static QuantileSketch decode(ByteReader& in);
-
   [[nodiscard]] double relative_accuracy() const { return alpha_; }
   [[nodiscard]] double zero_threshold() const { return zero_threshold_; }
   [[nodiscard]] std::size_t memory_bytes() const;  // this object and its buckets (allocated capacity)
@@ -89,8 +83,6 @@ class QuantileSketch {
     }
     void merge(const Store& other);
     void clear();
-    void encode(ByteWriter& out) const;
-    void decode(ByteReader& in);
     [[nodiscard]] std::uint64_t total() const { return total_; }
     [[nodiscard]] int first_index() const { return offset_; }
     [[nodiscard]] const std::vector<std::uint64_t>& counts() const { return counts_; }
