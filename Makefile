@@ -27,7 +27,7 @@ unit-test: build
 # The suite again, built with AddressSanitizer + UndefinedBehaviorSanitizer (any finding fails the run).
 sanitize-test: deps
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DCARTPK_SANITIZE=ON \
-	  -DCARTPK_BUILD_BENCH=OFF -DPython3_EXECUTABLE=$(PYTHON) > build-asan.configure.log 2>&1 || (cat build-asan.configure.log; exit 1)
+	  -DCARTPK_BUILD_BENCH=OFF -DCARTPK_MPI=OFF -DPython3_EXECUTABLE=$(PYTHON) > build-asan.configure.log 2>&1 || (cat build-asan.configure.log; exit 1)
 	@cmake --build build-asan -j $(JOBS)
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS)

@@ -15,6 +15,100 @@ void ScenarioSummary::merge(const ScenarioSummary& other) {
   failed += other.failed;
 }
 
+namespace {
+void put_matrix(ByteWriter& out, const Eigen::MatrixXd& m) {
+  out.put(static_cast<long>(m.rows()));
+  out.put(static_cast<long>(m.cols()));
+  out.put_vector(std::vector<double>(m.data(), m.data() + m.size()));
+}
+Eigen::MatrixXd get_matrix(ByteReader& in) {
+  const auto rows = in.get<long>(), cols = in.get<long>();
+  const auto data = in.get_vector<double>();
+  return Eigen::Map<const Eigen::MatrixXd>(data.data(), rows, cols);
+}
+}  // namespace
+
+void encode(ByteWriter& out, const PatientResult& p) {
+  out.put(p.index);
+  out.put(p.sample.covariates.size());
+  for (const auto& [name, value] : p.sample.covariates) {
+    out.put_string(name);
+    out.put(value);
+  }
+  out.put_vector(std::vector<double>(p.sample.eta.data(), p.sample.eta.data() + p.sample.eta.size()));
+  out.put_vector(p.sample.parameters);
+  out.put(p.sample.rejected);
+  out.put(p.sample.ok);
+  out.put(p.status.size());
+  for (std::size_t s = 0; s < p.status.size(); ++s) {
+    out.put(p.status[s]);
+    out.put_string(p.messages[s]);
+    out.put_vector(p.metrics[s]);
+  }
+  out.put(p.trajectories.size());
+  for (const auto& m : p.trajectories) put_matrix(out, m);
+}
+
+PatientResult decode_patient(ByteReader& in) {
+  PatientResult p;
+  p.index = in.get<std::size_t>();
+  const auto n_covariates = in.get<std::size_t>();
+  for (std::size_t k = 0; k < n_covariates; ++k) {
+    auto name = in.get_string();
+    p.sample.covariates[name] = in.get<double>();
+  }
+  const auto eta = in.get_vector<double>();
+  p.sample.eta = Eigen::Map<const Eigen::VectorXd>(eta.data(), static_cast<Eigen::Index>(eta.size()));
+  p.sample.parameters = in.get_vector<double>();
+  p.sample.rejected = in.get<int>();
+  p.sample.ok = in.get<bool>();
+  const auto n_scenarios = in.get<std::size_t>();
+  for (std::size_t s = 0; s < n_scenarios; ++s) {
+    p.status.push_back(in.get<PatientStatus>());
+    p.messages.push_back(in.get_string());
+    p.metrics.push_back(in.get_vector<double>());
+  }
+  const auto n_trajectories = in.get<std::size_t>();
+  for (std::size_t s = 0; s < n_trajectories; ++s) p.trajectories.push_back(get_matrix(in));
+  return p;
+}
+
+void encode(ByteWriter& out, const std::vector<ScenarioSummary>& summaries) {
+  out.put(summaries.size());
+  for (const auto& s : summaries) {
+    out.put(s.bands.size());
+    for (const auto& b : s.bands) out.put_vector(b.to_words());
+    out.put(s.metrics.size());
+    for (const auto& m : s.metrics) out.put_vector(m.to_words());
+    out.put(s.events.size());
+    for (const auto& e : s.events) {
+      out.put_string(e.name);
+      out.put_string(e.meaning);
+      out.put_vector(e.count);
+    }
+    out.put(s.simulated);
+    out.put(s.failed);
+  }
+}
+
+std::vector<ScenarioSummary> decode_summaries(ByteReader& in) {
+  std::vector<ScenarioSummary> summaries(in.get<std::size_t>());
+  for (auto& s : summaries) {
+    for (auto n = in.get<std::size_t>(); n > 0; --n) s.bands.push_back(QuantileSketch::from_words(in.get_vector<std::uint64_t>()));
+    for (auto n = in.get<std::size_t>(); n > 0; --n) s.metrics.push_back(QuantileSketch::from_words(in.get_vector<std::uint64_t>()));
+    for (auto n = in.get<std::size_t>(); n > 0; --n) {
+      EventCurve e;
+      e.name = in.get_string();
+      e.meaning = in.get_string();
+      e.count = in.get_vector<std::uint64_t>();
+      s.events.push_back(std::move(e));
+    }
+    s.simulated = in.get<std::uint64_t>();
+    s.failed = in.get<std::uint64_t>();
+  }
+  return summaries;
+}
+
 VirtualPopulation::VirtualPopulation(PopulationModel population, VpopSettings settings)
     : population_(std::move(population)), settings_(std::move(settings)) {
   const Model& model = *population_.model;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "pkmodel/byte_codec.hpp"
 #include "pkmodel/cart_metrics.hpp"
 #include "pkmodel/ode_solver.hpp"
 #include "pkmodel/population.hpp"
@@ -55,6 +56,12 @@ struct ScenarioSummary {
   std::uint64_t simulated = 0, failed = 0;
   void merge(const ScenarioSummary& other);
 };
+
+// Exact round trips for the trip between MPI ranks.
+void encode(ByteWriter& out, const PatientResult& patient);
+PatientResult decode_patient(ByteReader& in);
+void encode(ByteWriter& out, const std::vector<ScenarioSummary>& summaries);
+std::vector<ScenarioSummary> decode_summaries(ByteReader& in);
 
 class VirtualPopulation {
  public:

@@ -13,6 +13,7 @@
 #include "io/dataset.hpp"
 #include "io/population_file.hpp"
 #include "io/vpop_export.hpp"
+#include "parallel/distributed_cohort.hpp"
 #include "pkmodel/cohort.hpp"
 #include "pkmodel/errors.hpp"
 #include "pkmodel/registry.hpp"
@@ -72,16 +73,44 @@ void print_summary(const VirtualPopulation& vpop, const std::vector<ScenarioSumm
   }
 }
 
-void run_vpop(const VpopCliOptions& opt, Context& context, bool times_given, bool grid_given) {
-  const Model& model = find_model(opt.model);
-  auto inputs = vpop_inputs(opt);
-  io::check_output_path(opt.out, "--out", inputs);
-  if (!opt.table.empty()) {
-    inputs.emplace_back(opt.out);
-    io::check_output_path(opt.table, "--table", inputs);
+// Input checks on every rank, then a collective go: no rank starts work when another stopped (rank 0 reports).
+template <class Setup>
+auto checked_on_every_rank(const parallel::MpiSession& mpi, Setup setup) {
+  try {
+    auto result = setup();
+    if (!mpi.all_agree(true)) throw InputError("another MPI rank stopped at its input checks (see rank 0's message)");
+    return result;
+  } catch (const InputError&) {
+    (void)mpi.all_agree(false);
+    throw;
+  } catch (const io::OutputError&) {
+    (void)mpi.all_agree(false);
+    throw;
   }
-  VirtualPopulation vpop(population_from_options(model, opt), settings_from_options(model, opt, times_given, grid_given));
-  io::VpopWriter writer(opt.out, opt.table, vpop, {CARTPK_VERSION, context.command_line});
+}
+
+void run_vpop(const VpopCliOptions& opt, Context& context, bool times_given, bool grid_given) {
+  const auto& mpi = parallel::world();
+  const bool root = mpi.rank() == 0;
+  const Model& model = find_model(opt.model);
+  struct Prepared {
+    std::unique_ptr<VirtualPopulation> vpop;
+    std::unique_ptr<io::VpopWriter> writer;
+  };
+  auto prepared = checked_on_every_rank(mpi, [&] {
+    auto inputs = vpop_inputs(opt);
+    if (root) io::check_output_path(opt.out, "--out", inputs);
+    if (root && !opt.table.empty()) {
+      inputs.emplace_back(opt.out);
+      io::check_output_path(opt.table, "--table", inputs);
+    }
+    Prepared p;
+    p.vpop = std::make_unique<VirtualPopulation>(population_from_options(model, opt),
+                                                 settings_from_options(model, opt, times_given, grid_given));
+    if (root) p.writer = std::make_unique<io::VpopWriter>(opt.out, opt.table, *p.vpop, io::RunInfo{CARTPK_VERSION, context.command_line});
+    return p;
+  });
+  const VirtualPopulation& vpop = *prepared.vpop;
 
   g_interrupted.store(false);
   auto previous_int = std::signal(SIGINT, on_vpop_signal);
@@ -91,38 +120,44 @@ void run_vpop(const VpopCliOptions& opt, Context& context, bool times_given, boo
     std::vector<ScenarioSummary> summaries;
   };
   auto totals = vpop.empty_summaries();
-  const auto items = all_items(vpop.settings().n_patients);
-  InOrder<PatientResult> in_order(items);
-  Progress progress(items.size(), opt.quiet);
-  std::size_t failed_patients = 0;
-  run_cohort(
-      items, {opt.threads, &g_interrupted},
+  const auto merge = [&](const std::vector<ScenarioSummary>& part) {
+    for (std::size_t s = 0; s < totals.size(); ++s) totals[s].merge(part[s]);
+  };
+  const std::size_t n = vpop.settings().n_patients;
+  InOrder<PatientResult> in_order(all_items(n));
+  Progress progress(n, opt.quiet || !root);
+  std::size_t failed_simulations = 0;
+  parallel::run_distributed(
+      mpi, n, {opt.threads, &g_interrupted},
       [&] { return Workspace{vpop.make_workspace_solver(), vpop.empty_summaries()}; },
       [&](Workspace& w, std::size_t i) { return vpop.simulate(*w.solver, i, w.summaries); },
-      [&](std::size_t i, PatientResult&& patient) {
+      [&](std::size_t i, PatientResult&& patient) {  // rank 0: every patient, local or remote
         in_order.push(i, std::move(patient), [&](std::size_t, PatientResult&& p) {
-          for (auto status : p.status) failed_patients += status != PatientStatus::ok;
-          writer.append(p);
+          for (auto status : p.status) failed_simulations += status != PatientStatus::ok;
+          prepared.writer->append(p);
         });
         progress.update(in_order.delivered());
       },
-      [&](Workspace& w) {
-        for (std::size_t s = 0; s < totals.size(); ++s) totals[s].merge(w.summaries[s]);
-      });
+      [&](Workspace& w) { merge(w.summaries); },
+      [](ByteWriter& out, const PatientResult& p) { encode(out, p); },
+      [](ByteReader& in) { return decode_patient(in); },
+      [&](ByteWriter& out) { encode(out, totals); },
+      [&](ByteReader& in) { merge(decode_summaries(in)); });
   std::signal(SIGINT, previous_int);
   std::signal(SIGTERM, previous_term);
-  const bool interrupted = g_interrupted.load() && in_order.delivered() < items.size();
-  // Patients finished out of order after the interruption are not in the file; neither are they in the summaries
-  // of a complete run. An interrupted run's summaries cover every finished patient (documented).
-  writer.finish(totals, !interrupted, progress.seconds());
+  if (!root) return;
+  const bool interrupted = in_order.delivered() < n;
+  // Every claimed patient finishes before the pool stops, so after an interruption the summaries cover the patients
+  // written (one process); across MPI ranks, patients finished beyond a gap in the order are in the summaries only.
+  prepared.writer->finish(totals, !interrupted, progress.seconds());
   print_summary(vpop, totals);
   std::printf("wrote %s%s%s\n", opt.out.c_str(), opt.table.empty() ? "" : " and ", opt.table.c_str());
   if (interrupted) {
     std::fprintf(stderr, "cartpk vpop: interrupted; the %zu patients completed in order are written to %s (marked partial)\n",
                  in_order.delivered(), opt.out.c_str());
     context.exit_code = 130;
-  } else if (failed_patients > 0) {
-    std::fprintf(stderr, "cartpk vpop: %zu patient-scenario simulations failed (status in the outputs)\n", failed_patients);
+  } else if (failed_simulations > 0) {
+    std::fprintf(stderr, "cartpk vpop: %zu patient-scenario simulations failed (status in the outputs)\n", failed_simulations);
     context.exit_code = 3;
   }
 }

@@ -7,12 +7,42 @@
 #include "io/atomic_file.hpp"
 #include "pkmodel/errors.hpp"
 #include "tools/cli_values.hpp"
+#include "parallel/mpi_session.hpp"
 #include "tools/commands.hpp"
 
+int run(int argc, char** argv, std::ostream& err);
+
+namespace {
+// Under mpirun, commands that do not split their work run on rank 0 alone; the others leave at once.
+bool distributed_command(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string word = argv[i];
+    if (word == "vpop") return true;
+    if (!word.starts_with("-")) return false;
+  }
+  return false;
+}
+}  // namespace
+
 int main(int argc, char** argv) {
+  try {
+    cartpk::parallel::MpiSession mpi(argc, argv);
+    cartpk::parallel::set_world(&mpi);
+    if (mpi.distributed() && mpi.rank() != 0 && !distributed_command(argc, argv)) return 0;
+    // Every rank parses the same command line and finds the same errors: rank 0 alone reports them.
+    static std::ostream silent(nullptr);
+    return run(argc, argv, mpi.rank() == 0 ? std::cerr : silent);
+  } catch (const cartpk::parallel::MpiError& e) {
+    std::cerr << "cartpk: " << e.what() << '\n';
+    return 1;
+  }
+}
+
+int run(int argc, char** argv, std::ostream& err) {
   CLI::App app{"cartpk " CARTPK_VERSION ": CAR-T cellular kinetics (simulation, fitting, HDF5 export)", "cartpk"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", CARTPK_VERSION);
+  app.set_version_flag("--version", std::string(CARTPK_VERSION) + (cartpk::parallel::MpiSession::built_with_mpi()
+                                                                       ? " (MPI: yes)" : " (MPI: no)"));
   cartpk::cli::Context context{cartpk::cli::join_command_line(argc, argv)};
   cartpk::cli::add_models_command(app);
   cartpk::cli::add_simulate_command(app, context);
@@ -25,19 +55,19 @@ int main(int argc, char** argv) {
   } catch (const CLI::Success& e) {
     return app.exit(e);
   } catch (const CLI::Error& e) {
-    app.exit(e);
+    app.exit(e, std::cout, err);
     return 2;
   } catch (const cartpk::InputError& e) {
-    std::cerr << "cartpk: error: " << e.what() << '\n';
+    err << "cartpk: error: " << e.what() << '\n';
     return 2;
   } catch (const cartpk::io::OutputError& e) {
-    std::cerr << "cartpk: error: " << e.what() << '\n';
+    err << "cartpk: error: " << e.what() << '\n';
     return 2;
   } catch (const cartpk::SolverError& e) {
-    std::cerr << "cartpk: solver failure: " << e.what() << '\n';
+    err << "cartpk: solver failure: " << e.what() << '\n';
     return 3;
   } catch (const std::exception& e) {
-    std::cerr << "cartpk: internal error: " << e.what() << '\n';
+    err << "cartpk: internal error: " << e.what() << '\n';
     return 1;
   }
 }

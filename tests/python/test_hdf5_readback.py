@@ -280,7 +280,7 @@ def main():
         print("not an executable: " + binary)
         return 2
     version_proc = run([binary, "--version"], cwd=None)
-    version = version_proc.stdout.strip()
+    version = version_proc.stdout.split()[0]  # "0.1.0 (MPI: yes)": the number
     check(version_proc.returncode == 0 and version != "", "`cartpk --version` printed nothing")
 
     stein = dict(PARAM_DEFAULTS)

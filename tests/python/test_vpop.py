@@ -156,6 +156,40 @@ def determinism(exe, tmp):
         check(ok, f"{model}: identical numbers for 1 and 2 threads ({detail})")
 
 
+def mpi_available(exe):
+    """(mpirun command, reason): the launcher when the build has MPI and mpirun exists, else None and why not."""
+    import shutil
+    version = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout
+    if "MPI: yes" not in version:
+        return None, f"cartpk was built without MPI ({version.strip()})"
+    if not shutil.which("mpirun"):
+        return None, "mpirun not found"
+    os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
+    os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    return ["mpirun", "--oversubscribe", "-np", "2"], ""
+
+
+def mpi_determinism(exe, tmp):
+    print("MPI: mpirun -np 2 writes the same numbers as one process")
+    launcher, why = mpi_available(exe)
+    if launcher is None:
+        print(f"  skipped: {why}")
+        return
+    iiv = os.path.join(EXAMPLES, "iiv_cart_cd19_bcma.toml")
+    for model, extra in (("stein2019", ["--n", "2000", "--end", "365", "--step", "1"]),
+                         ("cart_cd19_bcma", ["--iiv", iiv, "--n", "40", "--dose-per-kg", "0.5e6,2e6", "--keep-trajectories", "3"])):
+        single, ranks = os.path.join(tmp, f"mpi1_{model}.h5"), os.path.join(tmp, f"mpi2_{model}.h5")
+        r1 = run(exe, ["--model", model, "--threads", "2", "--out", single] + extra)
+        r2 = subprocess.run(launcher + [exe, "vpop", "--quiet", "--model", model, "--threads", "1", "--out", ranks] + extra,
+                            capture_output=True, text=True, timeout=600)
+        check(r1.returncode == 0 and r2.returncode == 0, f"{model}: one process and 2 ranks ran (exit {r1.returncode}, {r2.returncode})")
+        if r2.returncode != 0:
+            print(r2.stderr[-2000:])
+            continue
+        ok, detail = identical(datasets(single), datasets(ranks))
+        check(ok, f"{model}: mpirun -np 2 identical to one process ({detail})")
+
+
 def failure_isolation(exe, tmp):
     print("failure isolation: some patients fail in one scenario, the rest complete")
     iiv, sc = os.path.join(tmp, "fail_iiv.toml"), os.path.join(tmp, "fail_sc.toml")
@@ -277,6 +311,7 @@ def main():
         bands(exe, tmp)
         scenarios(exe, tmp)
         determinism(exe, tmp)
+        mpi_determinism(exe, tmp)
         failure_isolation(exe, tmp)
         bad_input(exe, tmp)
         interruption(exe, tmp)

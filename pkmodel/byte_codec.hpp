@@ -1,0 +1,74 @@
+#pragma once
+// Flat binary encoding of results for the trip between MPI ranks (same build, same machine type on both ends):
+// trivially copyable values and vectors of them, written and read back in the same order.
+#include <cstddef>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace cartpk {
+
+class ByteWriter {
+ public:
+  template <class T>
+  void put(const T& value) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    append(&value, sizeof(T));
+  }
+  template <class T>
+  void put_vector(const std::vector<T>& values) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    put(values.size());
+    append(values.data(), values.size() * sizeof(T));
+  }
+  void put_string(const std::string& text) { put_vector(std::vector<char>(text.begin(), text.end())); }
+  [[nodiscard]] const std::vector<std::byte>& bytes() const { return bytes_; }
+  std::vector<std::byte>& bytes() { return bytes_; }
+
+ private:
+  void append(const void* data, std::size_t n) {
+    if (n == 0) return;
+    const std::size_t at = bytes_.size();
+    bytes_.resize(at + n);
+    std::memcpy(bytes_.data() + at, data, n);
+  }
+  std::vector<std::byte> bytes_;
+};
+
+class ByteReader {
+ public:
+  explicit ByteReader(const std::vector<std::byte>& bytes) : bytes_(bytes) {}
+  template <class T>
+  T get() {
+    static_assert(std::is_trivially_copyable_v<T>);
+    T value;
+    take(&value, sizeof(T));
+    return value;
+  }
+  template <class T>
+  std::vector<T> get_vector() {
+    const auto n = get<std::size_t>();
+    if (n > (bytes_.size() - at_) / sizeof(T)) throw std::runtime_error("ByteReader: truncated message");
+    std::vector<T> values(n);
+    take(values.data(), n * sizeof(T));
+    return values;
+  }
+  std::string get_string() {
+    const auto chars = get_vector<char>();
+    return {chars.begin(), chars.end()};
+  }
+  [[nodiscard]] bool done() const { return at_ == bytes_.size(); }
+
+ private:
+  void take(void* out, std::size_t n) {
+    if (n > bytes_.size() - at_) throw std::runtime_error("ByteReader: truncated message");
+    if (n > 0) std::memcpy(out, bytes_.data() + at_, n);
+    at_ += n;
+  }
+  const std::vector<std::byte>& bytes_;
+  std::size_t at_ = 0;
+};
+
+}  // namespace cartpk
