@@ -12,15 +12,18 @@
 #include <vector>
 
 #include "fitting/subject_fit.hpp"
+#include "fitting/subject_fit_codec.hpp"
 #include "io/atomic_file.hpp"
 #include "io/dataset.hpp"
 #include "io/prior_file.hpp"
+#include "parallel/distributed_cohort.hpp"
 #include "pkmodel/errors.hpp"
 #include "pkmodel/registry.hpp"
 #include "tools/analysis_options.hpp"
 #include "tools/cli_values.hpp"
 #include "tools/commands.hpp"
 #include "tools/fit_output.hpp"
+#include "tools/rank_checks.hpp"
 
 namespace cartpk::cli {
 
@@ -112,12 +115,21 @@ void apply_error_options(const Model& model, const std::vector<std::string>& spe
   }
 }
 
-void run_fit(const FitCliOptions& opt, Context& context) {
+// Everything a fit needs, read and checked before any fitting (on every MPI rank alike).
+struct PreparedFit {
+  fitting::FitSetup setup;
+  fitting::FitOptions fit_options;
+  std::vector<Subject> subjects;
+  std::string prior_description;
+};
+
+PreparedFit prepare_fit(const FitCliOptions& opt) {
+  const bool root = parallel::world().rank() == 0;  // outputs are rank 0's
   const Model& model = find_model(opt.model);
   std::vector<std::filesystem::path> inputs{opt.data};
   if (!opt.prior.empty() && opt.prior != "published") inputs.emplace_back(opt.prior);
-  io::check_output_path(opt.out, "--out", inputs);
-  if (!opt.table.empty()) {
+  if (root) io::check_output_path(opt.out, "--out", inputs);
+  if (root && !opt.table.empty()) {
     inputs.emplace_back(opt.out);
     io::check_output_path(opt.table, "--table", inputs);
   }
@@ -237,6 +249,16 @@ void run_fit(const FitCliOptions& opt, Context& context) {
     }
   }
   fitting::validate_subjects(setup, subjects, opt.data);
+  return {std::move(setup), std::move(fit_options), std::move(subjects), std::move(prior_description)};
+}
+
+void run_fit(const FitCliOptions& opt, Context& context) {
+  const auto& mpi = parallel::world();
+  auto prepared = checked_on_every_rank(mpi, [&] { return prepare_fit(opt); });
+  const auto& setup = prepared.setup;
+  const auto& fit_options = prepared.fit_options;
+  const auto& subjects = prepared.subjects;
+  const auto& prior_description = prepared.prior_description;
 
   g_interrupted.store(false);
   auto previous_int = std::signal(SIGINT, on_signal);
@@ -247,10 +269,24 @@ void run_fit(const FitCliOptions& opt, Context& context) {
                    fit.status == fitting::FitStatus::ok ? "ok" : "failed", fit.ofv);
   };
   const auto fit_start = std::chrono::steady_clock::now();
-  const auto fits = fitting::fit_cohort(setup, subjects, fit_options, opt.threads, progress, &g_interrupted);
+  // Subjects over MPI ranks (each with its threads); rank 0 receives every fit. One process: the thread pool.
+  std::vector<fitting::SubjectFit> fits(subjects.size());
+  for (std::size_t i = 0; i < subjects.size(); ++i) fits[i].id = subjects[i].id;
+  std::size_t done = 0;
+  parallel::run_distributed(
+      mpi, subjects.size(), {opt.threads, &g_interrupted},
+      [&] { return make_solver(*setup.model, setup.method, setup.solver_options); },
+      [&](std::unique_ptr<Solver>& solver, std::size_t i) { return fitting::fit_subject(setup, subjects[i], *solver, fit_options); },
+      [&](std::size_t i, fitting::SubjectFit&& fit) {
+        fits[i] = std::move(fit);
+        progress(fits[i], ++done, subjects.size());
+      },
+      [](std::unique_ptr<Solver>&) {}, [](ByteWriter& out, const fitting::SubjectFit& fit) { fitting::encode(out, fit); },
+      [](ByteReader& in) { return fitting::decode_subject_fit(in); }, [](ByteWriter&) {}, [](ByteReader&) {});
   const std::chrono::duration<double> fit_time = std::chrono::steady_clock::now() - fit_start;
   std::signal(SIGINT, previous_int);
   std::signal(SIGTERM, previous_term);
+  if (mpi.rank() != 0) return;
 
   FitRun run{&setup, &subjects, &fits, opt.data, prior_description, g_interrupted.load(), fit_time.count()};
   io::AtomicOutput h5(opt.out);

@@ -21,6 +21,7 @@
 #include "tools/analysis_options.hpp"
 #include "tools/cli_values.hpp"
 #include "tools/commands.hpp"
+#include "tools/rank_checks.hpp"
 #include "tools/vpop_options.hpp"
 
 namespace cartpk::cli {
@@ -70,22 +71,6 @@ void print_summary(const VirtualPopulation& vpop, const std::vector<ScenarioSumm
                   sketch.quantile(0.05), sketch.quantile(0.95), columns[c].unit.c_str(),
                   reached < 1.0 ? (" (reached by " + std::to_string(static_cast<int>(100.0 * reached + 0.5)) + " %)").c_str() : "");
     }
-  }
-}
-
-// Input checks on every rank, then a collective go: no rank starts work when another stopped (rank 0 reports).
-template <class Setup>
-auto checked_on_every_rank(const parallel::MpiSession& mpi, Setup setup) {
-  try {
-    auto result = setup();
-    if (!mpi.all_agree(true)) throw InputError("another MPI rank stopped at its input checks (see rank 0's message)");
-    return result;
-  } catch (const InputError&) {
-    (void)mpi.all_agree(false);
-    throw;
-  } catch (const io::OutputError&) {
-    (void)mpi.all_agree(false);
-    throw;
   }
 }
 

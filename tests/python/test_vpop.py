@@ -9,7 +9,8 @@ Usage: test_vpop.py <path to cartpk>
 - Scenarios: an empty scenario equals the base exactly; stein2019's curve scales with cmax alone, so a scenario
   with cmax doubled doubles every patient's qPCR Cmax and AUC and keeps Tmax; in cart_cd19_bcma a higher dose
   gives every patient the same sampled parameters and a median flow Cmax that rises with dose.
-- Determinism: --threads 1 and --threads 2 write identical numbers (every dataset) for both models.
+- Determinism: --threads 1 and --threads 2 write identical numbers (every dataset) for both models, and so does
+  `mpirun -np 2` (vpop, and fit over a cohort) when cartpk is built with MPI (skipped with a message otherwise).
 - Failure isolation: with --max-steps 800, the fast-proliferation scenario fails for some patients (status 1, NaN
   metrics), the rest and the other scenario complete, exit status 3.
 - Interruption: SIGINT writes a valid file marked partial (progress complete = 0) holding whole patients, exit 130;
@@ -170,7 +171,7 @@ def mpi_available(exe):
 
 
 def mpi_determinism(exe, tmp):
-    print("MPI: mpirun -np 2 writes the same numbers as one process")
+    print("MPI: mpirun -np 2 writes the same numbers as one process (vpop and fit)")
     launcher, why = mpi_available(exe)
     if launcher is None:
         print(f"  skipped: {why}")
@@ -188,6 +189,19 @@ def mpi_determinism(exe, tmp):
             continue
         ok, detail = identical(datasets(single), datasets(ranks))
         check(ok, f"{model}: mpirun -np 2 identical to one process ({detail})")
+    # cartpk fit over a cohort uses the same split: subjects over ranks, rank 0 writes.
+    config = os.path.join(EXAMPLES, "stein2019_fit.toml")
+    outs = []
+    for tag, prefix, threads in (("one", [], "2"), ("ranks", launcher, "1")):
+        h5, csv = os.path.join(tmp, f"fit_{tag}.h5"), os.path.join(tmp, f"fit_{tag}.csv")
+        r = subprocess.run(prefix + [exe, "fit", "--config", config, "--ids", "1,2,3,4,5,6,7", "--threads", threads,
+                                     "--quiet", "--out", h5, "--table", csv], capture_output=True, text=True, timeout=600)
+        check(r.returncode == 0, f"fit ({tag}) ran (exit {r.returncode}) {r.stderr[-300:]}")
+        outs.append((h5, csv))
+    if all(os.path.exists(h5) for h5, _ in outs):
+        ok, detail = identical(datasets(outs[0][0]), datasets(outs[1][0]))
+        check(ok, f"fit: mpirun -np 2 HDF5 identical to one process ({detail})")
+        check(open(outs[0][1]).read() == open(outs[1][1]).read(), "fit: mpirun -np 2 table identical to one process")
 
 
 def failure_isolation(exe, tmp):
