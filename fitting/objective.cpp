@@ -228,7 +228,7 @@ double SubjectObjective::ofv(const std::vector<double>& z, std::vector<double>* 
   apply(z, errors_);
   request_.sensitivity_parameters.clear();
   if (gradient) request_.sensitivity_parameters = setup_.estimated;
-  solver_.solve(request_, result_);
+  solve(request_, result_);
 
   double loglik = 0.0;
   for (std::size_t i = 0; i < subject_.observations.size(); ++i) {
@@ -263,7 +263,7 @@ std::vector<RecordPrediction> SubjectObjective::predictions(const std::vector<do
   request_.sensitivity_parameters.clear();
   std::vector<ErrorModel> errors;
   apply(z, errors);
-  solver_.solve(request_, result_);
+  solve(request_, result_);
   std::vector<RecordPrediction> out;
   for (std::size_t i = 0; i < subject_.observations.size(); ++i) {
     const auto& obs = subject_.observations[i];
@@ -280,8 +280,14 @@ std::vector<RecordPrediction> SubjectObjective::predictions(const std::vector<do
 Eigen::MatrixXd SubjectObjective::curve(const std::vector<double>& z, const std::vector<double>& times_day) {
   SimulationRequest request{model_parameters(z), times_day, {}, request_.doses};
   SimulationResult result;
-  solver_.solve(request, result);
+  solve(request, result);
   return result.observables;
+}
+
+void SubjectObjective::solve(const SimulationRequest& request, SimulationResult& result) {
+  ++solves_;
+  solver_.solve(request, result);
+  solver_totals_ += result.stats;
 }
 
 }  // namespace cartpk::fitting

@@ -64,7 +64,10 @@ class SubjectObjective {
 
   // OFV at z and, when `gradient` is not null, its gradient. Throws SolverError when the model does not solve.
   double ofv(const std::vector<double>& z, std::vector<double>* gradient);
-  double last_likelihood_ofv() const { return last_likelihood_; }  // the −2LL part of the last ofv()
+  double last_likelihood_ofv() const { return last_likelihood_; }
+  // Work of the solver so far for this subject: solves, and their steps, evaluations and failures summed.
+  [[nodiscard]] long solves() const { return solves_; }
+  [[nodiscard]] const SolverStats& solver_totals() const { return solver_totals_; }  // the −2LL part of the last ofv()
   double last_prior_ofv() const { return last_prior_; }            // the prior part (0 without priors)
 
   [[nodiscard]] std::vector<double> natural(const std::vector<double>& z) const;       // values in z order
@@ -87,6 +90,8 @@ class SubjectObjective {
   void apply(const std::vector<double>& z, std::vector<ErrorModel>& errors) const;
   [[nodiscard]] std::optional<std::vector<double>> kink_points(std::size_t k) const;
 
+  void solve(const SimulationRequest& request, SimulationResult& result);  // counts the work
+
   const FitSetup& setup_;
   const Subject& subject_;
   Solver& solver_;
@@ -96,6 +101,8 @@ class SubjectObjective {
   std::vector<double> z_lower_, z_upper_;
   SimulationRequest request_;
   SimulationResult result_;
+  SolverStats solver_totals_;            // over every solve of this subject
+  long solves_ = 0;
   std::vector<ErrorModel> errors_;       // error models at the last z
   std::vector<double> dtheta_;           // d natural value / d z at the last z
   std::vector<std::size_t> time_index_;  // observation -> row of the solve

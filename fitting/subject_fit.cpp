@@ -38,6 +38,14 @@ SubjectFit fit_subject(const FitSetup& setup, const Subject& subject, Solver& so
   fit.id = subject.id;
   try {
     SubjectObjective objective(setup, subject, solver);
+    struct Tally {  // the solver's work, recorded however this block is left (return, failure)
+      SubjectFit& fit;
+      const SubjectObjective& objective;
+      ~Tally() {
+        fit.solves = objective.solves();
+        fit.solver_stats = objective.solver_totals();
+      }
+    } tally{fit, objective};
     fit.names = objective.names();
     fit.n_obs = objective.n_observations();
     fit.n_blq = objective.n_censored();

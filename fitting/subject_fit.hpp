@@ -39,6 +39,8 @@ struct SubjectFit {
   std::vector<RecordPrediction> predictions;  // one per observation, in the subject's order
   std::vector<double> curve_times;
   Eigen::MatrixXd curve;                      // n_times × n_observables at the estimates
+  long solves = 0;                            // solver calls for this subject (fit, uncertainty, profiles, curves)
+  SolverStats solver_stats;                   // their steps, evaluations and failures, summed
 };
 
 // Checks subjects against what the set-up needs, before anything is fitted: DV > 0 for a log-normal observable;

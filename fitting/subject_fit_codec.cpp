@@ -65,6 +65,8 @@ void encode(ByteWriter& out, const SubjectFit& f) {
   out.put_vector(f.predictions);
   out.put_vector(f.curve_times);
   put(out, f.curve);
+  out.put(f.solves);
+  out.put(f.solver_stats);
 }
 
 SubjectFit decode_subject_fit(ByteReader& in) {
@@ -112,6 +114,8 @@ SubjectFit decode_subject_fit(ByteReader& in) {
   f.predictions = in.get_vector<RecordPrediction>();
   f.curve_times = in.get_vector<double>();
   f.curve = get_matrix(in);
+  f.solves = in.get<long>();
+  f.solver_stats = in.get<SolverStats>();
   return f;
 }
 

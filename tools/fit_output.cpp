@@ -53,6 +53,13 @@ void write_subject(const io::H5Group& group, const Model& model, const Subject& 
   group.attribute("ofv_prior", fit.ofv_prior);
   group.attribute("n_obs", static_cast<long>(fit.n_obs));
   group.attribute("n_blq", static_cast<long>(fit.n_blq));
+  group.attribute("solver_solves", fit.solves);  // every solve for this subject, and their work summed
+  group.attribute("solver_steps", fit.solver_stats.steps);
+  group.attribute("solver_rhs_evaluations", fit.solver_stats.rhs_evaluations);
+  group.attribute("solver_jacobian_evaluations", fit.solver_stats.jacobian_evaluations);
+  group.attribute("solver_error_test_failures", fit.solver_stats.error_test_failures);
+  group.attribute("solver_nonlinear_failures", fit.solver_stats.nonlinear_failures);
+  group.attribute("solver_sensitivity_rhs_evaluations", fit.solver_stats.sensitivity_rhs_evaluations);
   if (fit.status != FitStatus::ok) return;
   group.write("names", fit.names);
   group.write("estimates", fit.estimates, "natural units of each parameter");
@@ -159,6 +166,9 @@ void write_fit_h5(const std::filesystem::path& path, const io::RunInfo& run_info
     fit.attribute("prior_terms", run.prior_description);
     fit.attribute("interrupted", static_cast<long>(run.interrupted ? 1 : 0));
     fit.attribute("fit_seconds", run.fit_seconds);
+    fit.attribute("rtol", setup.solver_options.rtol);
+    fit.attribute("atol_scale", setup.solver_options.atol_scale);
+    fit.attribute("max_steps", setup.solver_options.max_steps);
     long failed = 0;
     for (const auto& f : *run.fits) failed += f.status != FitStatus::ok;
     fit.attribute("n_subjects", static_cast<long>(run.fits->size()));
