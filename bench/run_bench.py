@@ -37,6 +37,19 @@ Benchmarks:
               binomial tables); both must return the same designs. Time: cartpk's whole process (best of
               --design-repeats runs) against the peer's search alone. Targets: >= 20x and under one second each.
 
+  vpop        virtual populations (`cartpk vpop`), each run with 1 and 2 threads and, where cartpk is built with
+              MPI and mpirun exists, 2 ranks x 1 thread (scaling efficiency = speed-up / 2; the runs' numbers
+              must be identical):
+              a. stein2019 closed form, 100,000 patients x 3 scenarios (base, cmax x0.5, x2), 100 output times,
+                 metrics, bands and the HDF5 output, against bench/peer_vpop.py stein2019 (NumPy-vectorised
+                 sampling with rejection, curves, metrics, quantiles); patients/s per core; targets >= 3x the
+                 peer per core, scaling >= 85 %.
+              b. cart_cd19_bcma over two years (daily outputs), 2,000 patients x 3 doses: patients/s per core,
+                 the population machinery's cost over bare solves (bench_cart_cd19_bcma against the typical
+                 patient through vpop; target <= 10 %), a SciPy LSODA peer on a subset (per-patient rates) with
+                 both solvers' accuracy against a tight reference at cartpk's sampled patients.
+              c. peak memory (max RSS) of 1,000,000 stein2019 patients x 3 scenarios; target <= 2 GB.
+
 To add one: write `def bench_<name>(ctx) -> dict` (see Context and bench_stein2019) and append it to BENCHMARKS.
 """
 import argparse
@@ -688,6 +701,365 @@ def bench_design(ctx):
 
 
 # --------------------------------------------------------------------------------------------------------------
+# Virtual populations: cartpk vpop against NumPy/SciPy peers, its thread (and MPI rank) scaling, the population
+# machinery's cost over bare solves, and peak memory
+
+VPOP_STEIN_SCENARIOS = ("# base, cmax x0.5 and cmax x2 (stein2019's typical cmax is 24000 copies/µg)\n"
+                        "[scenario.base]\n\n[scenario.cmax_half.parameters]\ncmax = 12000\n\n"
+                        "[scenario.cmax_double.parameters]\ncmax = 48000\n")
+VPOP_STEIN_CMAX = "24000,12000,48000"                   # the same scenarios for the peer
+VPOP_STEIN_GRID = ["--end", "396", "--step", "4"]       # 100 output times: 0, 4, ..., 396 days
+VPOP_M2_DOSES = "0.5e6,1e6,2e6"
+VPOP_M2_GRID = ["--end", "730", "--step", "1"]          # two years, daily: the grid of bench_cart_cd19_bcma
+VPOP_M2_KEPT = 4                                        # trajectories kept for the accuracy check
+VPOP_M2_PEER_RTOL, VPOP_M2_PEER_ATOL_SCALE = 1e-8, 1e-13
+VPOP_STEIN_TARGET = 3.0       # cartpk patients/s per core over the NumPy peer's
+VPOP_SCALING_TARGET = 0.85    # speed-up / 2 on two cores (threads or ranks)
+VPOP_OVERHEAD_TARGET = 0.10   # population machinery over bare solves
+VPOP_MEMORY_TARGET_GB = 2.0
+VPOP_CHECK_TOL = 0.05         # cartpk vs NumPy peer: medians of independent 100,000-patient samples
+VPOP_M2_CHECK_TOL = M2_CHECK_TOL
+
+
+def run_measured(cmd, timeout):
+    """Run `cmd` (output discarded unless it fails) and return its wall time in seconds (use it inside
+    ChildUsage for its CPU time and memory)."""
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run([str(c) for c in cmd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:  # subprocess.run has killed the child
+        raise BenchError(f"timed out after {timeout} s (killed): {' '.join(map(str, cmd))}")
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        raise BenchError(f"exit status {proc.returncode}: {' '.join(map(str, cmd))}")
+    return wall
+
+
+class ChildUsage:
+    """resource.getrusage(RUSAGE_CHILDREN) before and after one child: its CPU seconds; and ru_maxrss, which is
+    the largest child so far (so a memory measurement runs first, or in a fresh process)."""
+
+    def __enter__(self):
+        import resource
+        self._r = resource
+        self.before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return self
+
+    def __exit__(self, *exc):
+        after = self._r.getrusage(self._r.RUSAGE_CHILDREN)
+        self.cpu = (after.ru_utime - self.before.ru_utime) + (after.ru_stime - self.before.ru_stime)
+        self.maxrss_kb = after.ru_maxrss
+        return False
+
+
+def vpop_run(ctx, args, threads, ranks=1):
+    """One `cartpk vpop` run: wall, CPU, the run's own seconds (/vpop/run_seconds) and its output's numbers."""
+    import h5py
+    exe = cartpk_exe(ctx)
+    cmd = [exe, "vpop"] + args + ["--threads", threads, "--quiet"]
+    if ranks > 1:
+        cmd = ["mpirun", "--oversubscribe", "--allow-run-as-root", "-np", ranks] + cmd
+    with ChildUsage() as usage:
+        wall = run_measured(cmd, ctx.args.timeout)
+    out = args[args.index("--out") + 1]
+    with h5py.File(out, "r") as f:
+        n = int(f["/vpop"].attrs["n_patients"])
+        run_s = float(f["/vpop/run_seconds"][0, 0])
+        complete = int(f["/vpop/progress"][-1, 1]) == 1
+    if not complete:
+        raise BenchError(f"{out}: the run is marked partial")
+    cores = (threads or os.cpu_count()) * ranks  # --threads 0: all cores
+    return {"threads": threads, "ranks": ranks, "cores": cores, "patients": n, "wall": wall,
+            "cpu": usage.cpu, "run_seconds": run_s, "per_core_wall": n / (wall * cores),
+            "per_core_run": n / (run_s * cores), "per_cpu_second": n / usage.cpu if usage.cpu > 0 else None,
+            "command": " ".join(map(str, cmd))}
+
+
+def h5_numbers(path, skip=("run_seconds", "progress")):
+    """Every numeric dataset of an HDF5 file (for the identical-output check; the run time and the progress
+    rows, which record when batches were flushed, differ between any two runs)."""
+    import h5py
+    out = {}
+    with h5py.File(path, "r") as f:
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset) and obj.dtype.kind in "fiu" and name.split("/")[-1] not in skip:
+                out[name] = obj[()]
+        f.visititems(visit)
+    return out
+
+
+def same_numbers(a, b):
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k], equal_nan=True) for k in a)
+
+
+def model_table(exe, model):
+    """{parameter: (default, lower, upper, omega2 or None)} parsed from `cartpk models MODEL`."""
+    proc = subprocess.run([str(exe), "models", model], capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        raise BenchError(f"cartpk models {model} failed: {proc.stderr.strip()}")
+    lines = proc.stdout.splitlines()
+    start = next(i for i, l in enumerate(lines) if l.strip() == "parameters:")
+    header = lines[start + 1].split()
+    has_omega = "omega2" in header
+    table = {}
+    for line in lines[start + 2:]:
+        fields = line.split()
+        if not fields or line.strip().startswith("omega2:") or not line.startswith("  "):
+            break
+        omega = float(fields[5]) if has_omega and fields[5] != "-" else None
+        table[fields[0]] = (float(fields[2]), float(fields[3]), float(fields[4]), omega)
+    return table
+
+
+def mpi_status(ctx):
+    """(available, why not): mpirun on PATH and a cartpk built with MPI (`cartpk --version` says so)."""
+    import shutil
+    if not shutil.which("mpirun"):
+        return False, "mpirun is not installed (make deps installs openmpi-bin where the build uses MPI)"
+    proc = subprocess.run([str(cartpk_exe(ctx)), "--version"], capture_output=True, text=True, timeout=60)
+    if "MPI: yes" not in proc.stdout + proc.stderr:
+        return False, f"this cartpk is built without MPI (`cartpk --version`: {proc.stdout.strip() or '?'})"
+    return True, ""
+
+
+def fmt_s(x):
+    return f"{x:.2f} s" if x < 100 else f"{x:.0f} s"
+
+
+def bench_vpop(ctx):
+    a = ctx.args
+    exe = cartpk_exe(ctx)
+    sys.path.insert(0, str(HERE))
+    import peer_vpop
+    load = os.getloadavg()[0]
+    mpi_ok, mpi_why = mpi_status(ctx)
+    results, ok, ratios = {"load_average_at_start": load}, True, {}
+
+    # The peers' model tables must be cartpk's (bounds for rejection, typical values, omega^2).
+    stein_table = model_table(exe, "stein2019")
+    for name, (typical, lower, upper, omega2) in peer_vpop.STEIN.items():
+        if stein_table.get(name) != (typical, lower, upper, omega2):
+            raise BenchError(f"peer_vpop.STEIN[{name}] = {(typical, lower, upper, omega2)} but cartpk models "
+                             f"stein2019 lists {stein_table.get(name)}")
+    m2_table = model_table(exe, "cart_cd19_bcma")
+    for name, (lower, upper) in peer_vpop.M2_BOUNDS.items():
+        if m2_table.get(name, (None, None, None))[1:3] != (lower, upper):
+            raise BenchError(f"peer_vpop.M2_BOUNDS[{name}] = {(lower, upper)} but cartpk models cart_cd19_bcma "
+                             f"lists {m2_table.get(name)}")
+
+    # ---- c first: peak memory, 1,000,000 stein2019 patients x 3 scenarios (ru_maxrss of children is a running
+    # maximum, so the largest run is measured before any other child of this process).
+    scenarios = ctx.out / "vpop_stein2019_scenarios.toml"
+    scenarios.write_text(VPOP_STEIN_SCENARIOS)
+    stein_args = lambda n, out: ["--model", "stein2019", "--n", n, "--scenarios", scenarios] + VPOP_STEIN_GRID + [
+        "--out", out]
+    big = ctx.out / "vpop_stein2019_memory.h5"
+    print(f"vpop: memory, cartpk vpop stein2019 {a.vpop_memory_n:,} patients x 3 scenarios, all cores ...", flush=True)
+    mem = vpop_run(ctx, stein_args(a.vpop_memory_n, big), 0)
+    with ChildUsage() as u:
+        pass
+    mem["max_rss_gb"] = u.maxrss_kb / 1024 ** 2
+    mem["file_mb"] = big.stat().st_size / 1024 ** 2
+    big.unlink()
+    mem_met = mem["max_rss_gb"] <= VPOP_MEMORY_TARGET_GB
+    results["memory"] = mem
+
+    # ---- a: stein2019 closed form, 100,000 patients x 3 scenarios, 100 output times
+    runs = {}
+    for label, threads, ranks in (("1 thread", 1, 1), ("2 threads", 2, 1)) + ((("2 MPI ranks", 1, 2),) if mpi_ok else ()):
+        out = ctx.out / f"vpop_stein2019_{threads}t{ranks}r.h5"
+        print(f"vpop: cartpk vpop stein2019 {a.vpop_n:,} patients x 3 scenarios, {label} ...", flush=True)
+        runs[label] = vpop_run(ctx, stein_args(a.vpop_n, out), threads, ranks)
+        runs[label]["out"] = str(out)
+    times = ",".join(str(4 * i) for i in range(100))
+    print(f"vpop: peer_vpop.py stein2019 (NumPy, best of {a.vpop_peer_repeats}) ...", flush=True)
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    peer_cmd = [sys.executable, HERE / "peer_vpop.py", "stein2019", "--n", a.vpop_n, "--times", times,
+                "--cmax", VPOP_STEIN_CMAX, "--repeats", a.vpop_peer_repeats]
+    proc = subprocess.run([str(c) for c in peer_cmd], capture_output=True, text=True, timeout=a.timeout, env=env)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        raise BenchError("peer_vpop.py stein2019 failed")
+    peer = json.loads(proc.stdout)
+    # Sanity: the two samples are independent, so compare medians (sampling error ~0.5 % at 100,000 patients).
+    import h5py
+    one = runs["1 thread"]["out"]
+    with h5py.File(one, "r") as f:
+        names = [s.decode() if isinstance(s, bytes) else s for s in f["/vpop"].attrs["scenarios"]]
+        band = [f[f"/vpop/scenarios/{s}/bands/qpcr"][2] for s in names]
+        mcols = [c.decode() if isinstance(c, bytes) else c for c in f[f"/vpop/scenarios/{names[0]}/metric_quantiles"].attrs["metrics"]]
+        mmed = [dict(zip(mcols, f[f"/vpop/scenarios/{s}/metric_quantiles"][:, 2])) for s in names]
+        rejected_cartpk = int(f["/vpop/patients/rejected_draws"][:].sum())
+    check_band = max(max_rel_diff(band[k], peer["summary"]["qpcr_median_band"][k]) for k in range(len(names)))
+    check_metric = max(abs(mmed[k][m] / v - 1) for k in range(len(names))
+                       for m, v in peer["summary"]["metric_medians"][k].items() if m in mmed[k] and v)
+    same = {label: same_numbers(h5_numbers(one), h5_numbers(r["out"])) for label, r in runs.items() if label != "1 thread"}
+    stein_ok = max(check_band, check_metric) <= VPOP_CHECK_TOL and all(same.values())
+    peer_rate = peer["patients_per_second"]
+    base = runs["1 thread"]
+    rows = []
+    for label, r in runs.items():
+        eff = r["per_core_wall"] / base["per_core_wall"] if r["cores"] > 1 else None
+        eff_cpu = r["per_cpu_second"] / base["per_cpu_second"] if r["cores"] > 1 else None
+        rows.append([f"cartpk {label}", f"{r['patients']:,}", fmt_s(r["wall"]), fmt_s(r["cpu"]),
+                     fmt_rate(r["per_core_wall"]), fmt_rate(r["per_core_run"]), fmt_rate(r["per_cpu_second"]),
+                     f"{r['per_core_wall'] / peer_rate:.2f}x", "-" if eff is None else f"{100 * eff:.0f} %",
+                     "-" if eff_cpu is None else f"{100 * eff_cpu:.0f} %",
+                     "-" if label not in same else ("yes" if same[label] else "NO")])
+    rows.append(["NumPy peer (1 core)", f"{peer['patients']:,}", fmt_s(peer["seconds"]), "-", fmt_rate(peer_rate),
+                 "-", "-", "1x", "-", "-", "-"])
+    ratio_stein = base["per_core_wall"] / peer_rate
+    scaling = {label: r["per_core_wall"] / base["per_core_wall"] for label, r in runs.items() if r["cores"] > 1}
+    ratios["stein2019_per_core_vs_numpy"] = ratio_stein
+    ratios.update({f"stein2019_scaling_{k.replace(' ', '_')}": v for k, v in scaling.items()})
+    print()
+    print_table(f"vpop a: stein2019 closed form, {a.vpop_n:,} patients x 3 scenarios (base, cmax x0.5, x2), "
+                "100 output times, metrics + bands + HDF5 output",
+                ["run", "patients", "wall", "CPU", "pat/s/core", "(run only)", "pat/CPU-s", "vs peer",
+                 "scaling", "(CPU)", "same numbers"], rows)
+    print("  pat/s/core: patients / (whole-process wall x cores); (run only): the same over /vpop/run_seconds "
+          "(sampling, solving, summaries, streaming output; no start-up); pat/CPU-s: over user + sys time; "
+          "scaling: pat/s/core relative to 1 thread (= speed-up / 2); (CPU): the same in pat/CPU-s (the extra work "
+          "of running in parallel, whatever else the machine runs)")
+    print(f"  target >= {VPOP_STEIN_TARGET:g}x the NumPy peer per core: "
+          + ("met" if ratio_stein >= VPOP_STEIN_TARGET else "NOT met") + f" ({ratio_stein:.2f}x); scaling >= "
+          f"{100 * VPOP_SCALING_TARGET:.0f} %: " + ", ".join(
+              f"{k} {100 * v:.0f} % " + ("met" if v >= VPOP_SCALING_TARGET else "NOT met") for k, v in scaling.items()))
+    print(f"  check vs the NumPy peer (independent samples): median qPCR band max rel. diff {check_band:.2e}, "
+          f"metric medians {check_metric:.2e} (limit {VPOP_CHECK_TOL:g}); rejected draws: cartpk "
+          f"{rejected_cartpk}, peer {peer['summary']['rejected_draws']}")
+    if not stein_ok:
+        print("  FAIL: cartpk and the peer disagree, or the runs' numbers differ between thread/rank counts")
+    if not mpi_ok:
+        print(f"  MPI rows skipped: {mpi_why}")
+    print()
+    results["stein2019"] = {"runs": runs, "peer": peer, "check_band": check_band, "check_metric_medians": check_metric,
+                            "same_numbers": same, "ratio_per_core": ratio_stein, "scaling": scaling}
+    ok = ok and stein_ok
+
+    # ---- b: cart_cd19_bcma, two years daily, 2,000 patients x 3 doses
+    iiv = HERE.parent / "examples" / "iiv_cart_cd19_bcma.toml"
+    m2_args = lambda n, out: ["--model", "cart_cd19_bcma", "--iiv", iiv, "--n", n, "--dose-per-kg", VPOP_M2_DOSES] + \
+        VPOP_M2_GRID + ["--keep-trajectories", VPOP_M2_KEPT, "--out", out]
+    m2_runs = {}
+    for label, threads, ranks in (("1 thread", 1, 1), ("2 threads", 2, 1)) + ((("2 MPI ranks", 1, 2),) if mpi_ok else ()):
+        out = ctx.out / f"vpop_cart_cd19_bcma_{threads}t{ranks}r.h5"
+        print(f"vpop: cartpk vpop cart_cd19_bcma {a.vpop_m2_n:,} patients x 3 doses, {label} ...", flush=True)
+        m2_runs[label] = vpop_run(ctx, m2_args(a.vpop_m2_n, out), threads, ranks)
+        m2_runs[label]["out"] = str(out)
+    # Bare solves: bench_cart_cd19_bcma (the model's defaults, 1e6 cells/kg, days 0..730 daily, CVODES defaults),
+    # and the same patient through the whole vpop machinery (negligible variability, three identical scenarios).
+    bench_exe = ctx.build / "bench" / "bench_cart_cd19_bcma"
+    if not bench_exe.is_file():
+        raise BenchError(f"{bench_exe} not found (build it first: make build)")
+    typical_iiv = ctx.out / "vpop_iiv_negligible.toml"
+    typical_iiv.write_text("# every patient is the typical patient (a variance no draw can see)\n"
+                           "[iiv]\nrho = { omega2 = 1e-30 }\n")
+    same_sc = ctx.out / "vpop_same_dose_scenarios.toml"
+    same_sc.write_text("".join(f"[scenario.dose_1e6_{k}]\ndose_per_kg = 1e6\n\n" for k in "abc"))
+    out = ctx.out / "vpop_cart_cd19_bcma_typical.h5"
+    n_typ = max(1, a.vpop_bare_repeats // 3)
+    # Interleaved rounds, the best of each kept: other processes on the machine slow either side at random.
+    bare_rounds, typ_rounds = [], []
+    for k in range(a.vpop_overhead_rounds):
+        print(f"vpop: round {k + 1}/{a.vpop_overhead_rounds}: bench_cart_cd19_bcma ({a.vpop_bare_repeats} bare "
+              f"solves), then the typical patient through cartpk vpop ({n_typ} x 3 scenarios, 1 thread) ...",
+              flush=True)
+        bare_rounds.append(run_json([bench_exe, "--repeats", a.vpop_bare_repeats], a.timeout)["ode"])
+        typ_rounds.append(vpop_run(ctx, ["--model", "cart_cd19_bcma", "--iiv", typical_iiv, "--n", n_typ,
+                                         "--scenarios", same_sc] + VPOP_M2_GRID + ["--out", out], 1))
+    bare = min(bare_rounds, key=lambda r: r["seconds"])
+    bare_solve = bare["seconds"] / bare["solves"]
+    typ = min(typ_rounds, key=lambda r: r["run_seconds"])
+    typ["wall"] = min(r["wall"] for r in typ_rounds)
+    typ_solve_run = typ["run_seconds"] / (3 * n_typ)
+    typ_solve_wall = typ["wall"] / (3 * n_typ)
+    overhead_run = typ_solve_run / bare_solve - 1
+    overhead_wall = typ_solve_wall / bare_solve - 1
+    # The SciPy LSODA peer on a subset, and the accuracy of both against a tight reference at cartpk's patients.
+    print(f"vpop: peer_vpop.py cart_cd19_bcma (SciPy LSODA, {a.vpop_m2_peer_n} patients x 3 doses; and the "
+          "accuracy check) ...", flush=True)
+    m2_peer = run_json([sys.executable, HERE / "peer_vpop.py", "cart_cd19_bcma", "--n", a.vpop_m2_peer_n,
+                        "--iiv", iiv, "--doses", VPOP_M2_DOSES, "--end", "730", "--step", "1",
+                        "--rtol", VPOP_M2_PEER_RTOL, "--atol-scale", VPOP_M2_PEER_ATOL_SCALE,
+                        "--check-h5", m2_runs["1 thread"]["out"], "--check-patients", VPOP_M2_KEPT], a.timeout)
+    acc = m2_peer["check"]
+    m2_same = {label: same_numbers(h5_numbers(m2_runs["1 thread"]["out"]), h5_numbers(r["out"]))
+               for label, r in m2_runs.items() if label != "1 thread"}
+    m2_ok = acc["cartpk_max_rel_err"] <= VPOP_M2_CHECK_TOL and all(m2_same.values())
+    m2_peer_rate = m2_peer["patients_per_second"]
+    m2_base = m2_runs["1 thread"]
+    rows = []
+    for label, r in m2_runs.items():
+        eff = r["per_core_wall"] / m2_base["per_core_wall"] if r["cores"] > 1 else None
+        eff_cpu = r["per_cpu_second"] / m2_base["per_cpu_second"] if r["cores"] > 1 else None
+        rows.append([f"cartpk {label}", f"{r['patients']:,}", fmt_s(r["wall"]), fmt_s(r["cpu"]),
+                     fmt_rate(r["per_core_wall"]), fmt_rate(r["per_core_run"]), fmt_rate(r["per_cpu_second"]),
+                     f"{r['per_core_wall'] / m2_peer_rate:,.1f}x", "-" if eff is None else f"{100 * eff:.0f} %",
+                     "-" if eff_cpu is None else f"{100 * eff_cpu:.0f} %",
+                     "-" if label not in m2_same else ("yes" if m2_same[label] else "NO")])
+    rows.append(["SciPy LSODA peer (1 core)", f"{m2_peer['patients']:,}", fmt_s(m2_peer["seconds"]), "-",
+                 fmt_rate(m2_peer_rate), "-", "-", "1x", "-", "-", "-"])
+    ratio_m2 = m2_base["per_core_wall"] / m2_peer_rate
+    m2_scaling = {label: r["per_core_wall"] / m2_base["per_core_wall"] for label, r in m2_runs.items() if r["cores"] > 1}
+    ratios["cart_cd19_bcma_per_core_vs_lsoda"] = ratio_m2
+    ratios.update({f"cart_cd19_bcma_scaling_{k.replace(' ', '_')}": v for k, v in m2_scaling.items()})
+    ratios["cart_cd19_bcma_overhead_vs_bare_solve"] = overhead_run
+    pop_solve = m2_base["run_seconds"] / (3 * m2_base["patients"])
+    print()
+    print_table(f"vpop b: cart_cd19_bcma, {a.vpop_m2_n:,} patients x 3 doses ({VPOP_M2_DOSES} cells/kg), days "
+                "0..730 daily (731 outputs), examples/iiv_cart_cd19_bcma.toml",
+                ["run", "patients", "wall", "CPU", "pat/s/core", "(run only)", "pat/CPU-s", "vs peer", "scaling",
+                 "(CPU)", "same numbers"], rows)
+    print(f"  scaling >= {100 * VPOP_SCALING_TARGET:.0f} %: " + ", ".join(
+        f"{k} {100 * v:.0f} % " + ("met" if v >= VPOP_SCALING_TARGET else "NOT met") for k, v in m2_scaling.items()))
+    print(f"  bare solve (bench_cart_cd19_bcma, the model's defaults, 1e6 cells/kg, same grid and tolerances): "
+          f"{1e3 * bare_solve:.2f} ms/solve ({bare['solves']} solves; best of {a.vpop_overhead_rounds} rounds)")
+    print(f"  the same patient through cartpk vpop ({n_typ} x 3 scenarios, 1 thread, best of the interleaved rounds): {1e3 * typ_solve_run:.2f} ms per "
+          f"patient-scenario (run only), {1e3 * typ_solve_wall:.2f} ms whole process; population machinery "
+          f"(sampling, metrics, bands, events, output): {100 * overhead_run:+.1f} % (run only), "
+          f"{100 * overhead_wall:+.1f} % whole process; target <= {100 * VPOP_OVERHEAD_TARGET:.0f} %: "
+          + ("met" if overhead_run <= VPOP_OVERHEAD_TARGET else "NOT met"))
+    print(f"  population patients (1 thread): {1e3 * pop_solve:.2f} ms per patient-scenario (run only; their "
+          "parameters vary, so their solves differ from the typical patient's)")
+    print(f"  accuracy against a tight reference (LSODA rtol {acc['reference']['rtol']:g}, atol "
+          f"{acc['reference']['atol_scale']:g} x state scales) at cartpk's first {acc['patients']} patients x 3 doses, "
+          f"731 days, 5 observables (relative; absolute below 1e-6): cartpk (CVODES rtol 1e-8, atol 1e-12 x scales) "
+          f"{acc['cartpk_max_rel_err']:.1e}, peer (LSODA rtol {VPOP_M2_PEER_RTOL:g}, atol {VPOP_M2_PEER_ATOL_SCALE:g} "
+          f"x scales) {acc['peer_max_rel_err']:.1e}")
+    if not m2_ok:
+        print(f"  FAIL: cartpk's trajectories are off by more than {VPOP_M2_CHECK_TOL:g}, or the runs' numbers differ "
+              "between thread/rank counts")
+    if not mpi_ok:
+        print(f"  MPI rows skipped: {mpi_why}")
+    print()
+    results["cart_cd19_bcma"] = {"runs": m2_runs, "peer": m2_peer, "same_numbers": m2_same, "ratio_per_core": ratio_m2,
+                                 "scaling": m2_scaling, "bare": bare, "bare_seconds_per_solve": bare_solve,
+                                 "typical_patient_run": typ, "bare_rounds": bare_rounds,
+                                 "typical_patient_rounds": typ_rounds, "overhead_run_only": overhead_run,
+                                 "overhead_whole_process": overhead_wall, "accuracy": acc}
+    ok = ok and m2_ok
+
+    print_table(f"vpop c: peak memory, stein2019 {a.vpop_memory_n:,} patients x 3 scenarios, 100 outputs, all cores",
+                ["run", "wall", "CPU", "max RSS", "HDF5 file", "target"],
+                [[f"cartpk ({os.cpu_count()} threads)", fmt_s(mem["wall"]), fmt_s(mem["cpu"]),
+                  f"{mem['max_rss_gb']:.2f} GB", f"{mem['file_mb']:.0f} MB",
+                  f"<= {VPOP_MEMORY_TARGET_GB:g} GB " + ("met" if mem_met else "NOT met")]])
+    ratios["memory_gb_1m_patients"] = mem["max_rss_gb"]
+    print()
+    print(f"vpop ratios: " + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
+    print(f"  (load average when the section started: {load:.2f} on {os.cpu_count()} cores; other processes "
+          "competing for the cores lower the wall-clock rates, not the CPU-second ones)")
+    print()
+    results.update({"ok": ok, "ratios": ratios, "mpi": {"available": mpi_ok, "why_not": mpi_why},
+                    "targets": {"stein_per_core": VPOP_STEIN_TARGET, "scaling": VPOP_SCALING_TARGET,
+                                "overhead": VPOP_OVERHEAD_TARGET, "memory_gb": VPOP_MEMORY_TARGET_GB}})
+    return results
+
+
+# --------------------------------------------------------------------------------------------------------------
 
 BENCHMARKS = {
     "stein2019": bench_stein2019,
@@ -696,6 +1068,7 @@ BENCHMARKS = {
     "fit_stein2019": bench_fit_stein2019,
     "fit_cart_cd19_bcma": bench_fit_cart_cd19_bcma,
     "design": bench_design,
+    "vpop": bench_vpop,
 }
 
 
@@ -737,6 +1110,22 @@ def main():
                          "and ~30 s); a run over the limit is killed and the benchmark fails")
     ap.add_argument("--design-repeats", type=int, default=5,
                     help="design: timed cartpk runs per search, the best is reported (default 5)")
+    ap.add_argument("--vpop-n", type=int, default=100000,
+                    help="vpop: stein2019 patients (3 scenarios each) for the NumPy comparison (default 100000)")
+    ap.add_argument("--vpop-peer-repeats", type=int, default=2,
+                    help="vpop: timed runs of the NumPy peer, the best is reported (default 2)")
+    ap.add_argument("--vpop-m2-n", type=int, default=2000,
+                    help="vpop: cart_cd19_bcma patients (3 doses each) (default 2000)")
+    ap.add_argument("--vpop-m2-peer-n", type=int, default=20,
+                    help="vpop: cart_cd19_bcma patients given to the slow SciPy LSODA peer (default 20)")
+    ap.add_argument("--vpop-bare-repeats", type=int, default=300,
+                    help="vpop: bare cart_cd19_bcma solves timed, and typical-patient solves through vpop "
+                         "(default 300)")
+    ap.add_argument("--vpop-overhead-rounds", type=int, default=3,
+                    help="vpop: interleaved rounds of bare and typical-patient solves, the best of each kept "
+                         "(default 3)")
+    ap.add_argument("--vpop-memory-n", type=int, default=1000000,
+                    help="vpop: stein2019 patients (3 scenarios each) of the peak-memory run (default 1000000)")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds allowed per program run (default 3600)")
     args = ap.parse_args()
     if args.n_sets < 5:
