@@ -32,8 +32,16 @@ std::vector<std::string> names_of(const Table& table) {
   return out;
 }
 
+}  // namespace
+
+std::filesystem::path partial_path(const std::filesystem::path& target) {
+  auto p = target;
+  p += ".partial";
+  return p;
+}
+
 // What a scenario changes, for the file and the docs: "dose_per_kg=2e+06; product=cd19; ...".
-std::string describe(const Scenario& s) {
+std::string describe_scenario(const Scenario& s) {
   std::string out;
   auto add = [&](const std::string& text) { out += (out.empty() ? "" : "; ") + text; };
   if (s.dose_per_kg) add("dose_per_kg=" + number_text(*s.dose_per_kg));
@@ -46,13 +54,6 @@ std::string describe(const Scenario& s) {
   if (s.lymphodepletion) add(std::string("lymphodepletion=") + (*s.lymphodepletion ? "on" : "off"));
   for (const auto& [name, value] : s.overrides) add(name + "=" + number_text(value));
   return out.empty() ? "model defaults" : out;
-}
-}  // namespace
-
-std::filesystem::path partial_path(const std::filesystem::path& target) {
-  auto p = target;
-  p += ".partial";
-  return p;
 }
 
 struct VpopWriter::Impl {
@@ -184,7 +185,7 @@ VpopWriter::VpopWriter(std::filesystem::path out, std::filesystem::path table, c
   const auto summaries = vpop.empty_summaries();
   for (std::size_t s = 0; s < settings.scenarios.size(); ++s) {
     const auto sg = scenarios.subgroup(settings.scenarios[s].name);
-    sg.attribute("definition", describe(settings.scenarios[s]));
+    sg.attribute("definition", describe_scenario(settings.scenarios[s]));
     w.metrics.push_back(sg.create_rows("metrics", metric_names, "see metric_units"));
     sg.dataset_attribute("metrics", "metric_units", metric_units);
     w.status.push_back(sg.create_long_rows("status", std::vector<std::string>{"status"}, "0 ok, 1 solver failed, 2 not sampled"));

@@ -31,5 +31,7 @@ class VpopWriter {
 };
 
 std::filesystem::path partial_path(const std::filesystem::path& target);  // OUT.partial
+// What a scenario changes, as /vpop/scenarios/<name>@definition records it: "dose_per_kg=2e+06; product=cd19".
+std::string describe_scenario(const Scenario& s);
 
 }  // namespace cartpk::io

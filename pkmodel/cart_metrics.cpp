@@ -75,9 +75,12 @@ void each_metric(const Context& c, Emit emit) {
   if (const int j = c.model.observable_index("autoab"); j >= 0)
     emit("autoab_" + late, "fraction of baseline", "autoantibody at day " + day_text(c.s.late_day),
          late_reached ? value_at(c.r->times_day, series(j), c.s.late_day) : std::nan(""));
-  if (const int j = c.model.observable_index("hb"); j >= 0)
+  if (const int j = c.model.observable_index("hb"); j >= 0) {
     emit("hb_change_" + late, "g/L", "hemoglobin change, day 0 to " + day_text(c.s.late_day),
          late_reached ? value_at(c.r->times_day, series(j), c.s.late_day) - series(j).front() : std::nan(""));
+    emit("hb_" + late, "g/L", "hemoglobin at day " + day_text(c.s.late_day),
+         late_reached ? value_at(c.r->times_day, series(j), c.s.late_day) : std::nan(""));
+  }
 }
 }  // namespace
 

@@ -23,35 +23,13 @@
 #include "tools/commands.hpp"
 #include "tools/rank_checks.hpp"
 #include "tools/vpop_options.hpp"
+#include "tools/vpop_run.hpp"
 
 namespace cartpk::cli {
 
 namespace {
 std::atomic<bool> g_interrupted{false};
 extern "C" void on_vpop_signal(int) { g_interrupted.store(true); }
-
-// Progress on stderr at most once a second: patients done, rate and time left.
-class Progress {
- public:
-  Progress(std::size_t total, bool quiet) : total_(total), quiet_(quiet), start_(clock::now()), last_(start_) {}
-  void update(std::size_t done) {
-    const auto now = clock::now();
-    if (quiet_ || (now - last_ < std::chrono::seconds(1) && done < total_)) return;
-    last_ = now;
-    const double seconds = std::chrono::duration<double>(now - start_).count();
-    const double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0.0;
-    const double left = rate > 0 ? static_cast<double>(total_ - done) / rate : 0.0;
-    std::fprintf(stderr, "cartpk vpop: %zu/%zu patients (%.0f %%), %.0f patients/s, ETA %.0f s\n", done, total_,
-                 100.0 * static_cast<double>(done) / static_cast<double>(total_), rate, left);
-  }
-  [[nodiscard]] double seconds() const { return std::chrono::duration<double>(clock::now() - start_).count(); }
-
- private:
-  using clock = std::chrono::steady_clock;
-  std::size_t total_;
-  bool quiet_;
-  clock::time_point start_, last_;
-};
 
 // Per scenario: median [5–95 %] of the main metrics.
 void print_summary(const VirtualPopulation& vpop, const std::vector<ScenarioSummary>& summaries) {
@@ -100,49 +78,24 @@ void run_vpop(const VpopCliOptions& opt, Context& context, bool times_given, boo
   g_interrupted.store(false);
   auto previous_int = std::signal(SIGINT, on_vpop_signal);
   auto previous_term = std::signal(SIGTERM, on_vpop_signal);
-  struct Workspace {
-    std::unique_ptr<Solver> solver;
-    std::vector<ScenarioSummary> summaries;
-  };
-  auto totals = vpop.empty_summaries();
-  const auto merge = [&](const std::vector<ScenarioSummary>& part) {
-    for (std::size_t s = 0; s < totals.size(); ++s) totals[s].merge(part[s]);
-  };
   const std::size_t n = vpop.settings().n_patients;
-  InOrder<PatientResult> in_order(all_items(n));
-  Progress progress(n, opt.quiet || !root);
-  std::size_t failed_simulations = 0;
-  parallel::run_distributed(
-      mpi, n, {opt.threads, &g_interrupted},
-      [&] { return Workspace{vpop.make_workspace_solver(), vpop.empty_summaries()}; },
-      [&](Workspace& w, std::size_t i) { return vpop.simulate(*w.solver, i, w.summaries); },
-      [&](std::size_t i, PatientResult&& patient) {  // rank 0: every patient, local or remote
-        in_order.push(i, std::move(patient), [&](std::size_t, PatientResult&& p) {
-          for (auto status : p.status) failed_simulations += status != PatientStatus::ok;
-          prepared.writer->append(p);
-        });
-        progress.update(in_order.delivered());
-      },
-      [&](Workspace& w) { merge(w.summaries); },
-      [](ByteWriter& out, const PatientResult& p) { encode(out, p); },
-      [](ByteReader& in) { return decode_patient(in); },
-      [&](ByteWriter& out) { encode(out, totals); },
-      [&](ByteReader& in) { merge(decode_summaries(in)); });
+  const auto run = run_population(vpop, {opt.threads, opt.quiet, &g_interrupted, "cartpk vpop"},
+                                  [&](const PatientResult& p) { prepared.writer->append(p); });
   std::signal(SIGINT, previous_int);
   std::signal(SIGTERM, previous_term);
   if (!root) return;
-  const bool interrupted = in_order.delivered() < n;
+  const bool interrupted = run.delivered < n;
   // Every claimed patient finishes before the pool stops, so after an interruption the summaries cover the patients
   // written (one process); across MPI ranks, patients finished beyond a gap in the order are in the summaries only.
-  prepared.writer->finish(totals, !interrupted, progress.seconds());
-  print_summary(vpop, totals);
+  prepared.writer->finish(run.totals, !interrupted, run.seconds);
+  print_summary(vpop, run.totals);
   std::printf("wrote %s%s%s\n", opt.out.c_str(), opt.table.empty() ? "" : " and ", opt.table.c_str());
   if (interrupted) {
     std::fprintf(stderr, "cartpk vpop: interrupted; the %zu patients completed in order are written to %s (marked partial)\n",
-                 in_order.delivered(), opt.out.c_str());
+                 run.delivered, opt.out.c_str());
     context.exit_code = 130;
-  } else if (failed_simulations > 0) {
-    std::fprintf(stderr, "cartpk vpop: %zu patient-scenario simulations failed (status in the outputs)\n", failed_simulations);
+  } else if (run.failed_simulations > 0) {
+    std::fprintf(stderr, "cartpk vpop: %zu patient-scenario simulations failed (status in the outputs)\n", run.failed_simulations);
     context.exit_code = 3;
   }
 }

@@ -1,6 +1,8 @@
 #include "trial/design_evaluate.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <iterator>
 #include <stdexcept>
 #include <vector>
 
@@ -43,12 +45,10 @@ class StageTwo {
   BinomialTable responders_;  // R2 ~ Bin(n2, p_resp) (empty with a final toxicity rule)
   std::vector<double> joint_;  // P(R2, T2) (only with a final toxicity rule)
 };
-}  // namespace
 
-OperatingCharacteristics evaluate_design(const ToxicityStopDesign& d, double p_resp, double p_tox,
-                                         double odds_ratio) {
+// The marginals are passed as given (not re-summed from the cells) so the limiting cases stay exact.
+OperatingCharacteristics evaluate(const ToxicityStopDesign& d, const JointCells& cells, double p_resp, double p_tox) {
   check(d);
-  const JointCells cells = joint_cells(p_resp, p_tox, odds_ratio);
   const auto stage1 = joint_counts(cells, d.n1);
   const StageTwo stage2(d, cells, p_resp);
   const auto w1 = static_cast<std::size_t>(d.n1 + 1);
@@ -65,6 +65,20 @@ OperatingCharacteristics evaluate_design(const ToxicityStopDesign& d, double p_r
   oc.expected_n = d.n1 + n2 * (1.0 - oc.p_stop_stage1);
   oc.expected_toxicities = p_tox * oc.expected_n;
   return oc;
+}
+}  // namespace
+
+OperatingCharacteristics evaluate_design(const ToxicityStopDesign& d, double p_resp, double p_tox,
+                                         double odds_ratio) {
+  return evaluate(d, joint_cells(p_resp, p_tox, odds_ratio), p_resp, p_tox);
+}
+
+OperatingCharacteristics evaluate_design(const ToxicityStopDesign& d, const JointCells& cells) {
+  const double cell[] = {cells.p11, cells.p10, cells.p01, cells.p00};
+  if (std::any_of(std::begin(cell), std::end(cell), [](double c) { return !(c >= 0.0 && c <= 1.0); }) ||
+      std::abs(cells.p11 + cells.p10 + cells.p01 + cells.p00 - 1.0) > 1e-9)
+    throw std::invalid_argument("evaluate_design: joint cells must be probabilities summing to 1");
+  return evaluate(d, cells, std::min(1.0, cells.p11 + cells.p10), std::min(1.0, cells.p11 + cells.p01));
 }
 
 }  // namespace cartpk::trial

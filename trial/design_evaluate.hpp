@@ -31,4 +31,9 @@ struct OperatingCharacteristics {
 OperatingCharacteristics evaluate_design(const ToxicityStopDesign& design, double p_resp, double p_tox,
                                          double odds_ratio);
 
+struct JointCells;  // trial/joint_outcomes.hpp
+// The same for a patient's joint response/toxicity cells given directly (e.g. a virtual population's, where a
+// cell can be 0 and the odds ratio undefined); the cells must be >= 0 and sum to 1 within 1e-9.
+OperatingCharacteristics evaluate_design(const ToxicityStopDesign& design, const JointCells& cells);
+
 }  // namespace cartpk::trial

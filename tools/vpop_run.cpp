@@ -1,0 +1,75 @@
+#include "tools/vpop_run.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+
+#include "parallel/distributed_cohort.hpp"
+#include "pkmodel/cohort.hpp"
+
+namespace cartpk::cli {
+
+namespace {
+// Progress on stderr at most once a second: patients done, rate and time left.
+class Progress {
+ public:
+  Progress(std::size_t total, bool quiet, std::string command)
+      : total_(total), quiet_(quiet), command_(std::move(command)), start_(clock::now()), last_(start_) {}
+  void update(std::size_t done) {
+    const auto now = clock::now();
+    if (quiet_ || (now - last_ < std::chrono::seconds(1) && done < total_)) return;
+    last_ = now;
+    const double seconds = std::chrono::duration<double>(now - start_).count();
+    const double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0.0;
+    const double left = rate > 0 ? static_cast<double>(total_ - done) / rate : 0.0;
+    std::fprintf(stderr, "%s: %zu/%zu patients (%.0f %%), %.0f patients/s, ETA %.0f s\n", command_.c_str(), done,
+                 total_, 100.0 * static_cast<double>(done) / static_cast<double>(total_), rate, left);
+  }
+  [[nodiscard]] double seconds() const { return std::chrono::duration<double>(clock::now() - start_).count(); }
+
+ private:
+  using clock = std::chrono::steady_clock;
+  std::size_t total_;
+  bool quiet_;
+  std::string command_;
+  clock::time_point start_, last_;
+};
+}  // namespace
+
+PopulationRun run_population(const VirtualPopulation& vpop, const PopulationRunOptions& options,
+                             const std::function<void(const PatientResult&)>& deliver) {
+  const auto& mpi = parallel::world();
+  struct Workspace {
+    std::unique_ptr<Solver> solver;
+    std::vector<ScenarioSummary> summaries;
+  };
+  PopulationRun run;
+  run.totals = vpop.empty_summaries();
+  const auto merge = [&](const std::vector<ScenarioSummary>& part) {
+    for (std::size_t s = 0; s < run.totals.size(); ++s) run.totals[s].merge(part[s]);
+  };
+  const std::size_t n = vpop.settings().n_patients;
+  InOrder<PatientResult> in_order(all_items(n));
+  Progress progress(n, options.quiet || mpi.rank() != 0, options.command);
+  parallel::run_distributed(
+      mpi, n, {options.threads, options.cancel},
+      [&] { return Workspace{vpop.make_workspace_solver(), vpop.empty_summaries()}; },
+      [&](Workspace& w, std::size_t i) { return vpop.simulate(*w.solver, i, w.summaries); },
+      [&](std::size_t i, PatientResult&& patient) {  // rank 0: every patient, local or remote
+        in_order.push(i, std::move(patient), [&](std::size_t, PatientResult&& p) {
+          for (auto status : p.status) run.failed_simulations += status != PatientStatus::ok;
+          deliver(p);
+        });
+        progress.update(in_order.delivered());
+      },
+      [&](Workspace& w) { merge(w.summaries); },
+      [](ByteWriter& out, const PatientResult& p) { encode(out, p); },
+      [](ByteReader& in) { return decode_patient(in); },
+      [&](ByteWriter& out) { encode(out, run.totals); },
+      [&](ByteReader& in) { merge(decode_summaries(in)); });
+  run.delivered = in_order.delivered();
+  run.seconds = progress.seconds();
+  return run;
+}
+
+}  // namespace cartpk::cli
