@@ -62,6 +62,22 @@ bool H5Reader::exists(std::string_view path) const {
   return true;
 }
 
+std::vector<std::string> H5Reader::children(std::string_view group) const {
+  const std::string path(group);
+  H5Handle g(H5Gopen2(file_.get(), path.c_str(), H5P_DEFAULT), H5Gclose);
+  if (g.get() < 0) fail("open the group", path);
+  std::vector<std::string> names;
+  const auto collect = [](hid_t, const char* name, const H5L_info_t*, void* out) -> herr_t {
+    static_cast<std::vector<std::string>*>(out)->emplace_back(name);
+    return 0;
+  };
+  if (H5Literate(g.get(), H5_INDEX_CRT_ORDER, H5_ITER_INC, nullptr, collect, &names) < 0) {
+    names.clear();  // groups made without creation-order tracking: by name
+    if (H5Literate(g.get(), H5_INDEX_NAME, H5_ITER_INC, nullptr, collect, &names) < 0) fail("list the group", path);
+  }
+  return names;
+}
+
 H5Reader::Source H5Reader::open_dataset(std::string_view dataset) const {
   const std::string label = "dataset " + std::string(dataset);
   if (!exists(dataset)) fail("find", label);

@@ -20,6 +20,7 @@ class H5Reader {
 
   [[nodiscard]] bool exists(std::string_view path) const;  // a group or dataset at this absolute path
   [[nodiscard]] std::vector<std::size_t> dims(std::string_view dataset) const;
+  [[nodiscard]] std::vector<std::string> children(std::string_view group) const;  // member names
   // Numeric datasets of any integer or floating type, converted; any rank, flattened in row-major order.
   [[nodiscard]] std::vector<double> read_doubles(std::string_view dataset) const;
   [[nodiscard]] std::vector<long> read_longs(std::string_view dataset) const;

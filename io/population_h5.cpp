@@ -29,6 +29,13 @@ void write_population(const H5Group& group, const PopulationModel& population) {
   group.write("relation_form", relation_forms);
   group.write("relation_reference", references, "covariate units");
   group.write("relation_coefficient", coefficients, "-");
+  if (!population.empirical.empty()) {  // an empirical population: its patients' parameter vectors
+    Eigen::MatrixXd rows(static_cast<Eigen::Index>(population.empirical.size()), static_cast<Eigen::Index>(names.size()));
+    for (std::size_t r = 0; r < population.empirical.size(); ++r)
+      for (std::size_t c = 0; c < names.size(); ++c)
+        rows(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(c)) = population.empirical[r][c];
+    group.write("empirical", rows, "see parameter_names' units");
+  }
 }
 
 PopulationModel read_population(const H5Reader& file, const std::string& path, const Model& model) {
@@ -41,7 +48,7 @@ PopulationModel read_population(const H5Reader& file, const std::string& path, c
                        " (the file was written for another model)");
     return i;
   };
-  PopulationModel population{&model, model.default_parameters(), {}, {}, {}, file.file()};
+  PopulationModel population{&model, model.default_parameters(), {}, {}, {}, file.file(), {}};
   const auto typical = file.read_doubles(path + "/typical");
   if (typical.size() != names.size()) throw InputError(where + ": typical and parameter_names differ in length");
   for (std::size_t k = 0; k < names.size(); ++k)
@@ -57,7 +64,46 @@ PopulationModel read_population(const H5Reader& file, const std::string& path, c
     population.relations.push_back({index(parameters[k], "covariate relation on"), covariates.at(k),
                                      forms.at(k) == "power" ? CovariateForm::power : CovariateForm::exponential,
                                      references.at(k), coefficients.at(k)});
+  if (file.exists(path + "/empirical")) {
+    const auto rows = file.read_matrix(path + "/empirical");
+    if (static_cast<std::size_t>(rows.cols()) != names.size()) throw InputError(where + ": empirical has the wrong number of columns");
+    for (Eigen::Index r = 0; r < rows.rows(); ++r) {
+      auto p = population.typical;
+      for (std::size_t c = 0; c < names.size(); ++c)
+        p[static_cast<std::size_t>(index(names[c], "parameter"))] = rows(r, static_cast<Eigen::Index>(c));
+      population.empirical.push_back(std::move(p));
+    }
+  }
   population.validate(where);
+  return population;
+}
+
+PopulationModel read_population_file(const std::filesystem::path& path, const Model& model) {
+  const H5Reader file(path);
+  const std::string name = path.string();
+  if (file.has_attribute("/", "model") && file.string_attribute("/", "model") != model.name())
+    throw InputError(name + ": made for model " + file.string_attribute("/", "model") + ", expected a result of model " +
+                     std::string(model.name()) + " (--model)");
+  if (file.exists("/vpop/population")) return read_population(file, "/vpop/population", model);
+  if (!file.exists("/fit/subjects"))
+    throw InputError(name + ": expected a cartpk vpop result (/vpop/population) or a cartpk fit result (/fit/subjects)");
+  PopulationModel population{&model, model.default_parameters(), {}, {}, {}, name + " (fitted subjects, resampled)", {}};
+  const auto fixed = file.read_strings("/fit/parameters/fixed");
+  const auto fixed_values = file.read_doubles("/fit/parameters/fixed_values");
+  for (std::size_t k = 0; k < fixed.size() && k < fixed_values.size(); ++k)
+    if (const int i = model.parameter_index(fixed[k]); i >= 0) population.typical[static_cast<std::size_t>(i)] = fixed_values[k];
+  for (const auto& group : file.children("/fit/subjects")) {
+    const std::string at = "/fit/subjects/" + group;
+    if (file.string_attribute(at, "status") != "ok" || !file.exists(at + "/estimates")) continue;
+    auto p = population.typical;
+    const auto names = file.read_strings(at + "/names");
+    const auto estimates = file.read_doubles(at + "/estimates");
+    for (std::size_t k = 0; k < names.size() && k < estimates.size(); ++k)
+      if (const int i = model.parameter_index(names[k]); i >= 0) p[static_cast<std::size_t>(i)] = estimates[k];
+    population.empirical.push_back(std::move(p));
+  }
+  if (population.empirical.empty()) throw InputError(name + ": no subject was fitted ok (expected at least one to resample)");
+  population.validate(name);
   return population;
 }
 

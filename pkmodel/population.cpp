@@ -48,9 +48,8 @@ double PatientRng::normal() {
   return radius * std::cos(angle);
 }
 
-std::vector<double> PopulationModel::individual(const Eigen::VectorXd& eta, const Covariates& covariates,
-                                                const std::vector<double>* typical_override) const {
-  std::vector<double> p = typical_override ? *typical_override : typical;
+std::vector<double> PopulationModel::individual(const Eigen::VectorXd& eta, const Covariates& covariates) const {
+  std::vector<double> p = typical;
   for (const auto& r : relations) {
     const auto it = covariates.find(r.covariate);
     if (it == covariates.end())
@@ -80,6 +79,11 @@ void PopulationModel::validate(const std::string& origin) const {
                        number_text(typical[static_cast<std::size_t>(index)]) +
                        ", expected a typical value > 0 for log-normal variability");
   }
+  if (!empirical.empty()) {
+    for (const auto& row : empirical)
+      if (row.size() != typical.size()) throw InputError(origin + ": an empirical patient has the wrong number of parameters");
+    return;
+  }
   if (n == 0) return;
   if (!omega.isApprox(omega.transpose(), 1e-12))
     throw InputError(origin + ": Ω is not symmetric");
@@ -89,8 +93,18 @@ void PopulationModel::validate(const std::string& origin) const {
                      "correlations (expected correlations that can hold together; check the [[correlation]] entries)");
 }
 
+std::vector<double> scenario_parameters(const std::vector<double>& individual, const std::vector<double>& typical_base,
+                                        const std::vector<double>& typical_scenario) {
+  std::vector<double> p(individual.size());
+  for (std::size_t i = 0; i < p.size(); ++i)
+    p[i] = typical_scenario[i] == typical_base[i] ? individual[i]
+           : typical_base[i] != 0.0               ? individual[i] * (typical_scenario[i] / typical_base[i])
+                                                  : typical_scenario[i];
+  return p;
+}
+
 PopulationModel published_population(const Model& model) {
-  PopulationModel population{&model, model.default_parameters(), {}, {}, {}, "published"};
+  PopulationModel population{&model, model.default_parameters(), {}, {}, {}, "published", {}};
   std::vector<double> variances;
   for (std::size_t i = 0; i < model.n_parameters(); ++i)
     if (model.parameters()[i].iiv_omega2 > 0.0) {
@@ -130,6 +144,12 @@ SampledPatient sample_patient(const PopulationModel& population, const Eigen::Ma
     patient.covariates[c.name] = std::min(std::max(value, c.lower), c.upper);
   }
   PatientRng eta_rng(seed, index, 2);
+  if (!population.empirical.empty()) {  // a bootstrap draw of one of the cohort's patients
+    const auto k = static_cast<std::size_t>(eta_rng.uniform() * static_cast<double>(population.empirical.size()));
+    patient.parameters = population.empirical[std::min(k, population.empirical.size() - 1)];
+    patient.eta = Eigen::VectorXd();
+    return patient;
+  }
   const auto n = static_cast<Eigen::Index>(population.random_effects.size());
   Eigen::VectorXd z(n);
   const auto& table = population.model->parameters();

@@ -48,15 +48,22 @@ struct PopulationModel {
   Eigen::MatrixXd omega;                 // covariance of η (log scale), random_effects.size() squared
   std::vector<CovariateRelation> relations;
   std::string source;                    // where Ω came from: "published", a file, a fit
+  // An empirical population instead of Ω (e.g. a per-patient fit's estimates): each virtual patient is one of
+  // these parameter vectors, drawn uniformly with replacement (a bootstrap of the cohort).
+  std::vector<std::vector<double>> empirical;
 
-  // Individual parameters from η (one per random effect) and covariates; typical values may first be changed by a
-  // scenario (pass them as `typical_override`).
-  [[nodiscard]] std::vector<double> individual(const Eigen::VectorXd& eta, const Covariates& covariates,
-                                               const std::vector<double>* typical_override = nullptr) const;
+  // Individual parameters from η (one per random effect) and covariates. (Scenarios: scenario_parameters.)
+  [[nodiscard]] std::vector<double> individual(const Eigen::VectorXd& eta, const Covariates& covariates) const;
   // Throws InputError (naming `origin`) when Ω is not symmetric positive definite or an IIV parameter's domain or
   // typical value forbids log-normal variability.
   void validate(const std::string& origin) const;
 };
+
+// A patient's parameters under a scenario: each parameter scaled by the scenario's change of its typical value
+// (p·typical_scenario/typical_base), or the scenario's value where the base typical value is 0. For log-normal IIV
+// this equals typical_scenario·covariate effects·exp(η); for an empirical patient it shifts their values alike.
+std::vector<double> scenario_parameters(const std::vector<double>& individual, const std::vector<double>& typical_base,
+                                        const std::vector<double>& typical_scenario);
 
 // The model's published IIV (iiv_omega2 in its table), diagonal; InputError when it has none.
 PopulationModel published_population(const Model& model);

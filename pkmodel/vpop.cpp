@@ -178,7 +178,7 @@ PatientResult VirtualPopulation::simulate(Solver& solver, std::size_t index,
       ++summary.failed;
       continue;
     }
-    request.parameters = population_.individual(result.sample.eta, result.sample.covariates, &resolved_[s].typical);
+    request.parameters = scenario_parameters(result.sample.parameters, population_.typical, resolved_[s].typical);
     request.doses = resolved_[s].doses;
     const auto weight = result.sample.covariates.find("WT");
     for (auto& d : request.doses) d.weight_kg = weight != result.sample.covariates.end() ? weight->second : 70.0;

@@ -5,6 +5,7 @@
 
 #include "io/dataset.hpp"
 #include "io/population_file.hpp"
+#include "io/population_h5.hpp"
 #include "pkmodel/errors.hpp"
 #include "tools/cli_values.hpp"
 
@@ -15,7 +16,8 @@ GridOptions add_vpop_options(CLI::App& cmd, VpopCliOptions& opt) {
   cmd.add_option("--n", opt.n, "Number of virtual patients; required");
   cmd.add_option("--seed", opt.seed, "Seed (default 1); patient k draws from its own stream of (seed, k)");
   cmd.add_option("--iiv", opt.iiv,
-                 "Between-patient variability: 'published' (the model's omega^2, default) or an IIV TOML file (docs/vpop.md)");
+                 "Between-patient variability: 'published' (the model's omega^2, default), an IIV TOML file (docs/vpop.md), "
+                 "a vpop result FILE.h5 (its population model) or a fit result FILE.h5 (its subjects, resampled)");
   cmd.add_option("--published-iiv", opt.published_iiv,
                  "How the model's published IIV values are read: variance (omega^2, default, as nlmixr2lib) or sd");
   cmd.add_option("--covariates", opt.covariates,
@@ -55,6 +57,7 @@ std::vector<std::filesystem::path> vpop_inputs(const VpopCliOptions& opt) {
 PopulationModel population_from_options(const Model& model, const VpopCliOptions& opt) {
   if (opt.published_iiv != "variance" && opt.published_iiv != "sd")
     throw InputError("--published-iiv '" + opt.published_iiv + "': expected variance or sd");
+  if (opt.iiv.ends_with(".h5")) return io::read_population_file(opt.iiv, model);
   if (!opt.iiv.empty() && opt.iiv != "published") return io::read_iiv_file(opt.iiv, model);
   PopulationModel population = published_population(model);
   if (opt.published_iiv == "sd") population.omega = population.omega.cwiseProduct(population.omega);

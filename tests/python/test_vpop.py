@@ -204,6 +204,41 @@ def mpi_determinism(exe, tmp):
         check(open(outs[0][1]).read() == open(outs[1][1]).read(), "fit: mpirun -np 2 table identical to one process")
 
 
+def populations_from_files(exe, tmp):
+    print("--iiv FILE.h5: a fit's subjects resampled; a vpop's population model read back")
+    fit = os.path.join(tmp, "cohort_fit.h5")
+    r = subprocess.run([exe, "fit", "--config", os.path.join(EXAMPLES, "stein2019_fit.toml"), "--ids", "1,2,3,4,5",
+                        "--starts", "2", "--quiet", "--out", fit], capture_output=True, text=True, timeout=600)
+    check(r.returncode == 0, f"fit ran (exit {r.returncode})")
+    with h5py.File(fit, "r") as f:
+        fixed = {n.decode() if isinstance(n, bytes) else n: v for n, v in
+                 zip(f["/fit/parameters/fixed"][:], f["/fit/parameters/fixed_values"][:])}
+        subjects = []
+        for g in f["/fit/subjects"].values():
+            names = [n.decode() if isinstance(n, bytes) else n for n in g["names"][:]]
+            subjects.append(dict(zip(names, g["estimates"][:])))
+    out = os.path.join(tmp, "from_fit.h5")
+    r = run(exe, ["--model", "stein2019", "--iiv", fit, "--n", "400", "--out", out])
+    check(r.returncode == 0, f"vpop --iiv fit.h5 ran (exit {r.returncode}) {r.stderr[-200:]}")
+    with h5py.File(out, "r") as f:
+        names = [n.decode() if isinstance(n, bytes) else n for n in f["/vpop/population/parameter_names"][:]]
+        rows = f["/vpop/patients/parameters"][:]
+    which = []
+    for row in rows:
+        p = dict(zip(names, row))
+        match = [k for k, s in enumerate(subjects) if all(p[n] == v for n, v in s.items() if n in p)]
+        which.append(match[0] if len(match) == 1 and all(p[n] == v for n, v in fixed.items()) else -1)
+    counts = np.bincount(np.array(which) + 1, minlength=len(subjects) + 1)
+    check(counts[0] == 0, "every virtual patient is exactly one fitted subject (estimates) with the fit's fixed values")
+    check(bool(np.all(counts[1:] > 400 / len(subjects) / 2)), f"each fitted subject drawn about equally often: {counts[1:]}")
+    again = os.path.join(tmp, "from_vpop.h5")
+    r = run(exe, ["--model", "stein2019", "--iiv", out, "--n", "400", "--out", again])
+    ok, detail = identical(datasets(out, skip=("run_seconds",)), datasets(again, skip=("run_seconds",)))
+    check(r.returncode == 0 and ok, f"a vpop file's population read back gives the same patients ({detail})")
+    r = run(exe, ["--model", "lag_expansion", "--iiv", fit, "--n", "5", "--out", os.path.join(tmp, "wrong.h5")])
+    check(r.returncode == 2 and "made for model stein2019" in r.stderr, f"another model's file: exit 2 ({r.stderr.strip()})")
+
+
 def failure_isolation(exe, tmp):
     print("failure isolation: some patients fail in one scenario, the rest complete")
     iiv, sc = os.path.join(tmp, "fail_iiv.toml"), os.path.join(tmp, "fail_sc.toml")
@@ -326,6 +361,7 @@ def main():
         scenarios(exe, tmp)
         determinism(exe, tmp)
         mpi_determinism(exe, tmp)
+        populations_from_files(exe, tmp)
         failure_isolation(exe, tmp)
         bad_input(exe, tmp)
         interruption(exe, tmp)
