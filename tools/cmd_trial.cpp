@@ -198,8 +198,8 @@ void run_trial(TrialCliOptions& opt, const Context& context) {
     const auto& p = pools.back();
     if (p.size() < static_cast<std::size_t>(design.n))
       throw InputError("scenario " + s.name + " of " + pool->source + ": " + std::to_string(p.size()) +
-                       " evaluable patients (" + std::to_string(p.excluded_failed) + " failed, " +
-                       std::to_string(p.excluded_not_evaluable) + " without " + setup.link.metric +
+                       " evaluable patients (" + std::to_string(p.excluded_failed) + " failed" +
+                       (p.excluded_not_evaluable ? ", " + std::to_string(p.excluded_not_evaluable) + " without " + setup.link.metric : "") +
                        ") for a trial of " + std::to_string(design.n) + " (expected a pool of at least " +
                        std::to_string(kPoolPerTrialPatient * static_cast<std::size_t>(design.n)) + " patients, --n)");
     if (p.size() < kPoolPerTrialPatient * static_cast<std::size_t>(design.n))
