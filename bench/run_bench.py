@@ -50,6 +50,12 @@ Benchmarks:
                  both solvers' accuracy against a tight reference at cartpk's sampled patients.
               c. peak memory (max RSS) of 1,000,000 stein2019 patients x 3 scenarios; target <= 2 GB.
 
+  trial       model-based virtual trials: `cartpk trial` with 10,000 replicates of the registered design
+              (examples/trial_design.toml) on a 20,000-patient cart_cd19_bcma pool at 1e6 cells/kg (built once
+              with `cartpk vpop` and examples/iiv_cart_cd19_bcma.toml, outside the timing; kept in <build>/bench/).
+              Time: the trial layer itself (/trial@trial_seconds: replicates and summaries, best of
+              --trial-repeats runs), and the whole process beside it. Target: < 1 s.
+
 To add one: write `def bench_<name>(ctx) -> dict` (see Context and bench_stein2019) and append it to BENCHMARKS.
 """
 import argparse
@@ -1060,6 +1066,44 @@ def bench_vpop(ctx):
 
 
 # --------------------------------------------------------------------------------------------------------------
+# Virtual trials
+
+TRIAL_MAX_SECONDS = 1.0  # the trial layer (replicates and summaries), after the pool exists
+
+
+def bench_trial(ctx):
+    import h5py
+    a = ctx.args
+    exe = cartpk_exe(ctx)
+    pool = ctx.out / f"trial_pool_cart_cd19_bcma_{a.trial_pool}.h5"
+    if not pool.is_file():
+        print(f"trial: building the pool once ({a.trial_pool} cart_cd19_bcma patients, 1e6 cells/kg) ...", flush=True)
+        run_timed([exe, "vpop", "--quiet", "--model", "cart_cd19_bcma", "--iiv", HERE.parent / "examples" /
+                   "iiv_cart_cd19_bcma.toml", "--n", a.trial_pool, "--dose-per-kg", "1e6", "--end", "120",
+                   "--step", "1", "--out", pool], a.timeout)
+    out = ctx.out / "trial.h5"
+    wall, layer = [], []
+    for _ in range(a.trial_repeats):
+        wall.append(run_timed([exe, "trial", "--vpop", pool, "--design", HERE.parent / "examples" / "trial_design.toml",
+                               "--replicates", a.trial_replicates, "--out", out], a.timeout))
+        with h5py.File(out, "r") as f:
+            layer.append(float(f["trial"].attrs["trial_seconds"]))
+            p_success, se = float(f["trial/p_success"][0]), float(f["trial/p_success_se"][0])
+    best = min(layer)
+    met = best < TRIAL_MAX_SECONDS
+    print()
+    print_table(f"trial: {a.trial_replicates:,} replicates on a {a.trial_pool:,}-patient pool (best of "
+                f"{a.trial_repeats}); target: trial layer < {TRIAL_MAX_SECONDS:g} s",
+                ["case", "trial layer", "whole process", "P(success)", "target"],
+                [["registered design", f"{best * 1e3:.1f} ms", f"{min(wall) * 1e3:.0f} ms", f"{p_success:.4f} ({se:.4f})",
+                  "met" if met else "NOT met"]])
+    print()
+    return {"ok": True, "trial_seconds": best, "trial_all_seconds": layer, "process_seconds": min(wall),
+            "replicates": a.trial_replicates, "pool_patients": a.trial_pool, "p_success": p_success,
+            "p_success_se": se, "target": {"max_seconds": TRIAL_MAX_SECONDS, "met": met}}
+
+
+# --------------------------------------------------------------------------------------------------------------
 
 BENCHMARKS = {
     "stein2019": bench_stein2019,
@@ -1069,6 +1113,7 @@ BENCHMARKS = {
     "fit_cart_cd19_bcma": bench_fit_cart_cd19_bcma,
     "design": bench_design,
     "vpop": bench_vpop,
+    "trial": bench_trial,
 }
 
 
@@ -1126,6 +1171,11 @@ def main():
                          "(default 3)")
     ap.add_argument("--vpop-memory-n", type=int, default=1000000,
                     help="vpop: stein2019 patients (3 scenarios each) of the peak-memory run (default 1000000)")
+    ap.add_argument("--trial-pool", type=int, default=20000,
+                    help="trial: cart_cd19_bcma patients in the pool (default 20000)")
+    ap.add_argument("--trial-replicates", type=int, default=10000, help="trial: replicates (default 10000)")
+    ap.add_argument("--trial-repeats", type=int, default=5,
+                    help="trial: timed cartpk trial runs, the best is reported (default 5)")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds allowed per program run (default 3600)")
     args = ap.parse_args()
     if args.n_sets < 5:

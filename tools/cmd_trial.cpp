@@ -2,6 +2,7 @@
 // result file (--vpop) or from a virtual population simulated here with the vpop options; the design file gives
 // the stage rules, the response rule and the toxicity link (docs/designs.md).
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -212,6 +213,7 @@ void run_trial(TrialCliOptions& opt, const Context& context) {
                    s.name.c_str(), p.excluded_failed);
   }
 
+  const auto start = std::chrono::steady_clock::now();
   const auto tallies = trial::simulate_trials(design, pools, report.seed, report.replicates, {vo.threads, nullptr});
   for (std::size_t k = 0; k < pools.size(); ++k) {
     TrialScenarioResult r;
@@ -225,9 +227,12 @@ void run_trial(TrialCliOptions& opt, const Context& context) {
     r.exact = trial::exact_comparison(design, r.pool);
     report.scenarios.push_back(std::move(r));
   }
+  report.trial_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   write_trial_outputs(report, vo.table, vo.out, context.command_line);
   print_trial_report(report);
-  std::printf("\nwrote %s%s%s\n", vo.out.c_str(), vo.table.empty() ? "" : " and ", vo.table.c_str());
+  std::printf("\n%llu replicates x %zu scenarios in %.3f s; wrote %s%s%s\n",
+              static_cast<unsigned long long>(report.replicates), report.scenarios.size(), report.trial_seconds,
+              vo.out.c_str(), vo.table.empty() ? "" : " and ", vo.table.c_str());
 }
 }  // namespace
 

@@ -99,6 +99,7 @@ void write_h5(const TrialReport& report, const std::filesystem::path& path, cons
     g.attribute("pool", report.pool_source);
     g.attribute("pool_seed", report.pool_seed);
     g.attribute("pool_complete", long{report.pool_complete ? 1 : 0});
+    g.attribute("trial_seconds", report.trial_seconds);
     std::vector<std::string> names{"scenario", "definition"}, scenario_names, definitions;
     for (const auto& s : report.scenarios) {
       scenario_names.push_back(s.name);

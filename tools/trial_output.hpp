@@ -22,6 +22,7 @@ struct TrialReport {
   std::uint64_t replicates = 0, seed = 0;
   std::string pool_source, pool_model, pool_seed;
   bool pool_complete = true;
+  double trial_seconds = 0.0;  // wall time of the replicates and the summaries (pool reading and output excluded)
   std::vector<TrialScenarioResult> scenarios;
 };
 
