@@ -32,3 +32,9 @@ echo "== the registered trial's design (8 + 16 patients; stop if > 5 of 8 toxic;
 echo "   exact operating characteristics at a few true rates (docs/designs.md) =="
 "$build/cartpk" design evaluate --n1 8 --n 24 --max-tox-stage1 5 --min-responders 4 --responders-from all \
   --p-resp 0.1,0.3,0.5 --p-tox 0.2,0.5 --out "$out/design_registered_trial.h5"
+echo
+echo "== cartpk trial: the registered design run 10,000 times on each dose's 1,000 virtual patients above (response:"
+echo "   the wAIHA hemoglobin criteria at day 90; toxicity: an ASSUMED logistic link on the CAR-T flow Cmax;"
+echo "   examples/trial_design.toml, docs/designs.md): model-based P(success) at 0.5, 1 and 2 x 10^6 cells/kg =="
+"$build/cartpk" trial --vpop "$out/vpop_cart_cd19_bcma.h5" --design examples/trial_design.toml --replicates 10000 \
+  --out "$out/trial_registered.h5" --table "$out/trial_registered.csv"

@@ -1,5 +1,6 @@
 #include "tools/trial_output.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -181,6 +182,14 @@ void print_trial_report(const TrialReport& r) {
     row("toxicities (mean)", s.simulated.mean_toxicities, s.exact.independent.expected_toxicities,
         s.exact.associated.expected_toxicities, s.exact.pool_se.expected_toxicities, 2);
   }
+  std::size_t width = 8;
+  for (const auto& s : r.scenarios) width = std::max(width, s.name.size());
+  std::printf("\n  %-*s  %-18s %-18s %-14s %s\n", static_cast<int>(width), "scenario", "P(stop stage 1)", "P(success)",
+              "expected N", "(simulated, MC SE)");
+  for (const auto& s : r.scenarios)
+    std::printf("  %-*s  %-18s %-18s %s\n", static_cast<int>(width), s.name.c_str(),
+                with_se(s.simulated.p_stop_stage1, 4).c_str(), with_se(s.simulated.p_success, 4).c_str(),
+                with_se(s.simulated.expected_n, 2).c_str());
 }
 
 void write_trial_outputs(const TrialReport& report, const std::string& csv_path, const std::string& h5_path,
