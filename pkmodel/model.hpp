@@ -31,6 +31,8 @@ struct DoseRecord {
   double amount = 0.0;      // AMT: cells, or a fraction of the dose parameter (see unit)
   double weight_kg = 0.0;   // WT; 0 when unknown
   DoseUnit unit = DoseUnit::cells;
+  int compartment = -1;     // NONMEM CMT: the state (index) that receives the dose; -1: the model's dose state
+  double duration_day = 0.0;  // zero-order infusion over this time (NONMEM RATE = AMT/duration); 0: a bolus
 };
 
 class Model {
@@ -70,6 +72,9 @@ class Model {
                            double* x_after, double* dx_after) const = 0;
 
   [[nodiscard]] virtual bool accepts_doses() const = 0;
+  // The state a dose enters unless its record names another (CMT); -1 for models without dose records.
+  [[nodiscard]] virtual int dose_state() const = 0;
+  // x_after = x + the dose, converted by the model to its state's units, in dose.compartment or dose_state().
   virtual void apply_dose(const DoseRecord& dose, const double* x, const double* dx, const double* p,
                           const double* dp, double* x_after, double* dx_after) const = 0;
 

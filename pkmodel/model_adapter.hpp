@@ -176,12 +176,22 @@ class ModelAdapter final : public Model {
     }
   }
 
-  [[nodiscard]] bool accepts_doses() const override { return requires { &Eq::template apply_dose<double>; }; }
+  // A model that takes dose records states the state they enter (kDoseState) and the conversion of a dose to that
+  // state's units (dose_amount); the engine adds it there (or to the record's CMT), as a bolus or an infusion.
+  [[nodiscard]] bool accepts_doses() const override { return requires { Eq::kDoseState; }; }
+  [[nodiscard]] int dose_state() const override {
+    if constexpr (requires { Eq::kDoseState; }) return Eq::kDoseState;
+    else return -1;
+  }
 
   void apply_dose(const DoseRecord& dose, const double* x, const double* dx, const double* p, const double* dp,
                   double* x_after, double* dx_after) const override {
-    if constexpr (requires { &Eq::template apply_dose<double>; }) {
-      jump(x, dx, p, dp, x_after, dx_after, [&dose](const auto* pp, auto* xx) { Eq::apply_dose(dose, pp, xx); });
+    if constexpr (requires { Eq::kDoseState; }) {
+      const int state = dose.compartment >= 0 ? dose.compartment : Eq::kDoseState;
+      if (state >= static_cast<int>(kNx))
+        throw ModelError(std::string(Eq::kName), "dose into state " + std::to_string(state) + ", which does not exist");
+      jump(x, dx, p, dp, x_after, dx_after,
+           [&dose, state](const auto* pp, auto* xx) { xx[state] += Eq::dose_amount(dose, pp); });
     } else {
       throw ModelError(std::string(Eq::kName), "this model takes no dose records (its dose is a parameter)");
     }

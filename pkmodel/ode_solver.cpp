@@ -22,6 +22,13 @@ struct OdeSolver::Callbacks {
   std::vector<double> scratch;  // n_states
   std::vector<double> unit;     // n_states, a unit direction for Jacobian columns
   std::string* message = nullptr;
+  // Zero-order infusions running now: a constant input per state, and its derivative per sensitivity parameter.
+  struct Infusion {
+    const DoseRecord* dose = nullptr;
+    std::vector<double> rate;       // n_states, state units per day
+    std::vector<double> rate_sens;  // n_sens × n_states
+  };
+  std::vector<Infusion> infusions;
 };
 
 namespace {
@@ -41,6 +48,8 @@ int rhs_callback(double t, N_Vector y, N_Vector ydot, void* user) {
   try {
     double* f = N_VGetArrayPointer(ydot);
     cb.model->rhs(cb.regime, t, N_VGetArrayPointer(y), nullptr, cb.p, nullptr, f, nullptr);
+    for (const auto& infusion : cb.infusions)
+      for (std::size_t i = 0; i < infusion.rate.size(); ++i) f[i] += infusion.rate[i];
     return all_finite(f, cb.scratch.size()) ? 0 : 1;
   } catch (const std::exception& e) {
     *cb.message = e.what();
@@ -79,6 +88,9 @@ int sensitivity_callback(int /*ns*/, double t, N_Vector y, N_Vector /*ydot*/, in
     cb.model->rhs(cb.regime, t, N_VGetArrayPointer(y), N_VGetArrayPointer(yS), cb.p, cb.dp.data(),
                   cb.scratch.data(), out);
     cb.dp[ip] = 0.0;
+    const std::size_t nx = cb.scratch.size();
+    for (const auto& infusion : cb.infusions)
+      for (std::size_t i = 0; i < nx; ++i) out[i] += infusion.rate_sens[static_cast<std::size_t>(is) * nx + i];
     return all_finite(out, cb.scratch.size()) ? 0 : 1;
   } catch (const std::exception& e) {
     *cb.message = e.what();
@@ -98,9 +110,10 @@ std::string flag_name(int flag) {
 
 struct ScheduledEvent {
   double time = 0.0;
-  int order = 0;         // ties: doses first, then model events in their own order
-  int model_event = -1;  // -1: a dose
+  int order = 0;         // ties: infusion ends, then doses, then model events in their own order
+  int model_event = -1;  // -1: a dose (a bolus, or the start or end of an infusion)
   const DoseRecord* dose = nullptr;
+  int infusion = 0;      // +1: an infusion starts, -1: it ends, 0: a bolus or a model event
   std::vector<double> time_sensitivity;  // d(event time)/d(sensitivity parameter s)
 };
 
@@ -161,6 +174,7 @@ void OdeSolver::prepare(double t0, const SimulationRequest& request) {
   cb.p = request.parameters.data();
   cb.regime = Regime{};
   cb.sens_parameters = request.sensitivity_parameters;
+  cb.infusions.clear();
   t_ = t0;
   stats_ = SolverStats{};
   last_message_.clear();
@@ -219,6 +233,31 @@ void OdeSolver::integrate_to(double t_target) {
   }
   if (sens_active_) check(CVodeGetSens(mem, &t_reached, sens_.get()), "CVodeGetSens");
   t_ = t_target;
+}
+
+// A zero-order infusion starts or ends: the dose's converted amount (and its parameter derivatives) spread
+// evenly over its duration is added to, or taken from, the right-hand side. The state does not jump.
+void OdeSolver::switch_infusion(double t, const DoseRecord& dose, bool start) {
+  auto& cb = *callbacks_;
+  if (!start) {
+    std::erase_if(cb.infusions, [&dose](const Callbacks::Infusion& i) { return i.dose == &dose; });
+    return reinitialise(t);
+  }
+  const std::size_t nx = model_.n_states(), ns = cb.sens_parameters.size();
+  const std::vector<double> zero(nx, 0.0);
+  Callbacks::Infusion infusion{&dose, std::vector<double>(nx), std::vector<double>(ns * nx)};
+  model_.apply_dose(dose, zero.data(), nullptr, cb.p, nullptr, infusion.rate.data(), nullptr);
+  for (double& r : infusion.rate) r /= dose.duration_day;
+  std::vector<double> unused(nx);
+  for (std::size_t s = 0; s < ns; ++s) {
+    const auto ip = static_cast<std::size_t>(cb.sens_parameters[s]);
+    cb.dp[ip] = 1.0;
+    model_.apply_dose(dose, zero.data(), zero.data(), cb.p, cb.dp.data(), unused.data(), infusion.rate_sens.data() + s * nx);
+    cb.dp[ip] = 0.0;
+    for (std::size_t i = 0; i < nx; ++i) infusion.rate_sens[s * nx + i] /= dose.duration_day;
+  }
+  cb.infusions.push_back(std::move(infusion));
+  reinitialise(t);
 }
 
 // A jump x+ = g(x-, p) at time τ(p). Sensitivities jump too:
@@ -283,7 +322,7 @@ void OdeSolver::solve(const SimulationRequest& request, SimulationResult& result
   // The events of this solve: model resets at parameter-dependent times, then dose records.
   std::vector<ScheduledEvent> events;
   for (int e = 0; e < model_.n_events(); ++e) {
-    ScheduledEvent ev{0.0, 1 + e, e, nullptr, std::vector<double>(ns, 0.0)};
+    ScheduledEvent ev{0.0, 1 + e, e, nullptr, 0, std::vector<double>(ns, 0.0)};
     model_.event_time(e, p, nullptr, &ev.time, nullptr);
     for (std::size_t s = 0; s < ns; ++s) {
       const auto ip = static_cast<std::size_t>(request.sensitivity_parameters[s]);
@@ -294,8 +333,14 @@ void OdeSolver::solve(const SimulationRequest& request, SimulationResult& result
     }
     events.push_back(std::move(ev));
   }
-  for (const auto& dose : request.doses)
-    events.push_back(ScheduledEvent{dose.time_day, 0, -1, &dose, std::vector<double>(ns, 0.0)});
+  for (const auto& dose : request.doses) {
+    if (dose.duration_day > 0.0) {
+      events.push_back(ScheduledEvent{dose.time_day, 0, -1, &dose, +1, std::vector<double>(ns, 0.0)});
+      events.push_back(ScheduledEvent{dose.time_day + dose.duration_day, -1, -1, &dose, -1, std::vector<double>(ns, 0.0)});
+    } else {
+      events.push_back(ScheduledEvent{dose.time_day, 0, -1, &dose, 0, std::vector<double>(ns, 0.0)});
+    }
+  }
   std::stable_sort(events.begin(), events.end(), [](const ScheduledEvent& a, const ScheduledEvent& b) {
     return a.time < b.time || (a.time == b.time && a.order < b.order);
   });
@@ -316,7 +361,8 @@ void OdeSolver::solve(const SimulationRequest& request, SimulationResult& result
   while (k < request.times_day.size()) {
     if (next_event < events.size() && events[next_event].time <= t_) {  // right-continuous: event, then output
       const auto& ev = events[next_event++];
-      apply_event(t_, ev.model_event, ev.dose, ev.time_sensitivity);
+      if (ev.infusion != 0) switch_infusion(t_, *ev.dose, ev.infusion > 0);
+      else apply_event(t_, ev.model_event, ev.dose, ev.time_sensitivity);
       continue;
     }
     const double t_out = request.times_day[k];

@@ -43,6 +43,7 @@ class OdeSolver final : public Solver {
   void reinitialise(double t);
   void integrate_to(double t_target);
   void apply_event(double t, int model_event, const DoseRecord* dose, const std::vector<double>& event_time_sens);
+  void switch_infusion(double t, const DoseRecord& dose, bool start);
   void collect_stats();
   void check(int flag, const char* function) const;
 

@@ -54,6 +54,13 @@ void validate_request(const Model& model, const SimulationRequest& request) {
     if (!std::isfinite(dose.time_day) || dose.time_day < 0.0 || !std::isfinite(dose.amount) || dose.amount <= 0.0)
       throw InputError(who() + "dose #" + std::to_string(k + 1) + " at " + number_text(dose.time_day) + " day, amount " +
                        number_text(dose.amount) + ": expected a finite time >= 0 day and an amount > 0");
+    if (!std::isfinite(dose.duration_day) || dose.duration_day < 0.0)
+      throw InputError(who() + "dose #" + std::to_string(k + 1) + " at " + number_text(dose.time_day) +
+                       " day: infusion duration " + number_text(dose.duration_day) + ", expected a finite time >= 0 day");
+    if (dose.compartment >= static_cast<int>(model.n_states()))
+      throw InputError(who() + "dose #" + std::to_string(k + 1) + " at " + number_text(dose.time_day) + " day: CMT " +
+                       std::to_string(dose.compartment + 1) + ", expected a state number from 1 to " +
+                       std::to_string(model.n_states()));
     if (dose.unit == DoseUnit::cells && !(std::isfinite(dose.weight_kg) && dose.weight_kg > 0.0))
       throw InputError(who() + "dose #" + std::to_string(k + 1) + " at " + number_text(dose.time_day) +
                        " day is in cells and needs the body weight (WT > 0 kg), got " + number_text(dose.weight_kg));

@@ -1,7 +1,7 @@
 // M2 cart_cd19_bcma: mechanistic CAR-T kinetics (effector, memory, exhausted cells, proliferative capacity)
 // with CD19+ B-cell and BCMA+ plasma-cell depletion, autoantibody and hemoglobin, for CD19-, BCMA- and
 // dual-directed products in autoimmune disease (warm AIHA). Equations: ../shared/spec/models.md, M2.
-// Every dose is a dose record: E jumps by fblood·(cells/kg)/vblood at the dose time.
+// Every dose is a dose record: E gains fblood·(cells/kg)/vblood at the dose time (or over an infusion).
 #include <array>
 #include <cmath>
 #include <memory>
@@ -184,11 +184,13 @@ struct CartCd19Bcma {
     y[5] = x[Hb];          // hb
   }
 
+  // A dose (cells, or a fraction of dose_per_kg) enters effector CAR-T in blood: fblood·(cells/kg)/vblood.
+  static constexpr int kDoseState = E;
   template <class T>
-  static void apply_dose(const DoseRecord& dose, const T* p, T* x) {
+  static T dose_amount(const DoseRecord& dose, const T* p) {
     const T cells_per_kg = dose.unit == DoseUnit::cells ? T(dose.amount / dose.weight_kg)
                                                         : dose.amount * p[dose_per_kg];
-    x[E] += p[fblood] * cells_per_kg / p[vblood];
+    return p[fblood] * cells_per_kg / p[vblood];
   }
 };
 
