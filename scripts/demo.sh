@@ -38,3 +38,6 @@ echo "   the wAIHA hemoglobin criteria at day 90; toxicity: an ASSUMED logistic 
 echo "   examples/trial_design.toml, docs/designs.md): model-based P(success) at 0.5, 1 and 2 x 10^6 cells/kg =="
 "$build/cartpk" trial --vpop "$out/vpop_cart_cd19_bcma.h5" --design examples/trial_design.toml --replicates 10000 \
   --out "$out/trial_registered.h5" --table "$out/trial_registered.csv"
+# The design's exact operating characteristics over a grid of rates, for the heat maps of notebooks/plot_trial.ipynb.
+"$build/cartpk" design evaluate --n1 8 --n 24 --max-tox-stage1 5 --min-responders 4 --responders-from all \
+  --p-resp 0.05:0.95:0.05 --p-tox 0.05:0.8:0.05 --out "$out/design_oc_grid.h5" > /dev/null
