@@ -15,6 +15,7 @@ Usage: test_trial.py <path to cartpk>
   vpop file with the link's formula; the simulated OC agree with the exact ones at the pool's cells within 4 SE.
 - Determinism: --threads 1 and 2 write identical numbers; a pool simulated in-process (the vpop options) gives the
   same numbers as the same vpop read from its file; mpirun -np 2 (when built with MPI) as one process.
+- A vpop interrupted by SIGINT (marked partial): its complete patients are the pool, and the trial file says so.
 - Bad input: exit 2, a message naming the option or file:line:key and what was expected, nothing written.
 Prints "N passed, M failed".
 """
@@ -262,6 +263,30 @@ def pool_sources(exe, tmp):
         check(ok, f"mpirun -np 2 identical to one process ({detail})")
 
 
+def partial_pool(exe, tmp):
+    print("a vpop interrupted by SIGINT (marked partial): its complete patients are the pool, and the file says so")
+    import signal
+    import time
+    vpop = os.path.join(tmp, "partial_pool.h5")
+    proc = subprocess.Popen([exe, "vpop", "--quiet", "--model", "stein2019", "--n", "5000000", "--threads", "1",
+                             "--out", vpop], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=120)
+    check(proc.returncode == 130, f"vpop interrupted (exit {proc.returncode})")
+    with h5py.File(vpop, "r") as f:
+        written = int(f["/vpop/progress"][:, 0].max())
+    design = write(os.path.join(tmp, "partial.toml"), design_text() + "[[response.condition]]\nmetric = \"qpcr_cmax\"\n"
+                   "comparison = \">\"\nthreshold = 20000\n[toxicity]\nprobability = 0.3\n")
+    out = os.path.join(tmp, "partial_trial.h5")
+    r = cartpk(exe, "trial", "--vpop", vpop, "--design", design, "--replicates", "500", "--out", out)
+    check(r.returncode == 0 and "partial" in r.stderr, f"trial ran on it and said so (exit {r.returncode}): {r.stderr.strip()[:200]}")
+    if r.returncode == 0:
+        t = trial_table(out)
+        check(int(t["pool_patients"][0]) == written and int(t["attrs"]["pool_complete"]) == 0,
+              f"pool = the {written} patients written, pool_complete = 0")
+
+
 def mpi_available(exe):
     import shutil
     version = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout
@@ -351,6 +376,7 @@ def main():
         independent_events(exe, tmp, pool, cmax)
         association(exe, tmp, pool, cmax)
         pool_sources(exe, tmp)
+        partial_pool(exe, tmp)
         bad_input(exe, tmp, pool)
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
