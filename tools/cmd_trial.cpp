@@ -262,6 +262,8 @@ void add_trial_command(CLI::App& app, Context& context) {
   cmd->get_option("--seed")->description(
       "Seed (default 1): replicate r of scenario s draws from the stream of (seed, r, s); an in-process pool's "
       "patients from (seed, k), as cartpk vpop --seed");
+  cmd->get_option("--model")->description("Model name, to simulate the pool here with the vpop options (not with --vpop)");
+  cmd->get_option("--n")->description("Number of virtual patients of a pool simulated here (at least 20 x the trial size)");
   cmd->get_option("--out")->description("HDF5 output: group /trial (written atomically); required");
   cmd->get_option("--table")->description("CSV table, one row per scenario (written atomically)");
   cmd->get_option("--threads")->description("Threads (default 0: all cores); results do not depend on it");
