@@ -21,7 +21,10 @@ void write_population(const H5Group& group, const PopulationModel& population) {
   group.attribute("source", population.source);
   group.attribute("iiv", "log-normal: parameter = typical * exp(eta), eta ~ N(0, omega)");
   group.write("parameter_names", names);
-  group.write("typical", population.typical, "see parameter_names' units");
+  std::vector<std::string> units;
+  for (const auto& p : model.parameters()) units.emplace_back(p.unit);
+  group.write("parameter_units", units);
+  group.write("typical", population.typical, "see parameter_units");
   group.write("random_effects", effects);
   group.write("omega", population.omega, "log scale");
   group.write("relation_parameter", relation_parameters);
@@ -34,7 +37,7 @@ void write_population(const H5Group& group, const PopulationModel& population) {
     for (std::size_t r = 0; r < population.empirical.size(); ++r)
       for (std::size_t c = 0; c < names.size(); ++c)
         rows(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(c)) = population.empirical[r][c];
-    group.write("empirical", rows, "see parameter_names' units");
+    group.write("empirical", rows, "see parameter_units");
   }
 }
 

@@ -4,6 +4,7 @@
 // every finished item travels to rank 0, whose sink sees all items as if they had been computed locally. Each
 // rank's per-thread accumulators are merged on that rank (finish), encoded, and merged on rank 0 (merge_remote).
 // Item results depend on the item alone, so rank 0's output equals the single-process output exactly.
+#include <chrono>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -33,19 +34,32 @@ template <class Make, class Work, class Sink, class Finish, class Encode, class 
 std::size_t run_distributed(const MpiSession& mpi, std::size_t n, const CohortOptions& options, Make make, Work work,
                             Sink sink, Finish finish, Encode encode, Decode decode, Payload payload,
                             MergeRemote merge_remote) {
-  enum Tag : int { kItem = 1, kDone = 2 };
+  enum Tag : int { kItems = 1, kDone = 2 };
+  constexpr std::size_t kBatchItems = 32, kBatchBytes = std::size_t{1} << 20;
   const auto items = rank_items(n, mpi.rank(), mpi.size());
   if (!mpi.distributed()) return run_cohort(items, options, make, work, sink, finish);
   if (mpi.rank() != 0) {
+    // Finished items travel in batches (fewer, larger messages); the last batch goes before the final payload.
+    ByteWriter batch;
+    std::size_t in_batch = 0;
+    const auto send_batch = [&] {
+      if (in_batch == 0) return;
+      ByteWriter message;
+      message.put(in_batch);
+      message.put_bytes(batch.bytes());
+      mpi.send(0, kItems, message.bytes());
+      batch.bytes().clear();
+      in_batch = 0;
+    };
     const std::size_t done = run_cohort(
         items, options, make, work,
         [&](std::size_t i, auto&& result) {  // serialised by run_cohort: one MPI call at a time
-          ByteWriter out;
-          out.put(i);
-          encode(out, result);
-          mpi.send(0, kItem, out.bytes());
+          batch.put(i);
+          encode(batch, result);
+          if (++in_batch == kBatchItems || batch.bytes().size() > kBatchBytes) send_batch();
         },
         finish);
+    send_batch();
     ByteWriter out;
     out.put(done);
     payload(out);
@@ -58,13 +72,22 @@ std::size_t run_distributed(const MpiSession& mpi, std::size_t n, const CohortOp
   std::thread receiver([&] {
     try {
       for (int finished_ranks = 0; finished_ranks < mpi.size() - 1;) {
-        const Message message = mpi.receive_any();
+        // Polled, not a blocking receive: MPI's blocking calls spin, and this thread shares rank 0's cores with
+        // its workers.
+        const auto waiting = mpi.poll();
+        if (!waiting) {
+          std::this_thread::sleep_for(std::chrono::microseconds(200));
+          continue;
+        }
+        const Message& message = *waiting;
         ByteReader in(message.bytes);
-        if (message.tag == kItem) {
-          const auto i = in.get<std::size_t>();
-          auto result = decode(in);
-          std::lock_guard<std::mutex> lock(serial);
-          sink(i, std::move(result));
+        if (message.tag == kItems) {
+          for (auto count = in.get<std::size_t>(); count > 0; --count) {
+            const auto i = in.get<std::size_t>();
+            auto result = decode(in);
+            std::lock_guard<std::mutex> lock(serial);
+            sink(i, std::move(result));
+          }
         } else {
           const auto done = in.get<std::size_t>();
           std::lock_guard<std::mutex> lock(serial);

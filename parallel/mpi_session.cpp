@@ -85,6 +85,17 @@ Message MpiSession::receive_any() const {
 #endif
 }
 
+std::optional<Message> MpiSession::poll() const {
+#ifdef CARTPK_HAVE_MPI
+  int waiting = 0;
+  check(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &waiting, MPI_STATUS_IGNORE), "MPI_Iprobe");
+  if (!waiting) return std::nullopt;
+  return receive_any();
+#else
+  throw MpiError("MPI: poll called in a build without MPI");
+#endif
+}
+
 void MpiSession::abort(int code) const {
 #ifdef CARTPK_HAVE_MPI
   if (initialised_) MPI_Abort(MPI_COMM_WORLD, code);

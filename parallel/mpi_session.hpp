@@ -4,6 +4,7 @@
 // else in cartpk includes <mpi.h>: ranks exchange byte messages through this class, and every failing MPI call
 // becomes an MpiError naming the call.
 #include <cstddef>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -36,6 +37,7 @@ class MpiSession {
   // Blocking point-to-point byte messages; calls must be serialised (one thread at a time per process).
   void send(int destination, int tag, const std::vector<std::byte>& bytes) const;
   [[nodiscard]] Message receive_any() const;  // from any rank, any tag
+  [[nodiscard]] std::optional<Message> poll() const;  // a waiting message, or none (does not block)
   void abort(int code) const;                 // MPI_Abort: every rank stops (a rank 0 failure mid-run)
   // Collective: true when every rank passes true (after input checks, so no rank starts work alone).
   [[nodiscard]] bool all_agree(bool ok) const;

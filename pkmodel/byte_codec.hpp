@@ -24,6 +24,7 @@ class ByteWriter {
     append(values.data(), values.size() * sizeof(T));
   }
   void put_string(const std::string& text) { put_vector(std::vector<char>(text.begin(), text.end())); }
+  void put_bytes(const std::vector<std::byte>& raw) { append(raw.data(), raw.size()); }  // no length prefix
   [[nodiscard]] const std::vector<std::byte>& bytes() const { return bytes_; }
   std::vector<std::byte>& bytes() { return bytes_; }
 

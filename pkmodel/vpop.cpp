@@ -1,14 +1,80 @@
 #include "pkmodel/vpop.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include "pkmodel/errors.hpp"
 
 namespace cartpk {
 
+namespace {
+constexpr std::size_t kBlockPatients = 64;  // curves gathered before they enter the band sketches
+}  // namespace
+
+void ScenarioSummary::add_curve(const Eigen::MatrixXd& observables) {
+  const std::size_t n_times = static_cast<std::size_t>(observables.rows());
+  if (pending.size() < kBlockPatients * bands.size()) pending.resize(kBlockPatients * bands.size());
+  double* row = pending.data() + n_pending * bands.size();
+  for (Eigen::Index j = 0; j < observables.cols(); ++j)
+    for (std::size_t k = 0; k < n_times; ++k) row[static_cast<std::size_t>(j) * n_times + k] = observables(static_cast<Eigen::Index>(k), j);
+  if (++n_pending == kBlockPatients) flush_pending();
+}
+
+void ScenarioSummary::flush_pending() {
+  std::vector<double> column(n_pending);
+  for (std::size_t b = 0; b < bands.size(); ++b) {
+    for (std::size_t r = 0; r < n_pending; ++r) column[r] = pending[r * bands.size() + b];
+    bands[b].add(column);
+  }
+  n_pending = 0;
+}
+
+void ScenarioSummary::add_metrics(const std::vector<double>& values) {
+  if (metric_values.size() < values.size()) metric_values.resize(values.size());
+  for (std::size_t c = 0; c < values.size(); ++c)
+    if (!std::isnan(values[c])) metric_values[c].push_back(values[c]);
+}
+
+std::size_t ScenarioSummary::metric_count(std::size_t column) const {
+  return column < metric_values.size() ? metric_values[column].size() : 0;
+}
+
+double linear_quantile(std::vector<double>& values, double q) {
+  std::sort(values.begin(), values.end());
+  return sorted_linear_quantile(values, q);
+}
+
+double sorted_linear_quantile(const std::vector<double>& values, double q) {
+  if (values.empty()) return std::nan("");
+  const double position = q * static_cast<double>(values.size() - 1);
+  const auto lower = static_cast<std::size_t>(std::floor(position));
+  const std::size_t upper = std::min(lower + 1, values.size() - 1);
+  return values[lower] + (position - static_cast<double>(lower)) * (values[upper] - values[lower]);
+}
+
+std::vector<double> ScenarioSummary::metric_quantiles(const std::vector<double>& levels) const {
+  std::vector<double> out;
+  for (auto values : metric_values)  // a copy: partially ordered for each level (selection, not a full sort)
+    for (double q : levels) {
+      if (values.empty()) {
+        out.push_back(std::nan(""));
+        continue;
+      }
+      const double position = q * static_cast<double>(values.size() - 1);
+      const auto lower = static_cast<std::size_t>(std::floor(position));
+      std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(lower), values.end());
+      const double at = values[lower];
+      const double next = lower + 1 < values.size()
+                              ? *std::min_element(values.begin() + static_cast<std::ptrdiff_t>(lower) + 1, values.end())
+                              : at;
+      out.push_back(at + (position - static_cast<double>(lower)) * (next - at));
+    }
+  return out;
+}
+
 void ScenarioSummary::merge(const ScenarioSummary& other) {
+  if (other.n_pending != 0) throw std::logic_error("ScenarioSummary::merge: flush_pending() the other summary first");
   for (std::size_t i = 0; i < bands.size(); ++i) bands[i].merge(other.bands[i]);
-  for (std::size_t i = 0; i < metrics.size(); ++i) metrics[i].merge(other.metrics[i]);
   for (std::size_t e = 0; e < events.size(); ++e)
     for (std::size_t k = 0; k < events[e].count.size(); ++k) events[e].count[k] += other.events[e].count[k];
   simulated += other.simulated;
@@ -78,8 +144,6 @@ void encode(ByteWriter& out, const std::vector<ScenarioSummary>& summaries) {
   for (const auto& s : summaries) {
     out.put(s.bands.size());
     for (const auto& b : s.bands) out.put_vector(b.to_words());
-    out.put(s.metrics.size());
-    for (const auto& m : s.metrics) out.put_vector(m.to_words());
     out.put(s.events.size());
     for (const auto& e : s.events) {
       out.put_string(e.name);
@@ -95,7 +159,6 @@ std::vector<ScenarioSummary> decode_summaries(ByteReader& in) {
   std::vector<ScenarioSummary> summaries(in.get<std::size_t>());
   for (auto& s : summaries) {
     for (auto n = in.get<std::size_t>(); n > 0; --n) s.bands.push_back(QuantileSketch::from_words(in.get_vector<std::uint64_t>()));
-    for (auto n = in.get<std::size_t>(); n > 0; --n) s.metrics.push_back(QuantileSketch::from_words(in.get_vector<std::uint64_t>()));
     for (auto n = in.get<std::size_t>(); n > 0; --n) {
       EventCurve e;
       e.name = in.get_string();
@@ -140,10 +203,10 @@ std::unique_ptr<Solver> VirtualPopulation::make_workspace_solver() const {
 std::vector<ScenarioSummary> VirtualPopulation::empty_summaries() const {
   const std::size_t n_times = settings_.times_day.size();
   ScenarioSummary summary;
-  // Values below 1e-30 of any unit are zero for every band here; bounding the range bounds memory.
-  const QuantileSketch sketch(settings_.band_accuracy, 1e-30);
+  // Values below band_zero count as zero: bounding the range of magnitudes bounds each sketch's memory.
+  const QuantileSketch sketch(settings_.band_accuracy, settings_.band_zero);
   summary.bands.assign(population_.model->n_observables() * n_times, sketch);
-  summary.metrics.assign(columns_.size(), sketch);
+  summary.metric_values.assign(columns_.size(), {});
   for (int c : event_metrics_)
     summary.events.push_back({columns_[static_cast<std::size_t>(c)].name + "_reached",
                               "patients whose " + columns_[static_cast<std::size_t>(c)].meaning + " is on or before the day",
@@ -192,10 +255,7 @@ PatientResult VirtualPopulation::simulate(Solver& solver, std::size_t index,
     }
     ++summary.simulated;
     metrics::compute_metrics(model, settings_.metrics, request.parameters, solution, result.metrics[s]);
-    for (std::size_t j = 0; j < model.n_observables(); ++j)
-      for (std::size_t k = 0; k < n_times; ++k)
-        summary.bands[j * n_times + k].add(solution.observables(static_cast<Eigen::Index>(k), static_cast<Eigen::Index>(j)));
-    for (std::size_t c = 0; c < columns_.size(); ++c) summary.metrics[c].add(result.metrics[s][c]);
+    summary.add_curve(solution.observables);
     std::size_t e = 0;
     for (int c : event_metrics_) {
       const double day = result.metrics[s][static_cast<std::size_t>(c)];

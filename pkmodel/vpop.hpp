@@ -28,7 +28,8 @@ struct VpopSettings {
   std::string method = "ode";                      // "ode" or "closed"
   SolverOptions solver;
   std::vector<CovariateDistribution> covariates{CovariateDistribution{}};
-  double band_accuracy = 1e-3;                     // relative accuracy of band and metric quantiles (sketch α)
+  double band_accuracy = 1e-2;                     // relative accuracy of the bands' quantiles (sketch α)
+  double band_zero = 1e-12;                        // band values below this (in the observable's unit) count as 0
 };
 
 enum class PatientStatus : int { ok = 0, solver_failed = 1, not_sampled = 2 };
@@ -51,11 +52,29 @@ struct EventCurve {
 
 struct ScenarioSummary {
   std::vector<QuantileSketch> bands;     // observable-major: bands[j·n_times + k]
-  std::vector<QuantileSketch> metrics;   // one per metric column
   std::vector<EventCurve> events;
   std::uint64_t simulated = 0, failed = 0;
-  void merge(const ScenarioSummary& other);
+  // Curves waiting to enter the band sketches: adding a block of patients one band point at a time keeps each
+  // sketch in cache (adds in any grouping give the same sketch).
+  std::vector<double> pending;           // patient-major: n_pending × bands.size()
+  std::size_t n_pending = 0;
+  // Every ok patient's metrics, per metric column, kept where the patients are delivered (rank 0) for exact
+  // quantiles; not merged between threads or ranks.
+  std::vector<std::vector<double>> metric_values;
+
+  void add_curve(const Eigen::MatrixXd& observables);  // n_times × n_observables
+  void flush_pending();
+  void merge(const ScenarioSummary& other);            // both flushed; bands, events and counts
+  void add_metrics(const std::vector<double>& values);
+  // Quantiles (linear interpolation between order statistics, NumPy's default) of each metric over the patients
+  // where it is defined (NaN excluded): n_metrics × levels.size(); NaN where no patient reached it.
+  [[nodiscard]] std::vector<double> metric_quantiles(const std::vector<double>& levels) const;
+  [[nodiscard]] std::size_t metric_count(std::size_t column) const;
 };
+
+// Exact quantile of `values` (sorted in place) at level q: NumPy's 'linear' method; NaN when empty.
+double linear_quantile(std::vector<double>& values, double q);
+double sorted_linear_quantile(const std::vector<double>& sorted, double q);  // the same, on sorted values
 
 // Exact round trips for the trip between MPI ranks.
 void encode(ByteWriter& out, const PatientResult& patient);

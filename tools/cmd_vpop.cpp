@@ -34,20 +34,23 @@ extern "C" void on_vpop_signal(int) { g_interrupted.store(true); }
 // Per scenario: median [5–95 %] of the main metrics.
 void print_summary(const VirtualPopulation& vpop, const std::vector<ScenarioSummary>& summaries) {
   const auto& columns = vpop.metric_columns();
+  const std::vector<double> levels{0.5, 0.05, 0.95};
   for (std::size_t s = 0; s < summaries.size(); ++s) {
     const auto& summary = summaries[s];
-    std::printf("scenario %s: %llu patients simulated, %llu failed\n", vpop.settings().scenarios[s].name.c_str(),
-                static_cast<unsigned long long>(summary.simulated), static_cast<unsigned long long>(summary.failed));
+    std::printf("scenario %s: %llu patients simulated, %llu failed; median [5 - 95 %%]\n",
+                vpop.settings().scenarios[s].name.c_str(), static_cast<unsigned long long>(summary.simulated),
+                static_cast<unsigned long long>(summary.failed));
+    const auto q = summary.metric_quantiles(levels);
     for (std::size_t c = 0; c < columns.size(); ++c) {
-      const auto& sketch = summary.metrics[c];
-      const double reached = summary.simulated ? static_cast<double>(sketch.count()) / static_cast<double>(summary.simulated) : 0.0;
-      if (sketch.empty()) {
+      const std::size_t reached = summary.metric_count(c);
+      if (reached == 0) {
         std::printf("  %-26s not reached\n", columns[c].name.c_str());
         continue;
       }
-      std::printf("  %-26s %12.4g [%.4g - %.4g] %s%s\n", columns[c].name.c_str(), sketch.quantile(0.5),
-                  sketch.quantile(0.05), sketch.quantile(0.95), columns[c].unit.c_str(),
-                  reached < 1.0 ? (" (reached by " + std::to_string(static_cast<int>(100.0 * reached + 0.5)) + " %)").c_str() : "");
+      const double share = summary.simulated ? static_cast<double>(reached) / static_cast<double>(summary.simulated) : 0.0;
+      std::printf("  %-26s %12.4g [%.4g - %.4g] %s%s\n", columns[c].name.c_str(), q[c * 3], q[c * 3 + 1], q[c * 3 + 2],
+                  columns[c].unit.c_str(),
+                  share < 1.0 ? (" (reached by " + std::to_string(static_cast<int>(100.0 * share + 0.5)) + " %)").c_str() : "");
     }
   }
 }

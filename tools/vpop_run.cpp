@@ -52,17 +52,23 @@ PopulationRun run_population(const VirtualPopulation& vpop, const PopulationRunO
   InOrder<PatientResult> in_order(all_items(n));
   Progress progress(n, options.quiet || mpi.rank() != 0, options.command);
   parallel::run_distributed(
-      mpi, n, {options.threads, options.cancel},
+      mpi, n, {options.threads, options.cancel, 16},  // cheap patients (closed forms): one lock per 16
       [&] { return Workspace{vpop.make_workspace_solver(), vpop.empty_summaries()}; },
       [&](Workspace& w, std::size_t i) { return vpop.simulate(*w.solver, i, w.summaries); },
       [&](std::size_t i, PatientResult&& patient) {  // rank 0: every patient, local or remote
         in_order.push(i, std::move(patient), [&](std::size_t, PatientResult&& p) {
-          for (auto status : p.status) run.failed_simulations += status != PatientStatus::ok;
+          for (std::size_t s = 0; s < p.status.size(); ++s) {
+            run.failed_simulations += p.status[s] != PatientStatus::ok;
+            if (p.status[s] == PatientStatus::ok) run.totals[s].add_metrics(p.metrics[s]);  // exact quantiles
+          }
           deliver(p);
         });
         progress.update(in_order.delivered());
       },
-      [&](Workspace& w) { merge(w.summaries); },
+      [&](Workspace& w) {
+        for (auto& summary : w.summaries) summary.flush_pending();
+        merge(w.summaries);
+      },
       [](ByteWriter& out, const PatientResult& p) { encode(out, p); },
       [](ByteReader& in) { return decode_patient(in); },
       [&](ByteWriter& out) { encode(out, run.totals); },

@@ -59,7 +59,7 @@ def stein_closed_form(t, p):
     return np.where(t < tmax, grow, decay)
 
 
-def datasets(path, skip=("run_seconds",)):
+def datasets(path, skip=("run_seconds", "progress")):  # both depend on timing, not on the results
     """Every numeric dataset of a file: path -> array."""
     out = {}
     with h5py.File(path, "r") as f:
