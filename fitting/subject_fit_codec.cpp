@@ -3,16 +3,6 @@
 namespace cartpk::fitting {
 
 namespace {
-void put(ByteWriter& out, const Eigen::MatrixXd& m) {
-  out.put(static_cast<long>(m.rows()));
-  out.put(static_cast<long>(m.cols()));
-  out.put_vector(std::vector<double>(m.data(), m.data() + m.size()));
-}
-Eigen::MatrixXd get_matrix(ByteReader& in) {
-  const auto rows = in.get<long>(), cols = in.get<long>();
-  const auto data = in.get_vector<double>();
-  return Eigen::Map<const Eigen::MatrixXd>(data.data(), rows, cols);
-}
 void put(ByteWriter& out, const std::vector<std::string>& texts) {
   out.put(texts.size());
   for (const auto& t : texts) out.put_string(t);
@@ -45,9 +35,9 @@ void encode(ByteWriter& out, const SubjectFit& f) {
   }
   out.put(f.optimization.best);
   const auto& u = f.uncertainty;
-  put(out, u.hessian);
-  put(out, u.covariance);
-  put(out, u.correlation);
+  out.put_matrix(u.hessian);
+  out.put_matrix(u.covariance);
+  out.put_matrix(u.correlation);
   out.put_vector(u.se);
   out.put_vector(u.rse_percent);
   out.put_vector(std::vector<char>(u.poorly_determined.begin(), u.poorly_determined.end()));
@@ -64,7 +54,7 @@ void encode(ByteWriter& out, const SubjectFit& f) {
   }
   out.put_vector(f.predictions);
   out.put_vector(f.curve_times);
-  put(out, f.curve);
+  out.put_matrix(f.curve);
   out.put(f.solves);
   out.put(f.solver_stats);
 }
@@ -93,9 +83,9 @@ SubjectFit decode_subject_fit(ByteReader& in) {
   }
   f.optimization.best = in.get<int>();
   auto& u = f.uncertainty;
-  u.hessian = get_matrix(in);
-  u.covariance = get_matrix(in);
-  u.correlation = get_matrix(in);
+  u.hessian = in.get_matrix();
+  u.covariance = in.get_matrix();
+  u.correlation = in.get_matrix();
   u.se = in.get_vector<double>();
   u.rse_percent = in.get_vector<double>();
   const auto poorly = in.get_vector<char>();
@@ -113,7 +103,7 @@ SubjectFit decode_subject_fit(ByteReader& in) {
   }
   f.predictions = in.get_vector<RecordPrediction>();
   f.curve_times = in.get_vector<double>();
-  f.curve = get_matrix(in);
+  f.curve = in.get_matrix();
   f.solves = in.get<long>();
   f.solver_stats = in.get<SolverStats>();
   return f;

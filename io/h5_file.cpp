@@ -1,11 +1,23 @@
 #include "io/h5_file.hpp"
 
+#include <chrono>
+#include <ctime>
+
 #include "io/atomic_file.hpp"
 
 #include <algorithm>
 #include <optional>
 
 namespace cartpk::io {
+
+std::string utc_now() {
+  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buffer;
+}
 
 namespace {
 // Errors are reported through exceptions; HDF5's own printing to stderr is switched off once.

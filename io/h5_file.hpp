@@ -18,6 +18,9 @@ class H5Rows;  // io/h5_rows.hpp
 using H5RowWriter = H5Rows<double>;
 using H5LongRowWriter = H5Rows<long>;
 
+// The time now as ISO 8601 UTC ("2026-11-25T10:00:00Z"), for the files' created_utc attribute.
+std::string utc_now();
+
 class H5Handle {
  public:
   using Closer = herr_t (*)(hid_t);

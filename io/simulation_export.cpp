@@ -11,14 +11,6 @@
 namespace cartpk::io {
 
 namespace {
-std::string utc_now() {
-  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buffer;
-}
 
 std::vector<double> column(const Eigen::MatrixXd& m, Eigen::Index j) {
   std::vector<double> out(static_cast<std::size_t>(m.rows()));

@@ -25,14 +25,6 @@ constexpr std::size_t kChunkPatients = 1024;
 // Per-patient doubles (sampled parameters, η, metrics) are stored uncompressed: shuffle + deflate made a
 // 100,000-patient stein2019 file 22 % smaller but its writing took longer than the simulation (measured).
 
-std::string utc_now() {
-  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buffer;
-}
 
 template <class Table>
 std::vector<std::string> names_of(const Table& table) {

@@ -1,6 +1,7 @@
 #pragma once
 // Flat binary encoding of results for the trip between MPI ranks (same build, same machine type on both ends):
 // trivially copyable values and vectors of them, written and read back in the same order.
+#include <Eigen/Dense>
 #include <cstddef>
 #include <cstring>
 #include <stdexcept>
@@ -25,6 +26,11 @@ class ByteWriter {
   }
   void put_string(const std::string& text) { put_vector(std::vector<char>(text.begin(), text.end())); }
   void put_bytes(const std::vector<std::byte>& raw) { append(raw.data(), raw.size()); }  // no length prefix
+  void put_matrix(const Eigen::MatrixXd& m) {
+    put(static_cast<long>(m.rows()));
+    put(static_cast<long>(m.cols()));
+    put_vector(std::vector<double>(m.data(), m.data() + m.size()));
+  }
   [[nodiscard]] const std::vector<std::byte>& bytes() const { return bytes_; }
   std::vector<std::byte>& bytes() { return bytes_; }
 
@@ -55,6 +61,12 @@ class ByteReader {
     std::vector<T> values(n);
     take(values.data(), n * sizeof(T));
     return values;
+  }
+  Eigen::MatrixXd get_matrix() {
+    const auto rows = get<long>(), cols = get<long>();
+    const auto data = get_vector<double>();
+    if (data.size() != static_cast<std::size_t>(rows * cols)) throw std::runtime_error("ByteReader: bad matrix");
+    return Eigen::Map<const Eigen::MatrixXd>(data.data(), rows, cols);
   }
   std::string get_string() {
     const auto chars = get_vector<char>();

@@ -82,16 +82,6 @@ void ScenarioSummary::merge(const ScenarioSummary& other) {
 }
 
 namespace {
-void put_matrix(ByteWriter& out, const Eigen::MatrixXd& m) {
-  out.put(static_cast<long>(m.rows()));
-  out.put(static_cast<long>(m.cols()));
-  out.put_vector(std::vector<double>(m.data(), m.data() + m.size()));
-}
-Eigen::MatrixXd get_matrix(ByteReader& in) {
-  const auto rows = in.get<long>(), cols = in.get<long>();
-  const auto data = in.get_vector<double>();
-  return Eigen::Map<const Eigen::MatrixXd>(data.data(), rows, cols);
-}
 }  // namespace
 
 void encode(ByteWriter& out, const PatientResult& p) {
@@ -112,7 +102,7 @@ void encode(ByteWriter& out, const PatientResult& p) {
     out.put_vector(p.metrics[s]);
   }
   out.put(p.trajectories.size());
-  for (const auto& m : p.trajectories) put_matrix(out, m);
+  for (const auto& m : p.trajectories) out.put_matrix(m);
 }
 
 PatientResult decode_patient(ByteReader& in) {
@@ -135,7 +125,7 @@ PatientResult decode_patient(ByteReader& in) {
     p.metrics.push_back(in.get_vector<double>());
   }
   const auto n_trajectories = in.get<std::size_t>();
-  for (std::size_t s = 0; s < n_trajectories; ++s) p.trajectories.push_back(get_matrix(in));
+  for (std::size_t s = 0; s < n_trajectories; ++s) p.trajectories.push_back(in.get_matrix());
   return p;
 }
 

@@ -158,6 +158,7 @@ void write_fit_h5(const std::filesystem::path& path, const io::RunInfo& run_info
     root.attribute("layout_version", io::kLayoutVersion);
     root.attribute("cartpk_version", run_info.cartpk_version);
     root.attribute("command_line", run_info.command_line);
+    root.attribute("created_utc", io::utc_now());
     root.attribute("model", model.name());
     root.attribute("data", run.data_path);
     const auto fit = root.subgroup("fit");
