@@ -1,5 +1,7 @@
 #include "pkmodel/cart_metrics.hpp"
 
+#include <algorithm>
+
 #include "pkmodel/errors.hpp"
 #include "pkmodel/metrics.hpp"
 
@@ -37,60 +39,98 @@ void each_metric(const Context& c, Emit emit) {
     return std::span<const double>(col.data(), static_cast<std::size_t>(col.size()));
   };
   const auto late = [&] { return "day" + day_text(c.s.late_day); };
-  for (const char* name : {"flow", "qpcr"}) {
-    const int j = c.model.observable_index(name);
-    if (j < 0) continue;
-    const auto unit = [&] { return std::string(c.model.observables()[static_cast<std::size_t>(j)].unit); };
-    Peak pk{std::nan(""), std::nan("")};
-    if (c.r) pk = peak(c.r->times_day, series(j));
-    emit([&] { return MetricColumn{std::string(name) + "_cmax", unit(), "peak CAR-T level"}; }, pk.value);
-    emit([&] { return MetricColumn{std::string(name) + "_tmax", "day", "time of the peak"}; }, pk.time_day);
-    emit([&] {
-           return MetricColumn{std::string(name) + "_auc_0_" + day_text(c.s.auc_end_day), unit() + "·day",
-                               "area under the curve, days 0-" + day_text(c.s.auc_end_day) + " (linear trapezoids)"};
-         },
-         c.r && c.r->times_day.back() >= c.s.auc_end_day ? auc(c.r->times_day, series(j), 0.0, c.s.auc_end_day)
-                                                          : std::nan(""));
-    if (std::string_view(name) == "qpcr")
-      emit([&] {
-             return MetricColumn{"qpcr_persistence", "day", "last day with qPCR >= " + number_text(c.s.qpcr_lloq) +
-                                                                " copies/µg (NaN: never; the last time if still above)"};
-           },
-           c.r ? last_time_at_or_above(c.r->times_day, series(j), c.s.qpcr_lloq) : std::nan(""));
-  }
-  if (const int j = c.model.observable_index("bcell"); j >= 0) {
-    std::optional<double> start, end, recovery;
-    if (c.r) {
-      const auto b = series(j);
-      const int ib0 = c.model.parameter_index("b0");
-      const double b0 = ib0 >= 0 ? c.p[static_cast<std::size_t>(ib0)] : b.front();
-      start = first_time_below(c.r->times_day, b, c.s.aplasia_threshold);
-      end = start ? first_time_at_or_above(c.r->times_day, b, c.s.aplasia_threshold, *start) : std::nullopt;
-      recovery = start ? first_time_at_or_above(c.r->times_day, b, c.s.recovery_fraction * b0, *start) : std::nullopt;
-    }
-    const auto below = [&] { return "B cells < " + number_text(c.s.aplasia_threshold) + " cell/µL"; };
-    const auto percent = [&] { return number_text(100.0 * c.s.recovery_fraction); };
-    emit([&] { return MetricColumn{"bcell_aplasia_start", "day", "first day with " + below()}; }, or_nan(start));
-    emit([&] {
-           return MetricColumn{"bcell_aplasia_duration", "day",
-                               "days with " + below() + " (NaN: no aplasia, or not over by the last time)"};
-         },
-         start && end ? *end - *start : std::nan(""));
-    emit([&] {
-           return MetricColumn{"bcell_recovery_" + percent() + "pct", "day",
-                               "first day after aplasia with B cells >= " + percent() + " % of b0"};
-         },
-         or_nan(recovery));
-  }
   const bool late_reached = c.r && c.r->times_day.back() >= c.s.late_day;
-  if (const int j = c.model.observable_index("autoab"); j >= 0)
-    emit([&] { return MetricColumn{"autoab_" + late(), "fraction of baseline", "autoantibody at day " + day_text(c.s.late_day)}; },
-         late_reached ? value_at(c.r->times_day, series(j), c.s.late_day) : std::nan(""));
-  if (const int j = c.model.observable_index("hb"); j >= 0) {
-    emit([&] { return MetricColumn{"hb_change_" + late(), "g/L", "hemoglobin change, day 0 to " + day_text(c.s.late_day)}; },
-         late_reached ? value_at(c.r->times_day, series(j), c.s.late_day) - series(j).front() : std::nan(""));
-    emit([&] { return MetricColumn{"hb_" + late(), "g/L", "hemoglobin at day " + day_text(c.s.late_day)}; },
-         late_reached ? value_at(c.r->times_day, series(j), c.s.late_day) : std::nan(""));
+  const auto at_late = [&](int j) { return late_reached ? value_at(c.r->times_day, series(j), c.s.late_day) : std::nan(""); };
+  // Observables by role, roles in this order, each role's observables in table order.
+  for (const Role role : {Role::car_t, Role::transgene, Role::cytokine, Role::b_cells, Role::autoantibody,
+                          Role::hemoglobin, Role::tumor}) {
+    for (std::size_t o = 0; o < c.model.n_observables(); ++o) {
+      const auto& spec = c.model.observables()[o];
+      if (spec.role != role) continue;
+      const int j = static_cast<int>(o);
+      const std::string name(spec.name);
+      const auto unit = [&] { return std::string(spec.unit); };
+      switch (role) {
+        case Role::car_t:
+        case Role::transgene:
+        case Role::cytokine: {
+          Peak pk{std::nan(""), std::nan("")};
+          if (c.r) pk = peak(c.r->times_day, series(j));
+          if (role == Role::cytokine) {  // a cytokine's peak and its day (e.g. IL-6, for CRS)
+            emit([&] { return MetricColumn{name + "_peak", unit(), "peak " + name + " level"}; }, pk.value);
+            emit([&] { return MetricColumn{name + "_peak_day", "day", "day of the " + name + " peak"}; }, pk.time_day);
+            break;
+          }
+          emit([&] { return MetricColumn{name + "_cmax", unit(), "peak CAR-T level"}; }, pk.value);
+          emit([&] { return MetricColumn{name + "_tmax", "day", "time of the peak"}; }, pk.time_day);
+          emit([&] {
+                 return MetricColumn{name + "_auc_0_" + day_text(c.s.auc_end_day), unit() + "·day",
+                                     "area under the curve, days 0-" + day_text(c.s.auc_end_day) + " (linear trapezoids)"};
+               },
+               c.r && c.r->times_day.back() >= c.s.auc_end_day ? auc(c.r->times_day, series(j), 0.0, c.s.auc_end_day)
+                                                                : std::nan(""));
+          if (role == Role::transgene)
+            emit([&] {
+                   return MetricColumn{name + "_persistence", "day",
+                                       "last day with " + name + " >= " + number_text(c.s.qpcr_lloq) + " " + unit() +
+                                           " (the qPCR LLOQ; NaN: never; the last time if still above)"};
+                 },
+                 c.r ? last_time_at_or_above(c.r->times_day, series(j), c.s.qpcr_lloq) : std::nan(""));
+          break;
+        }
+        case Role::b_cells: {
+          std::optional<double> start, end, recovery;
+          if (c.r) {
+            const auto b = series(j);
+            const int ib0 = c.model.parameter_index("b0");
+            const double b0 = ib0 >= 0 ? c.p[static_cast<std::size_t>(ib0)] : b.front();
+            start = first_time_below(c.r->times_day, b, c.s.aplasia_threshold);
+            end = start ? first_time_at_or_above(c.r->times_day, b, c.s.aplasia_threshold, *start) : std::nullopt;
+            recovery = start ? first_time_at_or_above(c.r->times_day, b, c.s.recovery_fraction * b0, *start) : std::nullopt;
+          }
+          const auto below = [&] { return "B cells < " + number_text(c.s.aplasia_threshold) + " " + unit(); };
+          const auto percent = [&] { return number_text(100.0 * c.s.recovery_fraction); };
+          emit([&] { return MetricColumn{name + "_aplasia_start", "day", "first day with " + below()}; }, or_nan(start));
+          emit([&] {
+                 return MetricColumn{name + "_aplasia_duration", "day",
+                                     "days with " + below() + " (NaN: no aplasia, or not over by the last time)"};
+               },
+               start && end ? *end - *start : std::nan(""));
+          emit([&] {
+                 return MetricColumn{name + "_recovery_" + percent() + "pct", "day",
+                                     "first day after aplasia with B cells >= " + percent() + " % of baseline"};
+               },
+               or_nan(recovery));
+          break;
+        }
+        case Role::autoantibody:
+          emit([&] { return MetricColumn{name + "_" + late(), unit(), "autoantibody at day " + day_text(c.s.late_day)}; },
+               at_late(j));
+          break;
+        case Role::hemoglobin:
+          emit([&] { return MetricColumn{name + "_change_" + late(), unit(), "hemoglobin change, day 0 to " + day_text(c.s.late_day)}; },
+               late_reached ? at_late(j) - series(j).front() : std::nan(""));
+          emit([&] { return MetricColumn{name + "_" + late(), unit(), "hemoglobin at day " + day_text(c.s.late_day)}; },
+               at_late(j));
+          break;
+        case Role::tumor: {
+          std::optional<double> nadir, nadir_day;
+          if (c.r) {
+            const auto v = series(j);
+            const auto it = std::min_element(v.begin(), v.end());
+            nadir = *it;
+            nadir_day = c.r->times_day[static_cast<std::size_t>(it - v.begin())];
+          }
+          emit([&] { return MetricColumn{name + "_nadir", unit(), "lowest " + name + " on the output grid"}; }, or_nan(nadir));
+          emit([&] { return MetricColumn{name + "_nadir_day", "day", "day of the lowest " + name}; }, or_nan(nadir_day));
+          emit([&] { return MetricColumn{name + "_" + late(), unit(), name + " at day " + day_text(c.s.late_day)}; },
+               at_late(j));
+          break;
+        }
+        case Role::none:
+          break;
+      }
+    }
   }
 }
 }  // namespace

@@ -41,6 +41,7 @@ class Model {
 
   [[nodiscard]] virtual std::string_view name() const = 0;
   [[nodiscard]] virtual std::string_view description() const = 0;
+  [[nodiscard]] virtual std::string_view source() const = 0;  // the publication or specification it follows
   [[nodiscard]] virtual std::span<const ParameterSpec> parameters() const = 0;
   [[nodiscard]] virtual std::span<const VariableSpec> states() const = 0;
   [[nodiscard]] virtual std::span<const VariableSpec> observables() const = 0;

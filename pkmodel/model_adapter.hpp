@@ -87,6 +87,7 @@ class ModelAdapter final : public Model {
  public:
   [[nodiscard]] std::string_view name() const override { return Eq::kName; }
   [[nodiscard]] std::string_view description() const override { return Eq::kDescription; }
+  [[nodiscard]] std::string_view source() const override { return Eq::kSource; }
   [[nodiscard]] std::span<const ParameterSpec> parameters() const override { return Eq::kParameters; }
   [[nodiscard]] std::span<const VariableSpec> states() const override { return Eq::kStates; }
   [[nodiscard]] std::span<const VariableSpec> observables() const override { return Eq::kObservables; }

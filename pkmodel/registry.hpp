@@ -14,10 +14,6 @@ std::span<const Model* const> all_models();
 // The model called `name`; throws InputError naming the known models when there is none.
 const Model& find_model(std::string_view name);
 
-namespace models {  // factories, one per model file
-std::unique_ptr<Model> make_stein2019();
-std::unique_ptr<Model> make_lag_expansion();
-std::unique_ptr<Model> make_cart_cd19_bcma();
-}  // namespace models
-
+// Each model file pkmodel/models/NAME.cpp defines `std::unique_ptr<Model> models::make_NAME()`; the build
+// lists the files (CMakeLists.txt), so a new model registers itself by being there.
 }  // namespace cartpk

@@ -24,11 +24,24 @@ struct ParameterSpec {
   double iiv_omega2 = 0.0;   // published inter-individual variance of log(parameter); 0 when none
 };
 
+// What an observable measures, so that the shared metrics (pkmodel/cart_metrics) find it by role, not by name.
+enum class Role {
+  none,
+  car_t,         // CAR-T level (cells): Cmax, Tmax, AUC
+  transgene,     // CAR transgene by qPCR: Cmax, Tmax, AUC and persistence above the qPCR LLOQ
+  b_cells,       // B cells: aplasia start and duration, recovery
+  autoantibody,  // value at the late read-out day
+  hemoglobin,    // change and value at the late read-out day
+  cytokine,      // peak and the day of the peak (e.g. IL-6 for CRS)
+  tumor,         // value at the late read-out day, and its nadir
+};
+
 struct VariableSpec {  // a state or an observable
   std::string_view name;
   std::string_view unit;
   std::string_view meaning;
   double typical_scale = 1.0;  // magnitude used to scale the absolute tolerance of a state
+  Role role = Role::none;      // observables: what the shared metrics compute from it
 };
 
 // A named set of parameter values, e.g. a product variant ("cd19": kmaxbc = 0).

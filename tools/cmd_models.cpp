@@ -14,7 +14,8 @@ std::string pad_left(const std::string& text, std::size_t width) {
 }
 
 void print_model(const Model& model) {
-  std::printf("%s: %s\n\nparameters:\n", std::string(model.name()).c_str(), std::string(model.description()).c_str());
+  std::printf("%s: %s\nsource: %s\n\nparameters:\n", std::string(model.name()).c_str(),
+              std::string(model.description()).c_str(), std::string(model.source()).c_str());
   bool has_iiv = false;
   for (const auto& p : model.parameters()) has_iiv = has_iiv || p.iiv_omega2 > 0.0;
   std::printf("  %-12s %-24s %12s %12s %12s %s %s\n", "name", "unit", "default", "lower", "upper",
@@ -58,7 +59,8 @@ void add_models_command(CLI::App& app) {
   cmd->callback([name] {
     if (!name->empty()) return print_model(find_model(*name));
     for (const Model* m : all_models())
-      std::printf("%-16s %s\n", std::string(m->name()).c_str(), std::string(m->description()).c_str());
+      std::printf("%-20s %s\n%-20s source: %s\n", std::string(m->name()).c_str(), std::string(m->description()).c_str(),
+                  "", std::string(m->source()).c_str());
   });
 }
 

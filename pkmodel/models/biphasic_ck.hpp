@@ -40,8 +40,8 @@ inline constexpr std::array<VariableSpec, 2> kBiphasicStates{{
 }};
 
 inline constexpr std::array<VariableSpec, 2> kBiphasicObservables{{
-    {"qpcr", "copies/µg", "CAR transgene copies per µg genomic DNA"},
-    {"flow", "cells/µL", "CAR+ cells per µL blood (qpcr/kcp)"},
+    {"qpcr", "copies/µg", "CAR transgene copies per µg genomic DNA", 1.0, Role::transgene},
+    {"flow", "cells/µL", "CAR+ cells per µL blood (qpcr/kcp)", 1.0, Role::car_t},
 }};
 
 // The equations, shared by both models. Table order is the same in both (tlag appended last in M1b).
@@ -57,6 +57,8 @@ struct BiphasicCk {
   static constexpr int tlag = static_cast<int>(kBiphasicParameters.size());  // only when kWithLag
   static constexpr int E = index_of(kBiphasicStates, "E");
   static constexpr int M = index_of(kBiphasicStates, "M");
+  static constexpr int kQpcr = index_of(kBiphasicObservables, "qpcr");
+  static constexpr int kFlow = index_of(kBiphasicObservables, "flow");
 
   static constexpr std::array<VariableSpec, 2> kStates = kBiphasicStates;
   static constexpr std::array<VariableSpec, 2> kObservables = kBiphasicObservables;
@@ -122,8 +124,8 @@ struct BiphasicCk {
 
   template <class T>
   static void observables(double /*t*/, const T* x, const T* p, T* y) {
-    y[0] = x[E] + x[M];            // qpcr
-    y[1] = (x[E] + x[M]) / p[kcp];  // flow
+    y[kQpcr] = x[E] + x[M];
+    y[kFlow] = (x[E] + x[M]) / p[kcp];
   }
 
   template <class T>

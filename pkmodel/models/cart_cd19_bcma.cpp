@@ -21,6 +21,7 @@ constexpr std::string_view kCalibrated =
 
 struct CartCd19Bcma {
   static constexpr std::string_view kName = "cart_cd19_bcma";
+  static constexpr std::string_view kSource = "cartpk model specification v2, M2 (shared/spec/models.md)";
   static constexpr std::string_view kDescription =
       "Mechanistic CAR-T (effector/memory/exhausted, proliferative capacity) with CD19+ B-cell and BCMA+ "
       "plasma-cell depletion, autoantibody and hemoglobin (warm AIHA)";
@@ -101,12 +102,12 @@ struct CartCd19Bcma {
   }};
 
   static constexpr std::array<VariableSpec, 6> kObservables{{
-      {"flow", "cells/µL", "CAR+ cells per µL blood (E + M + X)"},
-      {"qpcr", "copies/µg", "CAR transgene copies per µg genomic DNA (kcp·flow)"},
-      {"bcell", "cells/µL", "blood CD19+ B cells"},
+      {"flow", "cells/µL", "CAR+ cells per µL blood (E + M + X)", 1.0, Role::car_t},
+      {"qpcr", "copies/µg", "CAR transgene copies per µg genomic DNA (kcp·flow)", 1.0, Role::transgene},
+      {"bcell", "cells/µL", "blood CD19+ B cells", 1.0, Role::b_cells},
       {"plasma", "-", "autoreactive plasma cells Ps + Pl, fraction of baseline (2 at baseline)"},
-      {"autoab", "-", "autoantibody, fraction of baseline"},
-      {"hb", "g/L", "hemoglobin"},
+      {"autoab", "-", "autoantibody, fraction of baseline", 1.0, Role::autoantibody},
+      {"hb", "g/L", "hemoglobin", 1.0, Role::hemoglobin},
   }};
 
   // The kinetics a patient's qPCR, flow and B-cell data determine best.
@@ -130,8 +131,13 @@ struct CartCd19Bcma {
   CARTPK_P(kpl); CARTPK_P(fpl); CARTPK_P(ka); CARTPK_P(hb0); CARTPK_P(krbc); CARTPK_P(khem); CARTPK_P(gam);
   CARTPK_P(kcp);
 #undef CARTPK_P
-  enum State : int { E, M, X, Q, Bm, B, R, Ps, Pl, A, Hb };
-  static_assert(index_of(kStates, "Hb") == Hb && index_of(kStates, "Bm") == Bm);
+#define CARTPK_S(name) static constexpr int name = index_of(kStates, #name)
+  CARTPK_S(E); CARTPK_S(M); CARTPK_S(X); CARTPK_S(Q); CARTPK_S(Bm); CARTPK_S(B); CARTPK_S(R); CARTPK_S(Ps);
+  CARTPK_S(Pl); CARTPK_S(A); CARTPK_S(Hb);
+#undef CARTPK_S
+#define CARTPK_Y(name) static constexpr int y_##name = index_of(kObservables, #name)
+  CARTPK_Y(flow); CARTPK_Y(qpcr); CARTPK_Y(bcell); CARTPK_Y(plasma); CARTPK_Y(autoab); CARTPK_Y(hb);
+#undef CARTPK_Y
 
   // No CAR-T at t = 0 before the first dose record; B cells as left by lymphodepletion.
   template <class T>
@@ -176,12 +182,12 @@ struct CartCd19Bcma {
   template <class T>
   static void observables(double /*t*/, const T* x, const T* p, T* y) {
     const T car = x[E] + x[M] + x[X];
-    y[0] = car;            // flow
-    y[1] = p[kcp] * car;   // qpcr
-    y[2] = x[B];           // bcell
-    y[3] = x[Ps] + x[Pl];  // plasma
-    y[4] = x[A];           // autoab
-    y[5] = x[Hb];          // hb
+    y[y_flow] = car;
+    y[y_qpcr] = p[kcp] * car;
+    y[y_bcell] = x[B];
+    y[y_plasma] = x[Ps] + x[Pl];
+    y[y_autoab] = x[A];
+    y[y_hb] = x[Hb];
   }
 
   // A dose (cells, or a fraction of dose_per_kg) enters effector CAR-T in blood: fblood·(cells/kg)/vblood.

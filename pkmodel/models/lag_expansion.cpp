@@ -18,6 +18,7 @@ constexpr std::array<ParameterSpec, 8> with_lag() {
 
 struct LagExpansion : BiphasicCk<true> {
   static constexpr std::string_view kName = "lag_expansion";
+  static constexpr std::string_view kSource = "cartpk model specification, M1b: Stein 2019 with a lag (liso-cel-type CK)";
   static constexpr std::string_view kDescription =
       "Lag, exponential expansion from tlag to tmax, biphasic decline (liso-cel-type CK; stein2019 at tlag = 0)";
   static constexpr std::array<ParameterSpec, 8> kParameters = with_lag();

@@ -1,4 +1,4 @@
-// The list of models: adding a model means one factory line here and its own file beside this one.
+// The list of models, generated from the model files present (pkmodel/model_list.inc, see CMakeLists.txt).
 #include "pkmodel/registry.hpp"
 
 #include <string>
@@ -8,14 +8,21 @@
 
 namespace cartpk {
 
+namespace models {
+#define CARTPK_MODEL(name) std::unique_ptr<Model> make_##name();
+#include "pkmodel/model_list.inc"
+#undef CARTPK_MODEL
+}  // namespace models
+
 namespace {
+// Models in file-name order.
 struct Library {
   std::vector<std::unique_ptr<Model>> owned;
   std::vector<const Model*> views;
   Library() {
-    owned.push_back(models::make_stein2019());
-    owned.push_back(models::make_lag_expansion());
-    owned.push_back(models::make_cart_cd19_bcma());
+#define CARTPK_MODEL(name) owned.push_back(models::make_##name());
+#include "pkmodel/model_list.inc"
+#undef CARTPK_MODEL
     for (const auto& m : owned) views.push_back(m.get());
   }
 };

@@ -9,6 +9,8 @@ namespace cartpk::models {
 
 struct Stein2019 : BiphasicCk<false> {
   static constexpr std::string_view kName = "stein2019";
+  static constexpr std::string_view kSource =
+      "Stein AM et al., CPT Pharmacometrics Syst Pharmacol 2019;8:285-295 (nlmixr2lib Stein_2019_Tisagenlecleucel)";
   static constexpr std::string_view kDescription =
       "Empirical piecewise CAR-T kinetics (Stein 2019, tisagenlecleucel): exponential expansion to cmax at "
       "tmax, then biphasic decline";
