@@ -270,7 +270,8 @@ std::vector<RecordPrediction> SubjectObjective::predictions(const std::vector<do
     const auto j = static_cast<std::size_t>(obs.observable);
     RecordPrediction rp;
     rp.ipred = result_.observables(static_cast<Eigen::Index>(time_index_[i]), static_cast<Eigen::Index>(j));
-    rp.iwres = weighted_residual(errors[j], obs.value, rp.ipred);
+    // A BLQ record has no observed value: its residual is undefined (NaN), never one computed from the LLOQ.
+    rp.iwres = obs.censored ? std::nan("") : weighted_residual(errors[j], obs.value, rp.ipred);
     rp.blq_probability = obs.censored ? std::exp(record_likelihood(errors[j], obs.value, rp.ipred, true).loglik) : 0.0;
     out.push_back(rp);
   }

@@ -44,7 +44,7 @@ void validate_setup(const FitSetup& setup);
 
 struct RecordPrediction {
   double ipred = 0.0;            // individual prediction
-  double iwres = 0.0;            // weighted residual (log scale for lognormal)
+  double iwres = 0.0;            // weighted residual (log scale for lognormal); NaN for a censored record
   double blq_probability = 0.0;  // censored records: P(Y < LLOQ) at the prediction (M3)
 };
 

@@ -19,7 +19,7 @@ namespace cartpk::io {
 
 namespace {
 // A batch of whole patients is appended and flushed once it holds a chunk's worth (1,024 rows) and a second has
-// passed since the last flush, or after 5 s whatever its size: few flushes for fast models (each flush rewrites
+// passed since the last flush, or after 2 s whatever its size: few flushes for fast models (each flush rewrites
 // the chunks it leaves part-filled), and a slow run still reaches the disk every few seconds.
 constexpr std::size_t kChunkPatients = 1024;
 // Per-patient doubles (sampled parameters, η, metrics) are stored uncompressed: shuffle + deflate made a
@@ -331,7 +331,7 @@ void VpopWriter::append(const PatientResult& patient) {
   auto& w = *impl_;
   w.gathering.push_back(patient);
   const auto since = std::chrono::steady_clock::now() - w.last_flush;
-  if ((w.gathering.size() >= kChunkPatients && since > std::chrono::seconds(1)) || since > std::chrono::seconds(5))
+  if ((w.gathering.size() >= kChunkPatients && since > std::chrono::seconds(1)) || since > std::chrono::seconds(2))
     w.hand_over();
 }
 

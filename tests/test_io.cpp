@@ -10,6 +10,7 @@
 
 #include "io/atomic_file.hpp"
 #include "io/csv_writer.hpp"
+#include "io/sha256.hpp"
 #include "pkmodel/errors.hpp"
 
 namespace fs = std::filesystem;
@@ -83,4 +84,13 @@ TEST_CASE("CSV tables: doubles round-trip exactly, NaN is an empty field, infini
   CHECK(row[3] == "-Inf,");
   CHECK(row[4] == "1e-300,\"a,b\"");
   fs::remove_all(dir);
+}
+
+TEST_CASE("SHA-256 of the FIPS 180-4 test vectors") {
+  CHECK(cartpk::io::sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(cartpk::io::sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(cartpk::io::sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  CHECK(cartpk::io::sha256_hex(std::string(1000000, 'a')) ==
+        "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }

@@ -3,10 +3,13 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 
 #include "io/csv_writer.hpp"
+#include "fitting/fit_report.hpp"
 #include "io/h5_file.hpp"
+#include "io/sha256.hpp"
 
 namespace cartpk::cli {
 
@@ -44,8 +47,37 @@ double value_of(const fitting::SubjectFit& fit, const std::string& name, const s
   return std::nan("");
 }
 
-void write_subject(const io::H5Group& group, const Model& model, const Subject& subject, const fitting::SubjectFit& fit) {
+// The doses the subject's fit used: time, amount (cells), weight, state (CMT, -1: the model's dose state), duration.
+void write_doses(const io::H5Group& group, const Subject& subject) {
+  if (subject.doses.empty()) return;
+  std::vector<double> time, amount, weight, duration;
+  std::vector<long> compartment;
+  for (const auto& d : subject.doses) {
+    time.push_back(d.dose.time_day);
+    amount.push_back(d.dose.amount);
+    weight.push_back(d.dose.weight_kg);
+    duration.push_back(d.dose.duration_day);
+    compartment.push_back(d.dose.compartment);
+  }
+  const auto doses = group.subgroup("doses");
+  doses.write("time", time, "day");
+  doses.write("amount", amount, "cells");
+  doses.write("weight", weight, "kg");
+  doses.write("duration", duration, "day (0: bolus)");
+  doses.write("compartment", compartment);
+}
+
+void write_subject(const io::H5Group& group, const fitting::FitSetup& setup, const Subject& subject,
+                   const fitting::SubjectFit& fit) {
+  const Model& model = *setup.model;
+  const auto summary = fitting::report(setup, subject, fit);
   group.attribute("id", fit.id);
+  group.attribute("status_code", summary.status_code);
+  group.attribute("n_estimated", static_cast<long>(summary.n_estimated));
+  group.attribute("ofv_dv_scale", summary.ofv_dv_scale);
+  group.attribute("aic", summary.aic);
+  group.attribute("bic", summary.bic);
+  write_doses(group, subject);
   group.attribute("status", fit.status == FitStatus::ok ? std::string("ok") : fit.status == FitStatus::failed ? "failed" : "not_run");
   group.attribute("message", fit.message);
   group.attribute("ofv", fit.ofv);
@@ -161,6 +193,8 @@ void write_fit_h5(const std::filesystem::path& path, const io::RunInfo& run_info
     root.attribute("created_utc", io::utc_now());
     root.attribute("model", model.name());
     root.attribute("data", run.data_path);
+    root.attribute("data_absolute_path", std::filesystem::absolute(run.data_path).lexically_normal().string());
+    root.attribute("data_sha256", io::sha256_file_hex(run.data_path));
     const auto fit = root.subgroup("fit");
     fit.attribute("method", setup.method);
     fit.attribute("objective", std::string("OFV = -2 log-likelihood including 2*pi terms (lognormal: on ln DV)"));
@@ -198,11 +232,34 @@ void write_fit_h5(const std::filesystem::path& path, const io::RunInfo& run_info
     }(), "natural units");
     params.write("fixed", fixed_names);
     params.write("fixed_values", fixed_values, "natural units");
+    std::vector<std::string> estimated_units, fixed_units;
+    for (int i : setup.estimated) estimated_units.emplace_back(model.parameters()[static_cast<std::size_t>(i)].unit);
+    for (const auto& name : fixed_names)
+      fixed_units.emplace_back(model.parameters()[static_cast<std::size_t>(model.parameter_index(name))].unit);
+    params.write("estimated_units", estimated_units);
+    params.write("fixed_units", fixed_units);
+    const auto errors = fit.subgroup("error_models");  // per observable: type, start values, estimated or fixed
+    std::vector<std::string> observables, types;
+    std::vector<double> a, b;
+    std::vector<long> estimated_errors;
+    for (std::size_t j = 0; j < model.n_observables(); ++j) {
+      const auto& em = setup.error_models[j];
+      observables.emplace_back(model.observables()[j].name);
+      types.push_back(fitting::error_type_name(em.type));
+      a.push_back(em.a);
+      b.push_back(em.b);
+      estimated_errors.push_back(em.estimated ? 1 : 0);
+    }
+    errors.write("observable", observables);
+    errors.write("type", types);
+    errors.write("a", a, "additive SD (additive, combined) or log-scale SD (lognormal); the start when estimated");
+    errors.write("b", b, "proportional SD (proportional, combined); the start when estimated");
+    errors.write("estimated", estimated_errors);
     const auto subjects = fit.subgroup("subjects");
     std::vector<std::string> ids;
     for (std::size_t i = 0; i < run.fits->size(); ++i) {
       ids.push_back((*run.fits)[i].id);
-      write_subject(subjects.subgroup(group_name((*run.fits)[i].id, i)), model, (*run.subjects)[i], (*run.fits)[i]);
+      write_subject(subjects.subgroup(group_name((*run.fits)[i].id, i)), setup, (*run.subjects)[i], (*run.fits)[i]);
     }
     fit.write("subject_ids", ids);
   }
@@ -236,6 +293,46 @@ void write_fit_table(const std::filesystem::path& path, const FitRun& run) {
     for (const auto& f : *run.fits) c.values.push_back(value_of(f, name, f.uncertainty.se));
     columns.push_back(c);
   }
+  // What a report table needs beside them: RSE, profile CIs, the OFV's parts, information criteria, status code.
+  for (const auto& name : names) {
+    io::CsvColumn c{"rse_percent_" + name, {}, {}};
+    for (const auto& f : *run.fits) c.values.push_back(value_of(f, name, f.uncertainty.rse_percent));
+    columns.push_back(c);
+  }
+  for (const auto& name : names) {
+    io::CsvColumn lower{"ci95_lower_" + name, {}, {}}, upper{"ci95_upper_" + name, {}, {}};
+    bool any = false;
+    for (const auto& f : *run.fits) {
+      double lo = std::nan(""), hi = std::nan("");
+      for (const auto& p : f.profiles)
+        if (p.index < f.names.size() && f.names[p.index] == name) {
+          lo = p.lower;
+          hi = p.upper;
+          any = true;
+        }
+      lower.values.push_back(lo);
+      upper.values.push_back(hi);
+    }
+    if (!any) continue;  // profiled estimates only
+    columns.push_back(lower);
+    columns.push_back(upper);
+  }
+  io::CsvColumn likelihood{"ofv_likelihood", {}, {}}, prior{"ofv_prior", {}, {}}, dv{"ofv_dv_scale", {}, {}},
+      k{"n_estimated", {}, {}}, aic{"aic", {}, {}}, bic{"bic", {}, {}}, condition{"condition_number", {}, {}},
+      code{"status_code", {}, {}};
+  for (std::size_t i = 0; i < run.fits->size(); ++i) {
+    const auto& f = (*run.fits)[i];
+    const auto summary = fitting::report(*run.setup, (*run.subjects)[i], f);
+    likelihood.values.push_back(f.ofv_likelihood);
+    prior.values.push_back(f.ofv_prior);
+    dv.values.push_back(summary.ofv_dv_scale);
+    k.values.push_back(static_cast<double>(summary.n_estimated));
+    aic.values.push_back(summary.aic);
+    bic.values.push_back(summary.bic);
+    condition.values.push_back(f.uncertainty.condition_number);
+    code.text.push_back(summary.status_code);
+  }
+  for (auto* c : {&likelihood, &prior, &dv, &k, &aic, &bic, &condition, &code}) columns.push_back(*c);
   io::write_csv(path, columns);
 }
 

@@ -289,7 +289,7 @@ def interruption(exe, tmp):
     with open(out, "rb") as f:
         before = f.read()
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(3.0)
+    time.sleep(4.5)  # batches reach the disk every 2 s at the latest
     proc.kill()
     proc.wait()
     with open(out, "rb") as f:
