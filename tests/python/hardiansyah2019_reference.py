@@ -134,7 +134,7 @@ def solve(times, p=None, doses=UPN3_DOSES, rtol=1e-12, atol=1e-20, method="LSODA
         raise ValueError("times must be a non-empty ascending 1-D sequence of values >= 0")
     doses = sorted(doses)
     t_end = float(times[-1])
-    jac = None if method == "LSODA" else (lambda t, y: jacobian(t, y, p))
+    jac = None if method == "LSODA" else jacobian  # solve_ivp passes args=(p,) to it too
     # segments [a, b) between dose times; a segment's doses apply at its start, the last one ends at t_end inclusive
     edges = sorted({0.0} | {float(d) for d, _ in doses if 0.0 < d < t_end}) + [t_end]
     out = np.empty((len(STATES), times.size))
