@@ -33,6 +33,12 @@ void validate_subjects(const FitSetup& setup, const std::vector<Subject>& subjec
   }
 }
 
+CiCalibration chosen_calibration(const FitSetup& setup, const FitOptions& options) {
+  bool error_estimated = false;
+  for (const auto& em : setup.error_models) error_estimated = error_estimated || em.estimated;
+  return options.ci_calibration.value_or(error_estimated ? CiCalibration::f_small_sample : CiCalibration::chi_square);
+}
+
 SubjectFit fit_subject(const FitSetup& setup, const Subject& subject, Solver& solver, const FitOptions& options) {
   SubjectFit fit;
   fit.id = subject.id;
@@ -93,6 +99,7 @@ SubjectFit fit_subject(const FitSetup& setup, const Subject& subject, Solver& so
         fit.message = "ok; poorly determined: " + poor + " (RSE > 100 %, at a bound" +
                       (fit.uncertainty.note.empty() ? "" : " or " + fit.uncertainty.note) + ")";
     }
+    const double threshold = profile_threshold(chosen_calibration(setup, options), fit.n_obs, fit.names.size());
     for (int parameter : options.profile) {
       const auto it = std::find(setup.estimated.begin(), setup.estimated.end(), parameter);
       const auto k = static_cast<std::size_t>(it - setup.estimated.begin());
@@ -104,7 +111,7 @@ SubjectFit fit_subject(const FitSetup& setup, const Subject& subject, Solver& so
         zz[k] = zk;
         return objective.natural(zz)[k];
       };
-      fit.profiles.push_back(profile_likelihood(problem, z, fit.ofv, k, se_z, to_natural, optimizer));
+      fit.profiles.push_back(profile_likelihood(problem, z, fit.ofv, k, se_z, to_natural, optimizer, threshold));
     }
     fit.predictions = objective.predictions(z);
     double t_last = 0.0;

@@ -5,6 +5,7 @@
 // status and never stops the others.
 #include <atomic>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,11 +18,17 @@ namespace cartpk::fitting {
 struct FitOptions {
   OptimizerOptions optimizer;
   std::vector<int> profile;        // model parameter indices to profile (must be estimated)
+  // Profile intervals: F small-sample calibration when a residual SD is estimated (the honest default on sparse
+  // data), χ² when every error parameter is fixed; or as set.
+  std::optional<CiCalibration> ci_calibration;
   bool uncertainty = true;
   int curve_points = 200;          // dense prediction grid for plots, 0 to the last observation × 1.1
 };
 
 enum class FitStatus { ok, failed, not_run };
+
+// The calibration the profiles of this set-up use (FitOptions::ci_calibration, or its default).
+CiCalibration chosen_calibration(const FitSetup& setup, const FitOptions& options);
 
 struct SubjectFit {
   std::string id;

@@ -47,6 +47,7 @@ void encode(ByteWriter& out, const SubjectFit& f) {
   out.put(f.profiles.size());
   for (const auto& p : f.profiles) {
     out.put(p.index);
+    out.put(p.threshold);
     out.put_vector(p.points);
     out.put(p.lower);
     out.put(p.upper);
@@ -96,6 +97,7 @@ SubjectFit decode_subject_fit(ByteReader& in) {
   f.profiles.resize(in.get<std::size_t>());
   for (auto& p : f.profiles) {
     p.index = in.get<std::size_t>();
+    p.threshold = in.get<double>();
     p.points = in.get_vector<ProfilePoint>();
     p.lower = in.get<double>();
     p.upper = in.get<double>();

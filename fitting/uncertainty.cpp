@@ -1,5 +1,7 @@
 #include "fitting/uncertainty.hpp"
 
+#include <boost/math/distributions/students_t.hpp>
+
 #include <algorithm>
 #include <sstream>
 
@@ -66,12 +68,25 @@ Uncertainty observed_information(const Problem& problem, const std::vector<doubl
   return u;
 }
 
+double profile_threshold(CiCalibration calibration, std::size_t n_records, std::size_t n_estimated) {
+  if (calibration == CiCalibration::chi_square || n_records <= n_estimated) return kChiSquare95;
+  const auto nu = static_cast<double>(n_records - n_estimated);
+  const double t = boost::math::quantile(boost::math::students_t(nu), 0.975);  // F₁,ν(0.95) = t²ν(0.975)
+  return static_cast<double>(n_records) * std::log1p(t * t / nu);
+}
+
+std::string_view calibration_name(CiCalibration calibration) {
+  return calibration == CiCalibration::chi_square ? "chi_square" : "f_small_sample";
+}
+
 Profile profile_likelihood(const Problem& problem, const std::vector<double>& z_opt, double ofv_opt, std::size_t k,
-                           double se_z, const std::function<double(double)>& to_natural, const OptimizerOptions& options) {
+                           double se_z, const std::function<double(double)>& to_natural, const OptimizerOptions& options,
+                           double threshold) {
   const auto& lower = problem.lower;
   const auto& upper = problem.upper;
   Profile profile;
   profile.index = k;
+  profile.threshold = threshold;
   profile.points.push_back({z_opt[k], to_natural(z_opt[k]), ofv_opt});
   const double base_step = std::isfinite(se_z) && se_z > 0.0 ? std::clamp(0.5 * se_z, 0.02, 0.5) : 0.1;
   for (int direction : {-1, +1}) {
@@ -93,8 +108,8 @@ Profile profile_likelihood(const Problem& problem, const std::vector<double>& z_
       const double delta = r.ofv - ofv_opt;
       if (delta < -1e-3) profile.note += "profile went below the optimum (a better optimum exists); ";
       profile.points.push_back({zk, to_natural(zk), r.ofv});
-      if (delta >= kChiSquare95) {
-        const double zc = previous_z + (kChiSquare95 - previous_delta) * (zk - previous_z) / (delta - previous_delta);
+      if (delta >= threshold) {
+        const double zc = previous_z + (threshold - previous_delta) * (zk - previous_z) / (delta - previous_delta);
         (direction < 0 ? profile.lower : profile.upper) = to_natural(zc);
         found = true;
       }

@@ -5,6 +5,7 @@
 #include <Eigen/Dense>
 #include <cmath>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "fitting/optimizer.hpp"
@@ -36,6 +37,7 @@ struct ProfilePoint {
 
 struct Profile {
   std::size_t index = 0;  // coordinate of z that was profiled
+  double threshold = 3.841458820694124;  // ΔOFV that bounds the 95 % interval (see profile_threshold)
   std::vector<ProfilePoint> points;  // sorted by z
   double lower = std::nan(""), upper = std::nan("");  // 95 % CI, natural scale (NaN: not reached in the box)
   std::string note;
@@ -43,9 +45,19 @@ struct Profile {
 
 inline constexpr double kChiSquare95 = 3.841458820694124;  // 1 degree of freedom
 
+// How the ΔOFV of a 95 % profile interval is calibrated.
+//   chi_square: the asymptotic χ²₁ quantile, 3.84.
+//   f_small_sample: the likelihood-ratio interval of a normal (non)linear regression whose residual SD is estimated
+//     (Bates & Watts 1988, §6.1): ΔOFV = n·ln(1 + F₁,ν(0.95)/ν), ν = n − p records less estimates; it widens the
+//     interval for the downward bias of the ML residual SD on few records (n = 12, p = 7: 10.1 instead of 3.84).
+enum class CiCalibration { chi_square, f_small_sample };
+double profile_threshold(CiCalibration calibration, std::size_t n_records, std::size_t n_estimated);
+std::string_view calibration_name(CiCalibration calibration);
+
 // Profiles coordinate k: fixes it on a grid either side of the optimum, re-optimises the others, and finds
 // where ΔOFV = 3.84. `to_natural` maps z_k to the natural scale.
 Profile profile_likelihood(const Problem& problem, const std::vector<double>& z_opt, double ofv_opt, std::size_t k,
-                           double se_z, const std::function<double(double)>& to_natural, const OptimizerOptions& options);
+                           double se_z, const std::function<double(double)>& to_natural, const OptimizerOptions& options,
+                           double threshold = kChiSquare95);
 
 }  // namespace cartpk::fitting

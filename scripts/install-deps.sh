@@ -4,7 +4,7 @@ set -euo pipefail
 packages=(
   cmake make g++ clang libclang-rt-14-dev
   libsundials-dev libeigen3-dev libnlopt-cxx-dev libhdf5-dev hdf5-tools
-  libopenmpi-dev openmpi-bin
+  libopenmpi-dev openmpi-bin libboost-dev
   doctest-dev libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libfmt-dev
   python3 python3-numpy python3-scipy python3-h5py python3-matplotlib
 )

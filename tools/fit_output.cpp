@@ -173,6 +173,7 @@ void write_subject(const io::H5Group& group, const fitting::FitSetup& setup, con
       g.write("z", z, "estimation scale");
       g.write("value", value, "natural units");
       g.write("ofv", pofv, "-2 log-likelihood");
+      g.attribute("threshold", p.threshold);
       g.attribute("ci95_lower", p.lower);
       g.attribute("ci95_upper", p.upper);
       g.attribute("note", p.note);
@@ -201,6 +202,7 @@ void write_fit_h5(const std::filesystem::path& path, const io::RunInfo& run_info
     fit.attribute("prior_terms", run.prior_description);
     fit.attribute("interrupted", static_cast<long>(run.interrupted ? 1 : 0));
     fit.attribute("fit_seconds", run.fit_seconds);
+    fit.attribute("ci_calibration", run.ci_calibration);
     fit.attribute("rtol", setup.solver_options.rtol);
     fit.attribute("atol_scale", setup.solver_options.atol_scale);
     fit.attribute("max_steps", setup.solver_options.max_steps);

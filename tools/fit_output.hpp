@@ -17,6 +17,7 @@ struct FitRun {
   std::string prior_description;  // what the OFV's prior term is ("none", or the source of the priors)
   bool interrupted = false;
   double fit_seconds = 0.0;  // wall time of the fits (reading, writing excluded)
+  std::string ci_calibration;  // how the profile intervals were calibrated (fitting::calibration_name)
 };
 
 void write_fit_h5(const std::filesystem::path& path, const io::RunInfo& run_info, const FitRun& run);
