@@ -56,6 +56,14 @@ Benchmarks:
               Time: the trial layer itself (/trial@trial_seconds: replicates and summaries, best of
               --trial-repeats runs), and the whole process beside it. Target: < 1 s.
 
+  hardiansyah2019
+              the published model P1 (Hardiansyah & Ng 2019, CD19 CAR-T with IL-6/IL-10/IFN-gamma) at its published
+              values (patient UPN3) with UPN3's split dose (10/30/60 % on days 0/1/2), 60 days, outputs every 0.25
+              day, repeated: bench_models --model hardiansyah2019 (CVODES at cartpk's default tolerances, without
+              and with sensitivities w.r.t. the 7 parameters the paper estimated) against
+              bench/peer_hardiansyah2019.py (SciPy LSODA on tests/python/hardiansyah2019_reference.py, written from
+              the spec alone, same tolerances); both checked against a tight SciPy reference (<= 1e-5 relative).
+
 To add one: write `def bench_<name>(ctx) -> dict` (see Context and bench_stein2019) and append it to BENCHMARKS.
 """
 import argparse
@@ -1104,6 +1112,56 @@ def bench_trial(ctx):
 
 
 # --------------------------------------------------------------------------------------------------------------
+# hardiansyah2019 (published model P1): bench_models against a SciPy LSODA peer
+
+HARD_DOSES = "0:0.1,1:0.3,2:0.6"           # UPN3's split dose, fractions of the model's `dose` (1.4e7 cells)
+HARD_CHECK_TIMES = (7, 14, 21, 28, 60)      # days: expansion, IL-6 peak, CAR-T peak, B-cell depletion
+HARD_CHECK_TOL = 1e-5                       # cartpk at its default tolerances vs the tight SciPy reference
+
+
+def bench_hardiansyah2019(ctx):
+    a = ctx.args
+    exe = ctx.build / "bench" / "bench_models"
+    if not exe.is_file():
+        raise BenchError(f"{exe} not found (build it first: make build)")
+    times = ",".join(str(t) for t in HARD_CHECK_TIMES)
+    print(f"hardiansyah2019: running {exe.name} ({a.hard_repeats} solves per case) ...", flush=True)
+    cartpk = run_json([exe, "--model", "hardiansyah2019", "--doses", HARD_DOSES, "--end", 60, "--step", 0.25,
+                       "--repeats", a.hard_repeats, "--check-times", times], a.timeout)
+    print(f"hardiansyah2019: running peer_hardiansyah2019.py ({a.hard_peer_repeats} LSODA solves) ...", flush=True)
+    peer = run_json([sys.executable, HERE / "peer_hardiansyah2019.py", "--repeats", a.hard_peer_repeats,
+                     "--end", 60, "--step", 0.25, "--check-times", times], a.timeout)
+    for case in ("ode", "ode_sens"):
+        if "solves_per_second" not in cartpk.get(case, {}):
+            raise BenchError(f"bench_models output lacks case '{case}'")
+    if "solves_per_second" not in peer.get("scipy_lsoda", {}):
+        raise BenchError("peer_hardiansyah2019.py output lacks case 'scipy_lsoda'")
+    observables = [k for k in peer["check"] if k != "times"]
+    check = {obs: max_rel_diff(cartpk["check"][obs], peer["check"][obs]) for obs in observables}
+    worst = max(check.values())
+    r_peer = peer["scipy_lsoda"]["solves_per_second"]
+    ratios = {case: cartpk[case]["solves_per_second"] / r_peer for case in ("ode", "ode_sens")}
+    rows = [[case, cartpk[case]["solves"], fmt_rate(cartpk[case]["solves_per_second"]), cartpk[case]["steps"],
+             "scipy_lsoda", peer["scipy_lsoda"]["solves"], fmt_rate(r_peer), f"{ratios[case]:,.1f}x"]
+            for case in ("ode", "ode_sens")]
+    print()
+    print_table("hardiansyah2019: 60 days, 241 outputs, published values (UPN3), split dose "
+                "(ratio = cartpk solves/s / peer solves/s; both rtol 1e-8, atol 1e-12 x state scale)",
+                ["cartpk case", "solves", "solves/s", "steps", "peer", "solves", "solves/s", "ratio"], rows)
+    print(f"  (ode_sens also computes sensitivities w.r.t. {', '.join(cartpk['sensitivity_parameters'])}, "
+          "which the peer does not)")
+    print("  check, max relative difference vs the tight SciPy reference at days " + times + ": "
+          + ", ".join(f"{k} {v:.1e}" for k, v in check.items()))
+    ok = worst <= HARD_CHECK_TOL
+    if not ok:
+        print(f"  FAIL: cartpk disagrees with the SciPy reference by {worst:.2e} > {HARD_CHECK_TOL:g}")
+    print()
+    return {"ok": ok, "inputs": {"model": "hardiansyah2019", "doses": HARD_DOSES, "times": "0,0.25,...,60 days",
+                                 "cartpk_repeats": a.hard_repeats, "peer_repeats": a.hard_peer_repeats},
+            "cartpk": cartpk, "peer": peer, "ratios": ratios, "check_max_rel_diff": check}
+
+
+# --------------------------------------------------------------------------------------------------------------
 
 BENCHMARKS = {
     "stein2019": bench_stein2019,
@@ -1114,6 +1172,7 @@ BENCHMARKS = {
     "design": bench_design,
     "vpop": bench_vpop,
     "trial": bench_trial,
+    "hardiansyah2019": bench_hardiansyah2019,
 }
 
 
@@ -1174,6 +1233,10 @@ def main():
     ap.add_argument("--trial-pool", type=int, default=20000,
                     help="trial: cart_cd19_bcma patients in the pool (default 20000)")
     ap.add_argument("--trial-replicates", type=int, default=10000, help="trial: replicates (default 10000)")
+    ap.add_argument("--hard-repeats", type=int, default=500,
+                    help="hardiansyah2019: timed solves per cartpk case (default 500)")
+    ap.add_argument("--hard-peer-repeats", type=int, default=20,
+                    help="hardiansyah2019: timed solves of the SciPy peer (default 20)")
     ap.add_argument("--trial-repeats", type=int, default=5,
                     help="trial: timed cartpk trial runs, the best is reported (default 5)")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds allowed per program run (default 3600)")
