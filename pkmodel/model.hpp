@@ -72,6 +72,11 @@ class Model {
   virtual void apply_event(int event, const double* x, const double* dx, const double* p, const double* dp,
                            double* x_after, double* dx_after) const = 0;
 
+  // Whether the model's course is defined before the infusion (t < 0): there it rests at its initial state (the
+  // baseline it starts from), which the solvers report at negative output times without integrating. Models
+  // that start at the infusion refuse output times < 0.
+  [[nodiscard]] virtual bool defined_before_infusion() const = 0;
+
   [[nodiscard]] virtual bool accepts_doses() const = 0;
   // The state a dose enters unless its record names another (CMT); -1 for models without dose records.
   [[nodiscard]] virtual int dose_state() const = 0;

@@ -177,6 +177,13 @@ class ModelAdapter final : public Model {
     }
   }
 
+  // A model whose course before the infusion is its initial state says so: static constexpr bool
+  // kDefinedBeforeInfusion = true. Without it, the model starts at the infusion.
+  [[nodiscard]] bool defined_before_infusion() const override {
+    if constexpr (requires { Eq::kDefinedBeforeInfusion; }) return Eq::kDefinedBeforeInfusion;
+    else return false;
+  }
+
   // A model that takes dose records states the state they enter (kDoseState) and the conversion of a dose to that
   // state's units (dose_amount); the engine adds it there (or to the record's CMT), as a bolus or an infusion.
   [[nodiscard]] bool accepts_doses() const override { return requires { Eq::kDoseState; }; }

@@ -347,10 +347,10 @@ void OdeSolver::solve(const SimulationRequest& request, SimulationResult& result
 
   detail::prepare_result(model_, request, "ode", result, output_scratch_);
   std::vector<double> S(nx * ns);
-  auto record = [&](std::size_t k) {
+  auto record = [&](std::size_t k, double t) {
     for (std::size_t s = 0; s < ns; ++s)
       std::copy_n(sens_.data(static_cast<int>(s)), nx, S.data() + s * nx);
-    detail::record_output(model_, request, k, t_, y, S.data(), result, output_scratch_);
+    detail::record_output(model_, request, k, t, y, S.data(), result, output_scratch_);
   };
 
   reinitialise(t0);
@@ -358,6 +358,9 @@ void OdeSolver::solve(const SimulationRequest& request, SimulationResult& result
   const double t_end = request.times_day.back();
   std::size_t next_event = 0;
   std::size_t k = 0;
+  // Before the infusion (models defined there; validate_request refuses the others): the initial state, not
+  // integrated.
+  for (; k < request.times_day.size() && request.times_day[k] < t0; ++k) record(k, request.times_day[k]);
   while (k < request.times_day.size()) {
     if (next_event < events.size() && events[next_event].time <= t_) {  // right-continuous: event, then output
       const auto& ev = events[next_event++];
@@ -367,7 +370,8 @@ void OdeSolver::solve(const SimulationRequest& request, SimulationResult& result
     }
     const double t_out = request.times_day[k];
     if (t_out <= t_ + 1e-12 * std::max(1.0, std::abs(t_))) {
-      record(k++);
+      record(k, t_);
+      ++k;
       continue;
     }
     const double t_stop = next_event < events.size() ? std::min(events[next_event].time, t_end) : t_end;

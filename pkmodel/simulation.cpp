@@ -37,9 +37,9 @@ void validate_request(const Model& model, const SimulationRequest& request) {
   if (request.times_day.empty()) throw InputError(who() + "the time grid is empty (expected at least one time)");
   for (std::size_t k = 0; k < request.times_day.size(); ++k) {
     const double t = request.times_day[k];
-    if (!std::isfinite(t) || t < 0.0)
+    if (!std::isfinite(t) || (t < 0.0 && !model.defined_before_infusion()))
       throw InputError(who() + "output time #" + std::to_string(k + 1) + " = " + number_text(t) +
-                       " is not allowed (expected a finite time >= 0 day)");
+                       " is not allowed (expected a finite time >= 0 day: the model starts at the infusion, day 0)");
     if (k > 0 && t < request.times_day[k - 1])
       throw InputError(who() + "output times must be non-decreasing (time #" + std::to_string(k + 1) + " = " +
                        number_text(t) + " comes after " + number_text(request.times_day[k - 1]) + ")");

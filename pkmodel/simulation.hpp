@@ -10,7 +10,7 @@ namespace cartpk {
 
 struct SimulationRequest {
   std::vector<double> parameters;            // one value per model parameter, in table order
-  std::vector<double> times_day;             // output times: >= 0, non-decreasing
+  std::vector<double> times_day;             // output times: non-decreasing, >= 0 (< 0 where the model allows)
   std::vector<int> sensitivity_parameters;   // indices into the parameter table (empty: no sensitivities)
   std::vector<DoseRecord> doses;             // for models that take dose records
 };

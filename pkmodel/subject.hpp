@@ -29,7 +29,8 @@ struct Subject {
   int first_line = 0;
   std::vector<SubjectDose> doses;
   std::vector<Observation> observations;
-  std::map<std::string, double> covariates;  // first non-missing value of each covariate column
+  std::map<std::string, double> covariates;  // first non-missing value of each numeric covariate column
+  std::map<std::string, std::string> categorical;  // likewise for text covariates (SEX = M/F, product names)
 };
 
 }  // namespace cartpk

@@ -102,7 +102,10 @@ TEST_CASE("requests are validated up front, naming what is wrong") {
   auto p = model.default_parameters();
   CHECK_THROWS_WITH_AS(solver.solve({p, {}, {}, {}}), doctest::Contains("time grid is empty"), InputError);
   CHECK_THROWS_WITH_AS(solver.solve({p, {3.0, 1.0}, {}, {}}), doctest::Contains("non-decreasing"), InputError);
-  CHECK_THROWS_WITH_AS(solver.solve({p, {-1.0}, {}, {}}), doctest::Contains(">= 0"), InputError);
+  CHECK_THROWS_WITH_AS(solver.solve({p, {std::nan("")}, {}, {}}), doctest::Contains("finite time"), InputError);
+  CHECK_NOTHROW(solver.solve({p, {-1.0}, {}, {}}));  // stein2019 is defined before the infusion (its baseline)
+  const Model& m2 = find_model("cart_cd19_bcma");  // starts at the infusion
+  CHECK_THROWS_WITH_AS(OdeSolver(m2).solve({m2.default_parameters(), {-1.0}, {}, {}}), doctest::Contains(">= 0"), InputError);
   p[3] = -0.1;  // alpha
   CHECK_THROWS_WITH_AS(solver.solve({p, {1.0}, {}, {}}), doctest::Contains("alpha"), InputError);
   p[3] = std::nan("");

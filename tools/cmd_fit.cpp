@@ -33,7 +33,9 @@ std::atomic<bool> g_interrupted{false};
 extern "C" void on_signal(int) { g_interrupted.store(true); }
 
 struct FitCliOptions {
-  std::string model, data, estimate, prior, iiv = "variance", profile, ids, dvid, solution, out, table;
+  std::string model, data, estimate, prior, iiv = "variance", profile, ids, solution, out, table;
+  io::DatasetChoices dataset;         // --dvid, --sep, --ignore, --accept
+  std::string warnings = "summary";   // --warnings: summary, all or none
   std::vector<std::string> fix, init, error, bounds;
   int starts = 10, threads = 0, maxeval = 4000;
   std::optional<int> kink_scan;  // unset: the optimiser's choice (piecewise models 1, smooth ones 0)
@@ -54,21 +56,6 @@ int index_or_throw(const Model& model, const std::string& name, const std::strin
                      (near.empty() ? " (expected one of: " + all + ")" : " (did you mean '" + near + "'?)"));
   }
   return i;
-}
-
-io::DatasetOptions dataset_options(const Model& model, const std::string& dvid) {
-  io::DatasetOptions options;
-  for (const auto& o : model.observables()) options.observables.emplace_back(o.name);
-  if (dvid.empty()) return options;
-  for (const auto& entry : split(dvid, ',')) {
-    const auto eq = entry.find('=');
-    const std::string name = eq == std::string::npos ? entry : entry.substr(eq + 1);
-    if (std::find(options.observables.begin(), options.observables.end(), name) == options.observables.end())
-      throw InputError("--dvid '" + entry + "': model " + std::string(model.name()) + " has no observable '" + name + "'");
-    if (eq == std::string::npos) options.default_observable = name;  // no DVID column: every record is this
-    else options.dvid_map[entry.substr(0, eq)] = name;
-  }
-  return options;
 }
 
 // --error OBS=TYPE[:v1[:v2]][:fixed]
@@ -200,6 +187,14 @@ PreparedFit prepare_fit(const FitCliOptions& opt) {
         const double omega2 = opt.iiv == "variance" ? spec.iiv_omega2 : spec.iiv_omega2 * spec.iiv_omega2;
         setup.priors.push_back({i, spec.default_value, omega2});
       }
+      if (setup.priors.empty()) {  // no prior would be used: say so rather than fit plain ML under a MAP label
+        const bool any = std::any_of(model.parameters().begin(), model.parameters().end(),
+                                     [](const ParameterSpec& p) { return p.iiv_omega2 > 0.0; });
+        throw InputError("--prior published: model " + std::string(model.name()) +
+                         (any ? " has no published variability (IIV) for the estimated parameters"
+                              : " has no published variability (IIV)") +
+                         " (expected a prior file, docs/priors.md, or no --prior for maximum likelihood)");
+      }
       prior_description = "-2 ln N(ln theta; ln typical, omega2) incl. ln(2 pi omega2), published IIV read as " + opt.iiv;
     } else {
       for (const auto& entry : io::read_prior_file(opt.prior, names)) {
@@ -231,8 +226,9 @@ PreparedFit prepare_fit(const FitCliOptions& opt) {
     }
 
   // The data: validated whole before anything is fitted.
-  auto data = io::read_dataset(opt.data, dataset_options(model, opt.dvid));
-  for (const auto& w : data.warnings) std::fprintf(stderr, "cartpk: warning: %s\n", w.c_str());
+  const auto warning_detail = io::parse_warning_detail(opt.warnings, "--warnings");
+  auto data = io::read_dataset(opt.data, io::dataset_options(model, opt.dataset));
+  for (const auto& w : io::warning_lines(data.warnings, warning_detail)) std::fprintf(stderr, "cartpk: warning: %s\n", w.c_str());
   std::vector<Subject> subjects;
   if (opt.ids.empty()) {
     subjects = data.subjects;
@@ -248,6 +244,10 @@ PreparedFit prepare_fit(const FitCliOptions& opt) {
       subjects.push_back(*it);
     }
   }
+  // Records before the infusion enter the fit only where the model defines its course there.
+  if (const auto note = io::leave_out_before_infusion(model, subjects, opt.data); !note.empty() && root &&
+      warning_detail != io::WarningDetail::none)
+    std::fprintf(stderr, "cartpk: note: %s\n", note.c_str());
   fitting::validate_subjects(setup, subjects, opt.data);
   return {std::move(setup), std::move(fit_options), std::move(subjects), std::move(prior_description)};
 }
@@ -330,7 +330,11 @@ void add_fit_command(CLI::App& app, Context& context) {
   cmd->add_option("--threads", opt->threads, "Threads (default 0: all cores); results do not depend on it");
   cmd->add_option("--profile", opt->profile, "Profile-likelihood 95 % CIs for these estimates, p1,p2,...");
   cmd->add_option("--ids", opt->ids, "Fit only these subject IDs, comma-separated");
-  cmd->add_option("--dvid", opt->dvid, "Numeric DVIDs to observables, e.g. 1=qpcr,2=flow; or one name when there is no DVID column");
+  cmd->add_option("--dvid", opt->dataset.dvid, "DVID (or CMT) values to observables, e.g. 1=qpcr,2=flow (other types are skipped); or one name when there is no DVID column");
+  cmd->add_option("--sep", opt->dataset.sep, "Dataset separator: comma, semicolon, tab, whitespace (default: detected from the header)");
+  cmd->add_option("--ignore", opt->dataset.ignore, "Drop dataset records meeting COLUMN OP VALUE, e.g. \"DVID==5\" (OP == != < <= > >=; repeatable)")->take_all();
+  cmd->add_option("--accept", opt->dataset.accept, "Keep only dataset records meeting COLUMN OP VALUE, e.g. \"TIME<=365\" (repeatable: all must hold)")->take_all();
+  cmd->add_option("--warnings", opt->warnings, "Dataset warnings: summary (one line per kind, default), all or none");
   cmd->add_option("--solution", opt->solution, "ode or closed (default: closed where the model has one)");
   cmd->add_option("--maxeval", opt->maxeval, "Objective evaluations per start (default 4000; 0: only evaluate the OFV at the initial values)");
   add_solver_options(*cmd, opt->solver);

@@ -40,6 +40,9 @@ struct SimulateOptions {
   std::string lymphodepletion;   // on | off
   std::string data;              // NONMEM-style dataset whose dose records to simulate
   std::string id;                // the subject in it (default: the first)
+  io::DatasetChoices dataset;    // --dvid, --sep, --ignore, --accept for --data
+  std::string warnings = "summary";  // --warnings: summary, all or none
+  bool weight_given = false;     // --weight was given (it conflicts with --data, whose doses carry WT)
   SolverOptions solver;           // --rtol, --atol-scale
 };
 
@@ -72,13 +75,16 @@ void print_summary(const Model& model, const SimulationResult& result, const std
 }
 
 // The dose records of one subject of a NONMEM-style dataset (AMT in cells, WT in kg).
-std::vector<DoseRecord> dataset_doses(const Model& model, const std::string& path, const std::string& id) {
-  io::DatasetOptions options;
-  for (const auto& o : model.observables()) options.observables.emplace_back(o.name);
-  options.default_observable = options.observables.front();
+std::vector<DoseRecord> dataset_doses(const Model& model, const SimulateOptions& opt) {
+  const std::string& path = opt.data;
+  const std::string& id = opt.id;
+  auto options = io::dataset_options(model, opt.dataset);
+  if (options.default_observable.empty() && options.dvid_map.empty())  // only the doses matter here
+    options.default_observable = options.observables.front();
   options.require_observations = false;
+  const auto detail = io::parse_warning_detail(opt.warnings, "--warnings");
   const auto data = io::read_dataset(path, options);
-  for (const auto& w : data.warnings) std::fprintf(stderr, "cartpk: warning: %s\n", w.c_str());
+  for (const auto& w : io::warning_lines(data.warnings, detail)) std::fprintf(stderr, "cartpk: warning: %s\n", w.c_str());
   const Subject* subject = nullptr;
   for (const auto& s : data.subjects)
     if (id.empty() || s.id == id) { subject = &s; break; }
@@ -112,8 +118,19 @@ void apply_scenario(const Model& model, const SimulateOptions& opt, SimulationRe
     set("ld", on ? 1.0 : 0.0, "--lymphodepletion");
     if (!on) set("fld_b", 1.0, "--lymphodepletion");  // no Flu/Cy: B cells start at baseline
   }
+  (void)io::parse_warning_detail(opt.warnings, "--warnings");
+  if (!opt.data.empty() && opt.dose_per_kg != 0.0)  // the dataset's AMT (cells) is the dose: never ignore the option
+    throw InputError("--dose-per-kg cannot be combined with --data: the dataset's dose records (AMT in cells) are what "
+                     "is simulated (expected one dose source: change AMT in the file, or simulate without --data)");
+  if (!opt.data.empty() && opt.weight_given)
+    throw InputError("--weight cannot be combined with --data: the dataset's WT goes with its doses (expected the "
+                     "weight in the file's WT column)");
   if (opt.dose_per_kg != 0.0) {
     if (!(opt.dose_per_kg > 0.0)) throw InputError("--dose-per-kg: expected a number of cells/kg > 0");
+    if (opt.dose_per_kg > io::kMaxCarTCellsPerKg)
+      std::fprintf(stderr, "cartpk: warning: --dose-per-kg %s: more CAR+ cells than all white blood cells of a person "
+                   "(about 7e8 per kg: 70 mL/kg of blood at 1e4 cells/uL); is the dose in cells/kg?\n",
+                   number_text(opt.dose_per_kg).c_str());
     set("dose_per_kg", opt.dose_per_kg, "--dose-per-kg");
   }
   if (!(opt.weight_kg > 0.0) || !std::isfinite(opt.weight_kg)) throw InputError("--weight: expected a weight > 0 kg");
@@ -125,11 +142,16 @@ void apply_scenario(const Model& model, const SimulateOptions& opt, SimulationRe
   }
   if (!opt.data.empty()) {
     if (!opt.doses.empty()) throw InputError("--data cannot be combined with --doses (choose one dose source)");
-    request.doses = dataset_doses(model, opt.data, opt.id);
+    request.doses = dataset_doses(model, opt);
     return;
   }
   request.doses = opt.doses.empty() ? std::vector<DoseRecord>{{0.0, 1.0, opt.weight_kg, DoseUnit::fraction_of_dose_parameter}}
                                     : parse_dose_schedule(opt.doses, opt.weight_kg, "--doses");
+  double total = 0.0;  // a fractionated schedule normally gives the whole dose
+  for (const auto& d : request.doses) total += d.amount;
+  if (!request.doses.empty() && std::abs(total - 1.0) > 1e-9)
+    std::fprintf(stderr, "cartpk: warning: --doses '%s': the fractions sum to %s, not 1 (%s x dose_per_kg is given in all)\n",
+                 opt.doses.c_str(), number_text(total).c_str(), number_text(total).c_str());
 }
 
 void run_simulate(const SimulateOptions& opt, const Context& context, bool times_given, bool grid_given) {
@@ -178,7 +200,7 @@ void add_simulate_command(CLI::App& app, const Context& context) {
   auto opt = std::make_shared<SimulateOptions>();
   cmd->add_option("--model", opt->model, "Model name (see `cartpk models`); required");
   cmd->add_option("--param", opt->params, "Parameter value as name=value (repeatable)")->take_all();
-  auto* times = cmd->add_option("--times", opt->times, "Output times in days, comma-separated (t >= 0)");
+  auto* times = cmd->add_option("--times", opt->times, "Output times in days, comma-separated (t >= 0; t < 0 before the infusion where the model defines it)");
   auto* end = cmd->add_option("--end", opt->end_day, "Last output time in days (default 730)");
   auto* step = cmd->add_option("--step", opt->step_day, "Output step in days (default 1)");
   cmd->add_option("--sens", opt->sens, "Sensitivities w.r.t. these parameters: p1,p2,... or all");
@@ -191,15 +213,21 @@ void add_simulate_command(CLI::App& app, const Context& context) {
                   "Dose schedule day:fraction of dose_per_kg, e.g. 0:0.1,1:0.3,2:0.6; 'none' for no dose "
                   "(default: one infusion at day 0)");
   cmd->add_option("--dose-per-kg", opt->dose_per_kg, "CAR+ cells per kg (sets dose_per_kg)");
-  cmd->add_option("--weight", opt->weight_kg, "Body weight in kg (default 70; recorded with the doses)");
+  auto* weight = cmd->add_option("--weight", opt->weight_kg, "Body weight in kg (default 70; recorded with the doses)");
   cmd->add_option("--lymphodepletion", opt->lymphodepletion, "on (ld = 1) or off (ld = 0, fld_b = 1)");
   cmd->add_option("--data", opt->data, "NONMEM-style dataset: simulate the dose records (EVID = 1, AMT cells, WT) of one subject");
   cmd->add_option("--id", opt->id, "Subject ID in --data (default: the first)");
+  cmd->add_option("--dvid", opt->dataset.dvid, "--data: DVID (or CMT) values to observables, e.g. 1=qpcr,2=flow (as for fit)");
+  cmd->add_option("--sep", opt->dataset.sep, "--data: separator comma, semicolon, tab, whitespace (default: detected from the header)");
+  cmd->add_option("--ignore", opt->dataset.ignore, "--data: drop records meeting COLUMN OP VALUE, e.g. \"DVID==5\" (repeatable)")->take_all();
+  cmd->add_option("--accept", opt->dataset.accept, "--data: keep only records meeting COLUMN OP VALUE, e.g. \"TIME<=365\" (repeatable)")->take_all();
+  cmd->add_option("--warnings", opt->warnings, "Dataset warnings: summary (one line per kind, default), all or none");
   add_solver_options(*cmd, opt->solver);
   auto config = std::make_shared<AnalysisOptions>(
       *cmd, AnalysisOptions::Roles{{"--model", "--out"}, {"--data"}, {"--out", "--table"}});
-  cmd->callback([opt, config, &context, times, end, step] {
+  cmd->callback([opt, config, &context, times, end, step, weight] {
     config->apply();
+    opt->weight_given = weight->count() > 0;
     config->run([&] { run_simulate(*opt, context, times->count() > 0, end->count() + step->count() > 0); });
   });
 }

@@ -63,6 +63,9 @@ struct BiphasicCk {
   static constexpr std::array<VariableSpec, 2> kStates = kBiphasicStates;
   static constexpr std::array<VariableSpec, 2> kObservables = kBiphasicObservables;
 
+  // Before the infusion (t < 0) the level is the baseline R0 = cmax/foldx, the initial state (the closed form too).
+  static constexpr bool kDefinedBeforeInfusion = true;
+
   enum Event : int { kGrowthStart = 0, kPeak = 1 };
   static constexpr int kEvents = 2;
 

@@ -150,6 +150,19 @@ def run_cases():
     bad_case("analysis: a value simulate rejects (param cmax=abc)",
              ["--config", config("b.toml", '[simulate]\nmodel = "stein2019"\nparam = ["cmax=abc"]\n')] + O,
              ["b.toml:3", "param", "cmax", "abc", "number"])
+    # --- a dataset's doses (--data) and what conflicts with them ---------------------------------------------
+    m2 = ["--model", "cart_cd19_bcma", "--end", "10"]
+    doses = config("doses.csv", "ID,TIME,EVID,AMT,DV,DVID,WT\n1,0,1,7e7,.,.,70\n1,7,0,.,3500,1,70\n")
+    bad_case("--data with --dose-per-kg (the dataset's AMT is the dose)", m2 + ["--data", doses, "--dose-per-kg", "1e6"] + O,
+             ["--dose-per-kg", "--data", "AMT"])
+    bad_case("--data with --weight (the dataset's WT is used)", m2 + ["--data", doses, "--weight", "80"] + O,
+             ["--weight", "--data", "WT"])
+    bad_case("--data with numeric DVIDs and no --dvid", m2 + ["--data", doses] + O, ["doses.csv:3", "DVID", "'1'", "--dvid"])
+    bad_case("--data --sep pipe", m2 + ["--data", doses, "--sep", "pipe"] + O, ["--sep", "'pipe'", "semicolon"])
+    bad_case("--data --ignore on a column the file lacks", m2 + ["--data", doses, "--dvid", "1=qpcr", "--ignore", "YTYPE==2"] + O,
+             ["--ignore", "YTYPE==2", "no column YTYPE"])
+    bad_case("--data --warnings some", m2 + ["--data", doses, "--dvid", "1=qpcr", "--warnings", "some"] + O,
+             ["--warnings", "'some'", "summary"])
     bad_case("analysis: end = 'late' (not a number)",
              ["--config", config("c.toml", '[simulate]\nmodel = "stein2019"\nend = "late"\n')] + O,
              ["c.toml:3", "end", "'late'", "number"])
@@ -182,7 +195,8 @@ def run_cases():
     # --- time grid ---------------------------------------------------------------------------------------
     bad_case("empty time grid (--times '')", S + ["--times", ""] + O, ["--times", "''"])
     bad_case("empty entry (--times 1,,2)", S + ["--times", "1,,2"] + O, ["--times", "1,,2", "empty"])
-    bad_case("negative time (--times -1,2)", S + ["--times", "-1,2"] + O, ["time", "-1", ">= 0"])
+    bad_case("negative time for a model that starts at the infusion (cart_cd19_bcma --times -1,2)",
+             ["--model", "cart_cd19_bcma", "--times", "-1,2"] + O, ["time", "-1", ">= 0", "infusion"])
     bad_case("non-monotone times (--times 5,2)", S + ["--times", "5,2"] + O, ["time", "5", "2", "non-decreasing"])
     bad_case("non-monotone small times are shown legibly (--times 1e-7,5e-8)", S + ["--times", "1e-7,5e-8"] + O,
              ["time", ("5e-8", "5e-08", "0.00000005"), ("1e-7", "1e-07", "0.0000001")])

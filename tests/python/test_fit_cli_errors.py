@@ -323,14 +323,17 @@ def run_cases():
     data_case("infinite TIME", [DOSE, "1,inf,0,.,100,1,0,0,80"], ["data.csv:3", "column TIME", "'inf'", "finite"])
     data_case("overflowing AMT (1e400)", ["1,0,1,1e400,.,.,0,1,80", OBS],
               ["data.csv:2", "column AMT", "'1e400'", "finite"])
-    data_case("negative TIME", [DOSE, "1,-1,0,.,100,1,0,0,80"], ["data.csv:3", "column TIME", "'-1'", ">= 0"])
+    data_case("dose before the infusion (TIME -1 on a dose)", ["1,-1,1,8e7,.,.,0,1,80", OBS],
+              ["data.csv:2", "column TIME", "'-1'", ">= 0"])
     data_case("decreasing TIME within a subject", [DOSE, OBS, "1,3,0,.,100,1,0,0,80"],
               ["data.csv:4", "column TIME", "'3'", "non-decreasing", "subject 1", "previous 5"])
-    data_case("duplicate observation (same ID, TIME, DVID)", [DOSE, OBS, "1,5,0,.,200,1,0,0,80"],
-              ["data.csv:4", "duplicate", "subject 1", "TIME 5", "qpcr", "line 3"])
     data_case("duplicate dose (same ID, TIME)", [DOSE, DOSE, OBS],
               ["data.csv:3", "duplicate", "dose", "subject 1", "TIME 0", "line 2"])
-    data_case("EVID out of range (2)", ["1,0,2,8e7,.,.,0,1,80", OBS], ["data.csv:2", "column EVID", "'2'", "0 or 1"])
+    data_case("EVID 3 (reset) is not supported", [DOSE, "1,2,3,.,.,.,0,1,80", OBS],
+              ["data.csv:3", "column EVID", "'3'", "0", "1", "2", "not supported"])
+    data_case("EVID 4 (reset and dose) is not supported", ["1,0,4,8e7,.,.,0,1,80", OBS],
+              ["data.csv:2", "column EVID", "'4'", "not supported"])
+    data_case("EVID out of range (7)", [DOSE, "1,2,7,.,.,.,0,1,80", OBS], ["data.csv:3", "column EVID", "'7'", "2"])
     data_case("MDV out of range (2)", [DOSE, "1,5,0,.,100,1,0,2,80"], ["data.csv:3", "column MDV", "'2'", "0 or 1"])
     data_case("CENS out of range (0.5)", [DOSE, "1,5,0,.,100,1,0.5,0,80"],
               ["data.csv:3", "column CENS", "'0.5'", "0 or 1"])
@@ -342,13 +345,33 @@ def run_cases():
               [DOSE, "1,5,0,.,-2.5e-7,1,0,0,80"],
               ["data.csv:3", "column DV", ("-2.5e-7", "-2.5e-07", "-0.00000025"), "> 0"], forbid=["-0.000000"])
     data_case("AMT = 0 on a dose", ["1,0,1,0,.,.,0,1,80", OBS], ["data.csv:2", "column AMT", "'0'", "> 0"])
-    data_case("unknown DVID (7)", [DOSE, "1,5,0,.,100,7,0,0,80"],
-              ["data.csv:3", "column DVID", "'7'", "qpcr", "--dvid"])
+    data_case("unknown DVID without --dvid (cd4)", [DOSE, "1,5,0,.,100,cd4,0,0,80"],
+              ["data.csv:3", "column DVID", "'cd4'", "qpcr", "--dvid"], args=["--model", "stein2019", "--data", "data.csv", "--quiet"])
+    data_case("only observation types --dvid does not map (7): the subject has none left", [DOSE, "1,5,0,.,100,7,0,0,80"],
+              ["data.csv:2", "subject 1", "no observations", "types the model does not have"])
     data_case("subject without observations", [DOSE, OBS, "2,0,1,8e7,.,.,0,1,80"],
               ["data.csv:4", "subject 2", "no observations"])
     dosing = "ID,TIME,EVID,AMT,DV,DVID,CENS,MDV,WT,ADDL,II,RATE"
-    data_case("zero-order infusion (RATE = 1e6 on a dose)", ["1,0,1,8e7,.,.,0,1,80,0,.,1e6", OBS + ",.,.,."],
-              ["data.csv:2", "column RATE", "'1e6'", "RATE = 0"], header=dosing)
+    data_case("RATE = -2 (duration modelled) on a dose", ["1,0,1,8e7,.,.,0,1,80,0,.,-2", OBS + ",.,.,."],
+              ["data.csv:2", "column RATE", "'-2'", "not supported"], header=dosing)
+    data_case("RATE on an observation", [DOSE + ",0,.,0", OBS + ",.,.,4"],
+              ["data.csv:3", "column RATE", "'4'", "dose record"], header=dosing)
+    data_case("SS = 1 (steady state)", [DOSE + ",0,.,0,1", OBS + ",.,.,.,."],
+              ["data.csv:2", "column SS", "'1'", "not supported"], header=dosing + ",SS")
+    data_case("both CENS and BLQ columns", [DOSE + ",0", OBS + ",0"], ["data.csv:1", "BLQ", "CENS"],
+              header=HEADER + ",BLQ")
+    data_case("semicolon file with a decimal comma", [DOSE.replace(",", ";"), "1;5;0;.;100,5;1;0;0;80"],
+              ["data.csv:3", "column DV", "'100,5'"], header=HEADER.replace(",", ";"))
+    data_case("--sep comma on a semicolon file", [DOSE.replace(",", ";"), OBS.replace(",", ";")],
+              ["data.csv:1", "missing required column"], header=HEADER.replace(",", ";"), args=STEIN + ["--sep", "comma"])
+    data_case("--accept ordering on a text column (SEX>=1)", [DOSE + ",M", OBS + ",M"],
+              ["data.csv:2", "column SEX", "'M'", "--accept", "SEX>=1"], header=HEADER + ",SEX", args=STEIN + ["--accept", "SEX>=1"])
+    C2 = ["--model", "cart_cd19_bcma", "--data", "data.csv", "--quiet"]
+    data_case("cart_cd19_bcma: CMT 12 on a dose (11 states)", ["1,0,1,8e7,.,.,0,1,70,12", "1,5,0,.,3,flow,0,0,70,."],
+              ["data.csv:2", "column CMT", "'12'", "1 to 11"], header=HEADER + ",CMT", args=C2)
+    data_case("cart_cd19_bcma: only records before the infusion for a subject",
+              ["1,-3,0,.,120,bcell,0,0,70", "1,0,1,8e7,.,.,0,1,70"],
+              ["data.csv:2", "subject 1", "before", "infusion"], args=C2)
     data_case("ADDL = 2 without an interval II", ["1,0,1,8e7,.,.,0,1,80,2,.,0", OBS + ",.,.,."],
               ["data.csv:2", "column II", "ADDL = 2"], header=dosing)
     C = ["--model", "cart_cd19_bcma", "--data", "data.csv", "--quiet"]
@@ -382,6 +405,18 @@ def run_cases():
     bad_case("--threads -1", S + ["--threads", "-1"] + O, ["--threads", "-1"])
     bad_case("--rtol -1 (a negative tolerance)", S + ["--rtol", "-1"] + O, ["--rtol", "-1", "positive"])
     bad_case("--ids naming a missing subject (99)", S + ["--ids", "1,99"] + O, ["--ids", "99", "data.csv"])
+    bad_case("--sep pipe", S + ["--sep", "pipe"] + O, ["--sep", "'pipe'", "semicolon"])
+    bad_case("--ignore without a comparison (DVID5)", S + ["--ignore", "DVID5"] + O, ["--ignore", "DVID5", "=="])
+    bad_case("--accept on a column the file lacks (DAY<=365)", S + ["--accept", "DAY<=365"] + O,
+             ["--accept", "DAY<=365", "data.csv", "no column DAY"])
+    bad_case("--accept text with an ordering (SEX<M)", S + ["--accept", "SEX<M"] + O, ["--accept", "SEX<M", "number"])
+    bad_case("--warnings some", S + ["--warnings", "some"] + O, ["--warnings", "'some'", "summary", "none"])
+    bad_case("--dvid naming an observable the model lacks (1=crp)", ["--model", "stein2019", "--data", "data.csv",
+             "--dvid", "1=crp"] + O, ["--dvid", "crp", "qpcr"])
+    bad_case("--prior published on a model without published variability (cart_cd19_bcma)",
+             ["--model", "cart_cd19_bcma", "--data", "data.csv", "--prior", "published"] + O,
+             ["--prior published", "cart_cd19_bcma", "variability", "prior file"],
+             files={"data.csv": dataset("1,0,1,8e7,.,.,0,1,70", "1,5,0,.,3,flow,0,0,70")})
 
     # --- prior file ---------------------------------------------------------------------------------------
     def prior_case(name, text, require, extra=()):
