@@ -34,6 +34,7 @@ extern "C" void on_signal(int) { g_interrupted.store(true); }
 
 struct FitCliOptions {
   std::string model, data, estimate, prior, iiv = "variance", profile, ids, solution, out, table;
+  std::string ci_calibration = "auto";  // profile intervals: auto, chi2 or f
   io::DatasetChoices dataset;         // --dvid, --sep, --ignore, --accept
   std::string warnings = "summary";   // --warnings: summary, all or none
   std::vector<std::string> fix, init, error, bounds;
@@ -224,6 +225,10 @@ PreparedFit prepare_fit(const FitCliOptions& opt) {
         throw InputError("--profile: " + std::string(model.parameters()[static_cast<std::size_t>(i)].name) + " is not estimated");
       fit_options.profile.push_back(i);
     }
+  if (opt.ci_calibration == "chi2") fit_options.ci_calibration = fitting::CiCalibration::chi_square;
+  else if (opt.ci_calibration == "f") fit_options.ci_calibration = fitting::CiCalibration::f_small_sample;
+  else if (opt.ci_calibration != "auto")
+    throw InputError("--ci-calibration '" + opt.ci_calibration + "': expected auto, chi2 or f");
 
   // The data: validated whole before anything is fitted.
   const auto warning_detail = io::parse_warning_detail(opt.warnings, "--warnings");
@@ -288,7 +293,8 @@ void run_fit(const FitCliOptions& opt, Context& context) {
   std::signal(SIGTERM, previous_term);
   if (mpi.rank() != 0) return;
 
-  FitRun run{&setup, &subjects, &fits, opt.data, prior_description, g_interrupted.load(), fit_time.count()};
+  FitRun run{&setup, &subjects, &fits, opt.data, prior_description, g_interrupted.load(), fit_time.count(),
+             std::string(fitting::calibration_name(fitting::chosen_calibration(setup, fit_options)))};
   io::AtomicOutput h5(opt.out);
   write_fit_h5(h5.temporary_path(), {CARTPK_VERSION, context.command_line}, run);
   std::unique_ptr<io::AtomicOutput> table;
@@ -329,6 +335,9 @@ void add_fit_command(CLI::App& app, Context& context) {
   cmd->add_option("--seed", opt->seed, "Seed of the Latin-hypercube starts (default 1)");
   cmd->add_option("--threads", opt->threads, "Threads (default 0: all cores); results do not depend on it");
   cmd->add_option("--profile", opt->profile, "Profile-likelihood 95 % CIs for these estimates, p1,p2,...");
+  cmd->add_option("--ci-calibration", opt->ci_calibration,
+                  "Profile CI calibration: auto (default: f when a residual SD is estimated, else chi2), chi2 "
+                  "(asymptotic, 3.84) or f (small-sample, n ln(1 + F(1, n-p)/(n-p)); docs/fitting.md)");
   cmd->add_option("--ids", opt->ids, "Fit only these subject IDs, comma-separated");
   cmd->add_option("--dvid", opt->dataset.dvid, "DVID (or CMT) values to observables, e.g. 1=qpcr,2=flow (other types are skipped); or one name when there is no DVID column");
   cmd->add_option("--sep", opt->dataset.sep, "Dataset separator: comma, semicolon, tab, whitespace (default: detected from the header)");
