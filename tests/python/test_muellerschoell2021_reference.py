@@ -11,7 +11,8 @@ Usage: test_muellerschoell2021_reference.py <path to cartpk>
    prior_ASCT = 1, a CD4/CD8 ratio of 3 with the largest tumour of the cohort, no tumour, and two random
    parameter sets. The defaults are also run at cartpk's default tolerances (1e-5 relative above 1e-5).
 3. `cartpk vpop --model muellerschoell2021 --n 200` with the published IIV (omega^2 of Vmax1_ref and Vmax5_TCM)
-   runs, every patient solved, and the spread of cart_cmax follows the IIV of the expansion rate.
+   runs, every patient solved, and the spread of cart_cmax follows the IIV of the expansion rate; the example
+   scenarios (examples/scenarios_muellerschoell2021.toml: classes and covariates) order as the paper says.
 Prints "N passed, M failed"; exit status 1 on any failure.
 
 FLOOR: 1e-7 in each observable's unit. For the CAR-T phenotypes 1e-7 cells/µL is half a cell in the whole
@@ -19,6 +20,7 @@ circulation (5 L = 5e6 µL): below it a level is not a cell count any assay or b
 contraction (ke1..ke3 = 0.0104/day) the states fall to ~1e-17 cells/µL by day 365, where only an absolute
 tolerance can be asked for. For the tumour 1e-7 mL is ~100 cells, far below the ~1 mL PET resolution.
 """
+import csv
 import math
 import os
 import subprocess
@@ -184,6 +186,33 @@ def vpop_check(exe, tmp):
           f"every patient's cart_cmax finite and >= the initial 0.4 cells/µL (min {np.nanmin(cmax):.3g})")
     rho = float(np.corrcoef(np.log(vmax1), np.log(cmax))[0, 1])
     check(rho > 0.5, f"cart_cmax rises with Vmax1_ref (correlation of the logs {rho:.2f} > 0.5)")
+
+    # The example scenarios (the paper's classes and covariates) on the same 100 patients.
+    scenarios = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples",
+                             "scenarios_muellerschoell2021.toml")
+    table = os.path.join(tmp, "vpop_scenarios.csv")
+    cmd = [exe, "vpop", "--model", MODEL, "--n", "100", "--end", "365", "--step", "1", "--threads", "2", "--quiet",
+           "--scenarios", scenarios, "--out", os.path.join(tmp, "vpop_scenarios.h5"), "--table", table]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    check(proc.returncode == 0, f"vpop with examples/scenarios_muellerschoell2021.toml: exit {proc.returncode} "
+                                f"{proc.stderr.strip()[:400]}")
+    if proc.returncode != 0:
+        return
+    with open(table) as f:
+        rows = list(csv.DictReader(f))
+    median = {}
+    for name in sorted({r["scenario"] for r in rows}):
+        median[name] = float(np.median([float(r["cart_cmax"]) for r in rows if r["scenario"] == name]))
+    print("  median cart_cmax per scenario: " + ", ".join(f"{k} {v:.3g}" for k, v in median.items()))
+    check(median["reference_prior_asct"] > median["reference"] > median["reference_cd4cd8_4"] >= 0.4
+          and median["low_expansion"] < median["reference"] and median["reference_big_tumour"] > median["reference"]
+          and median["low_expansion_prior_asct"] > median["low_expansion"],
+          "scenario medians of cart_cmax: prior ASCT > reference > CD4/CD8 4; low_expansion < reference; "
+          "a bigger tumour drives more expansion; ASCT raises the low class too")
+    by_id = {(r["ID"], r["scenario"]): float(r["cart_cmax"]) for r in rows}
+    ids = sorted({r["ID"] for r in rows})
+    check(all(by_id[(i, "low_expansion")] <= by_id[(i, "reference")] * (1 + 1e-9) for i in ids),
+          "every patient expands less in the low-expansion class than in the reference class")
 
 
 def main():
