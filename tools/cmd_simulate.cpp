@@ -129,7 +129,7 @@ void apply_scenario(const Model& model, const SimulateOptions& opt, SimulationRe
     if (!(opt.dose_per_kg > 0.0)) throw InputError("--dose-per-kg: expected a number of cells/kg > 0");
     if (opt.dose_per_kg > io::kMaxCarTCellsPerKg)
       std::fprintf(stderr, "cartpk: warning: --dose-per-kg %s: more CAR+ cells than all white blood cells of a person "
-                   "(about 7e8 per kg: 70 mL/kg of blood at 1e4 cells/uL); is the dose in cells/kg?\n",
+                   "(about 7e8 per kg: 70 mL/kg of blood at 1e4 cells/µL); is the dose in cells/kg?\n",
                    number_text(opt.dose_per_kg).c_str());
     set("dose_per_kg", opt.dose_per_kg, "--dose-per-kg");
   }
