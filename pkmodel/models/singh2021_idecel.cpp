@@ -64,7 +64,7 @@ struct Singh2021Idecel {
        "Singh 2021 Table 1 (clinical PK-PD model), fixed at 1; IIV omega 1.0 estimated (omega2 1)", 1.0},
       {"KC50", "complexes/cell", 2.24, 1e-3, 1e4, Domain::positive,
        "complexes per tumour cell for half-maximal killing", "Singh 2021 Table 1 (clinical), fixed (in vitro estimate)"},
-      {"Kg", "1/day", 0.008, 0.0, 1.0, Domain::nonnegative, "myeloma growth rate", kFixed},
+      {"Kg", "1/day", 0.008, 0.0, 0.1, Domain::nonnegative, "myeloma growth rate (0.1: doubling in a week)", kFixed},
       {"Kon", "1/M/s", 7.103e4, 1e2, 1e8, Domain::positive, "CAR-BCMA association rate constant",
        "Singh 2021 Table 1 (clinical), fixed: 7.1e4; 7.103e4 as run in the Monolix code (SI)"},
       {"Koff", "1/s", 2.385e-3, 1e-7, 1.0, Domain::positive, "CAR-BCMA dissociation rate constant",
@@ -128,16 +128,30 @@ struct Singh2021Idecel {
 #undef CARTPK_Y
 
   // Biomarker production at tumour burden `relative` = Tumor/Tumor0: pg/cell/day × cells/L = pg/L/day, so 1e-12
-  // gives g/L/day (M-protein) and 1e-6 gives ng/mL/day (sBCMA; 1 ng/mL = 1e6 pg/L).
+  // gives g/L/day (M-protein) and 1e-6 gives ng/mL/day (sBCMA; 1 ng/mL = 1e6 pg/L). None without a tumour.
+  template <class T>
+  static T burden_power(const T& relative, const T& exponent) {
+    using std::pow;
+    return relative > T(0.0) ? pow(relative, exponent) : T(0.0);
+  }
   template <class T>
   static T mprotein_production(const T* p, const T& relative) {
-    using std::pow;
-    return p[Pm] * 1e-12 * p[Tumor0] * pow(relative, p[gamma_m]);
+    return p[Pm] * 1e-12 * p[Tumor0] * burden_power(relative, p[gamma_m]);
   }
   template <class T>
   static T sbcma_production(const T* p, const T& relative) {
-    using std::pow;
-    return p[Pb] * 1e-6 * p[Tumor0] * pow(relative, p[gamma_b]);
+    return p[Pb] * 1e-6 * p[Tumor0] * burden_power(relative, p[gamma_b]);
+  }
+
+  // The equations are the spec's for cell numbers, complexes and tumour >= 0. Far from the data they approach 0:
+  // once the tumour is gone the effector pool falls below 1e-15 cells and an eradicated tumour below 1e-40
+  // cells/L, and the solver may then carry a value just below 0, of the size of its absolute tolerance. Read
+  // literally, such a negative effector pool "expands" away from 0 as soon as antigen returns (kexp·Et, kexp > 0:
+  // seen at 1e150 cells in a virtual population) and (Tumor/Tumor0)^gamma of a negative tumour is NaN. So the
+  // nonlinear rates read the states' positive parts: the same equations on x >= 0, and no state driven below 0.
+  template <class T>
+  static T positive_part(const T& v) {
+    return v < T(0.0) ? T(0.0) : v;
   }
 
   // Before the dose: the tiny marrow effector pool of the Monolix code (1e-6 cells/L, which keeps complexes per
@@ -155,21 +169,24 @@ struct Singh2021Idecel {
   static void rhs(Regime /*regime*/, double /*t*/, const T* x, const T* p, T* f) {
     const T kon = p[Kon] * (kSecondsPerDay / kAvogadro);  // 1/M/s → 1/(complexes/L)/day
     const T koff = p[Koff] * kSecondsPerDay;              // 1/s → 1/day
-    const T conc = (x[Et] + x[Mt]) / p[Vbm];              // CAR-T cells per L of marrow
+    const T effectors = positive_part(x[Et]);
+    const T complexes = positive_part(x[Cplx]);
+    const T tumor = positive_part(x[Tumor]);
+    const T conc = (effectors + positive_part(x[Mt])) / p[Vbm];  // CAR-T cells per L of marrow
     const T car_free = conc * p[AgCAR] - x[Cplx];
-    const T antigen_free = x[Tumor] * p[AgTumor] - x[Cplx];
-    const T per_cart = x[Cplx] / conc;
-    const T per_tumor = x[Cplx] / x[Tumor];
+    const T antigen_free = tumor * p[AgTumor] - x[Cplx];
+    const T per_cart = conc > T(0.0) ? complexes / conc : T(0.0);     // complexes per CAR-T cell
+    const T per_tumor = tumor > T(0.0) ? complexes / tumor : T(0.0);  // complexes per tumour cell
     const T kexp = p[Kexp_max] * per_cart / (p[EC50_exp] + per_cart);
     const T kkill = p[Kkill_max] * per_tumor / (p[KC50] + per_tumor);
-    const T relative = x[Tumor] / p[Tumor0];
+    const T relative = tumor / p[Tumor0];
 
     f[Epb] = -p[K12] * x[Epb] + p[K21] * x[Et] - p[Kel_e] * x[Epb];
     f[Mpb] = -p[K12] * x[Mpb] + p[K21] * x[Mt] - p[Kel_m] * x[Mpb];
-    f[Et] = p[K12] * x[Epb] - p[K21] * x[Et] + kexp * x[Et] - p[Rm] * x[Et];
+    f[Et] = p[K12] * x[Epb] - p[K21] * x[Et] + kexp * effectors - p[Rm] * x[Et];
     f[Mt] = p[K12] * x[Mpb] - p[K21] * x[Mt] + p[Rm] * x[Et];
     f[Cplx] = kon * car_free * antigen_free - koff * x[Cplx];
-    f[Tumor] = p[Kg] * x[Tumor] - kkill * x[Tumor];
+    f[Tumor] = p[Kg] * tumor - kkill * tumor;
     f[Mprot] = mprotein_production(p, relative) - p[Km] * x[Mprot];
     f[sBCMA] = sbcma_production(p, relative) - p[Kb] * x[sBCMA];
   }
