@@ -64,6 +64,15 @@ Benchmarks:
               bench/peer_hardiansyah2019.py (SciPy LSODA on tests/python/hardiansyah2019_reference.py, written from
               the spec alone, same tolerances); both checked against a tight SciPy reference (<= 1e-5 relative).
 
+  muellerschoell2021
+              the published model P3 (Mueller-Schoell 2021, CD19 CAR-T phenotypes TN/TCM/TEM/TEff with tumour
+              volume) at its published values (reference class, median tumour 85.7 mL; no dose records: 0.1
+              cells/µL per phenotype at t = 0), 365 days, outputs every 0.25 day, repeated: bench_models --model
+              muellerschoell2021 (CVODES at cartpk's default tolerances, without and with sensitivities w.r.t. the
+              8 parameters the paper estimated that it fits per patient) against bench/peer_muellerschoell2021.py
+              (SciPy LSODA with the exact Jacobian on tests/python/muellerschoell2021_reference.py, written from
+              the spec alone, same tolerances); both checked against a tight SciPy reference (<= 1e-5 relative).
+
 To add one: write `def bench_<name>(ctx) -> dict` (see Context and bench_stein2019) and append it to BENCHMARKS.
 """
 import argparse
@@ -1162,6 +1171,56 @@ def bench_hardiansyah2019(ctx):
 
 
 # --------------------------------------------------------------------------------------------------------------
+# muellerschoell2021 (published model P3): bench_models against a SciPy LSODA peer
+
+MS_CHECK_TIMES = (7, 14, 28, 90, 180)   # days: expansion, peak, contraction, tumour nadir, late (CAR-T ~5e-5)
+MS_CHECK_TOL = 1e-5                      # cartpk at its default tolerances vs the tight SciPy reference
+
+
+def bench_muellerschoell2021(ctx):
+    a = ctx.args
+    exe = ctx.build / "bench" / "bench_models"
+    if not exe.is_file():
+        raise BenchError(f"{exe} not found (build it first: make build)")
+    times = ",".join(str(t) for t in MS_CHECK_TIMES)
+    print(f"muellerschoell2021: running {exe.name} ({a.ms_repeats} solves per case) ...", flush=True)
+    cartpk = run_json([exe, "--model", "muellerschoell2021", "--end", 365, "--step", 0.25,
+                       "--repeats", a.ms_repeats, "--check-times", times], a.timeout)
+    print(f"muellerschoell2021: running peer_muellerschoell2021.py ({a.ms_peer_repeats} LSODA solves) ...",
+          flush=True)
+    peer = run_json([sys.executable, HERE / "peer_muellerschoell2021.py", "--repeats", a.ms_peer_repeats,
+                     "--end", 365, "--step", 0.25, "--check-times", times], a.timeout)
+    for case in ("ode", "ode_sens"):
+        if "solves_per_second" not in cartpk.get(case, {}):
+            raise BenchError(f"bench_models output lacks case '{case}'")
+    if "solves_per_second" not in peer.get("scipy_lsoda", {}):
+        raise BenchError("peer_muellerschoell2021.py output lacks case 'scipy_lsoda'")
+    observables = [k for k in peer["check"] if k != "times"]
+    check = {obs: max_rel_diff(cartpk["check"][obs], peer["check"][obs]) for obs in observables}
+    worst = max(check.values())
+    r_peer = peer["scipy_lsoda"]["solves_per_second"]
+    ratios = {case: cartpk[case]["solves_per_second"] / r_peer for case in ("ode", "ode_sens")}
+    rows = [[case, cartpk[case]["solves"], fmt_rate(cartpk[case]["solves_per_second"]), cartpk[case]["steps"],
+             "scipy_lsoda", peer["scipy_lsoda"]["solves"], fmt_rate(r_peer), f"{ratios[case]:,.1f}x"]
+            for case in ("ode", "ode_sens")]
+    print()
+    print_table("muellerschoell2021: 365 days, 1461 outputs, published values (reference class, tumour 85.7 mL) "
+                "(ratio = cartpk solves/s / peer solves/s; both rtol 1e-8, atol 1e-12 x state scale)",
+                ["cartpk case", "solves", "solves/s", "steps", "peer", "solves", "solves/s", "ratio"], rows)
+    print(f"  (ode_sens also computes sensitivities w.r.t. {', '.join(cartpk['sensitivity_parameters'])}, "
+          "which the peer does not)")
+    print("  check, max relative difference vs the tight SciPy reference at days " + times + ": "
+          + ", ".join(f"{k} {v:.1e}" for k, v in check.items()))
+    ok = worst <= MS_CHECK_TOL
+    if not ok:
+        print(f"  FAIL: cartpk disagrees with the SciPy reference by {worst:.2e} > {MS_CHECK_TOL:g}")
+    print()
+    return {"ok": ok, "inputs": {"model": "muellerschoell2021", "times": "0,0.25,...,365 days",
+                                 "cartpk_repeats": a.ms_repeats, "peer_repeats": a.ms_peer_repeats},
+            "cartpk": cartpk, "peer": peer, "ratios": ratios, "check_max_rel_diff": check}
+
+
+# --------------------------------------------------------------------------------------------------------------
 
 BENCHMARKS = {
     "stein2019": bench_stein2019,
@@ -1173,6 +1232,7 @@ BENCHMARKS = {
     "vpop": bench_vpop,
     "trial": bench_trial,
     "hardiansyah2019": bench_hardiansyah2019,
+    "muellerschoell2021": bench_muellerschoell2021,
 }
 
 
@@ -1237,6 +1297,10 @@ def main():
                     help="hardiansyah2019: timed solves per cartpk case (default 500)")
     ap.add_argument("--hard-peer-repeats", type=int, default=20,
                     help="hardiansyah2019: timed solves of the SciPy peer (default 20)")
+    ap.add_argument("--ms-repeats", type=int, default=500,
+                    help="muellerschoell2021: timed solves per cartpk case (default 500)")
+    ap.add_argument("--ms-peer-repeats", type=int, default=20,
+                    help="muellerschoell2021: timed solves of the SciPy peer (default 20)")
     ap.add_argument("--trial-repeats", type=int, default=5,
                     help="trial: timed cartpk trial runs, the best is reported (default 5)")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds allowed per program run (default 3600)")
