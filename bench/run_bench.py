@@ -73,6 +73,15 @@ Benchmarks:
               (SciPy LSODA with the exact Jacobian on tests/python/muellerschoell2021_reference.py, written from
               the spec alone, same tolerances); both checked against a tight SciPy reference (<= 1e-5 relative).
 
+  singh2021_idecel
+              the published model P2 (Singh 2021, BCMA CAR-T ide-cel: blood/marrow CAR-T, CAR-BCMA binding,
+              myeloma, M-protein, sBCMA; stiff: Kel_e 113 /day, koff 206 /day) at its published typical values
+              after 150e6 CAR+ cells, 365 days, outputs every 0.25 day, repeated: bench_models --model
+              singh2021_idecel (CVODES at cartpk's default tolerances, without sensitivities, with sensitivities
+              w.r.t. the 9 parameters the paper estimated, and w.r.t. all 25) against bench/peer_singh2021_idecel.py
+              (SciPy LSODA with the hand-derived Jacobian on tests/python/singh2021_idecel_reference.py, written
+              from the spec alone, same tolerances); both checked against a tight SciPy reference (<= 1e-5).
+
 To add one: write `def bench_<name>(ctx) -> dict` (see Context and bench_stein2019) and append it to BENCHMARKS.
 """
 import argparse
@@ -1221,6 +1230,64 @@ def bench_muellerschoell2021(ctx):
 
 
 # --------------------------------------------------------------------------------------------------------------
+# singh2021_idecel (published model P2): bench_models against a SciPy LSODA peer
+
+SINGH_CHECK_TIMES = (1, 14, 28, 67, 180, 365)  # days: distribution, expansion peak, contraction, tumour nadir, late
+SINGH_CHECK_TOL = 1e-5                         # cartpk at its default tolerances vs the tight SciPy reference
+
+
+def bench_singh2021_idecel(ctx):
+    a = ctx.args
+    exe = ctx.build / "bench" / "bench_models"
+    if not exe.is_file():
+        raise BenchError(f"{exe} not found (build it first: make build)")
+    times = ",".join(str(t) for t in SINGH_CHECK_TIMES)
+    grid = ["--model", "singh2021_idecel", "--end", 365, "--step", 0.25]  # one dose: the model's 150e6 cells
+    all_repeats = max(1, a.singh_repeats // 10)
+    print(f"singh2021_idecel: running {exe.name} ({a.singh_repeats} solves per case, {all_repeats} with all "
+          "sensitivities) ...", flush=True)
+    cartpk = run_json([exe, *grid, "--repeats", a.singh_repeats, "--check-times", times], a.timeout)
+    cartpk_all = run_json([exe, *grid, "--repeats", all_repeats, "--sens", "all", "--check-times", times], a.timeout)
+    print(f"singh2021_idecel: running peer_singh2021_idecel.py ({a.singh_peer_repeats} LSODA solves) ...",
+          flush=True)
+    peer = run_json([sys.executable, HERE / "peer_singh2021_idecel.py", "--repeats", a.singh_peer_repeats,
+                     "--end", 365, "--step", 0.25, "--check-times", times], a.timeout)
+    for out in (cartpk, cartpk_all):
+        for case in ("ode", "ode_sens"):
+            if "solves_per_second" not in out.get(case, {}):
+                raise BenchError(f"bench_models output lacks case '{case}'")
+    if "solves_per_second" not in peer.get("scipy_lsoda", {}):
+        raise BenchError("peer_singh2021_idecel.py output lacks case 'scipy_lsoda'")
+    cases = {"ode": cartpk["ode"], f"ode_sens{len(cartpk['sensitivity_parameters'])}": cartpk["ode_sens"],
+             f"ode_sens{len(cartpk_all['sensitivity_parameters'])} (all)": cartpk_all["ode_sens"]}
+    observables = [k for k in peer["check"] if k != "times"]
+    check = {obs: max_rel_diff(cartpk["check"][obs], peer["check"][obs]) for obs in observables}
+    worst = max(check.values())
+    r_peer = peer["scipy_lsoda"]["solves_per_second"]
+    ratios = {case: c["solves_per_second"] / r_peer for case, c in cases.items()}
+    rows = [[case, c["solves"], f"{1e3 / c['solves_per_second']:.2f}", c["steps"], "scipy_lsoda",
+             peer["scipy_lsoda"]["solves"], f"{1e3 / r_peer:.1f}", f"{ratios[case]:,.1f}x"]
+            for case, c in cases.items()]
+    print()
+    print_table("singh2021_idecel: 365 days, 1461 outputs, published typical values, 150e6 CAR+ cells "
+                "(ratio = peer ms per solve / cartpk ms per solve; both rtol 1e-8, atol 1e-12 x state scale)",
+                ["cartpk case", "solves", "ms/solve", "steps", "peer", "solves", "ms/solve", "ratio"], rows)
+    print(f"  (the ode_sens cases also compute sensitivities, w.r.t. {', '.join(cartpk['sensitivity_parameters'])} "
+          "(the paper's estimates) or all parameters; the peer computes none)")
+    print("  check, max relative difference vs the tight SciPy reference at days " + times + ": "
+          + ", ".join(f"{k} {v:.1e}" for k, v in check.items()))
+    ok = worst <= SINGH_CHECK_TOL
+    if not ok:
+        print(f"  FAIL: cartpk disagrees with the SciPy reference by {worst:.2e} > {SINGH_CHECK_TOL:g}")
+    print()
+    return {"ok": ok, "inputs": {"model": "singh2021_idecel", "dose": "150e6 CAR+ cells at day 0",
+                                 "times": "0,0.25,...,365 days", "cartpk_repeats": a.singh_repeats,
+                                 "cartpk_all_sens_repeats": all_repeats, "peer_repeats": a.singh_peer_repeats},
+            "cartpk": cartpk, "cartpk_all_sensitivities": cartpk_all, "peer": peer, "ratios": ratios,
+            "check_max_rel_diff": check}
+
+
+# --------------------------------------------------------------------------------------------------------------
 
 BENCHMARKS = {
     "stein2019": bench_stein2019,
@@ -1233,6 +1300,7 @@ BENCHMARKS = {
     "trial": bench_trial,
     "hardiansyah2019": bench_hardiansyah2019,
     "muellerschoell2021": bench_muellerschoell2021,
+    "singh2021_idecel": bench_singh2021_idecel,
 }
 
 
@@ -1301,6 +1369,11 @@ def main():
                     help="muellerschoell2021: timed solves per cartpk case (default 500)")
     ap.add_argument("--ms-peer-repeats", type=int, default=20,
                     help="muellerschoell2021: timed solves of the SciPy peer (default 20)")
+    ap.add_argument("--singh-repeats", type=int, default=200,
+                    help="singh2021_idecel: timed solves per cartpk case (default 200; 1/10 of them with all "
+                         "25 sensitivities)")
+    ap.add_argument("--singh-peer-repeats", type=int, default=20,
+                    help="singh2021_idecel: timed solves of the SciPy peer (default 20)")
     ap.add_argument("--trial-repeats", type=int, default=5,
                     help="trial: timed cartpk trial runs, the best is reported (default 5)")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds allowed per program run (default 3600)")

@@ -64,8 +64,9 @@ assert len(DEFAULTS) == 25
 # The parameters the paper estimated (gamma_b was fixed at 1).
 ESTIMATED = ("Kexp_max", "EC50_exp", "Rm", "Kel_e", "Kel_m", "K12", "K21", "Kkill_max", "gamma_m")
 
-# Magnitudes of the states, for a per-state absolute tolerance.
-TYPICAL = np.array([1e6, 1e6, 1e6, 1e6, 1e9, 1e9, 0.1, 100.0])
+# Magnitudes of the states, for a per-state absolute tolerance (atol = scale x TYPICAL): cells and complexes per L
+# 1e6, tumour cells per L 1e9, M-protein 0.1 g/L, sBCMA 100 ng/mL.
+TYPICAL = np.array([1e6, 1e6, 1e6, 1e6, 1e6, 1e9, 0.1, 100.0])
 
 
 def params(**overrides):
