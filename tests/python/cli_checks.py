@@ -74,3 +74,24 @@ def summary():
     for name in failed:
         print("  failed: " + name)
     return 1 if failed else 0
+
+
+class Checks:
+    """A tally of named checks for the reference tests: check(ok, message) prints ok/FAIL, summary() the closing
+    "N passed, M failed" line and returns the exit status."""
+
+    def __init__(self):
+        self.passed = self.failed = 0
+
+    def __call__(self, ok, msg):
+        if ok:
+            self.passed += 1
+            print(f"  ok    {msg}")
+        else:
+            self.failed += 1
+            print(f"  FAIL  {msg}")
+        return ok
+
+    def summary(self):
+        print(f"{self.passed} passed, {self.failed} failed")
+        return 1 if self.failed else 0

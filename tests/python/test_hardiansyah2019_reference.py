@@ -35,6 +35,7 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cli_checks  # noqa: E402
 import hardiansyah2019_reference as hr  # noqa: E402
 
 MODEL = "hardiansyah2019"
@@ -47,17 +48,7 @@ FLOOR = 1e-12
 ABS_TOL_SMALL = 1e-15
 REF_RTOL, REF_ATOL = 1e-12, 1e-20
 
-passed = failed = 0
-
-
-def check(ok, msg):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"  ok    {msg}")
-    else:
-        failed += 1
-        print(f"  FAIL  {msg}")
+check = cli_checks.Checks()
 
 
 def doses_text(doses):
@@ -291,8 +282,7 @@ def main():
         il6_trial(exe, tmp)
     print(f"worst relative difference cartpk (rtol {CARTPK_RTOL:g}, atol-scale {CARTPK_ATOL_SCALE:g}) vs SciPy over all "
           f"cases, states and observables where |reference| > {FLOOR:g}: {worst:.2e}")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return check.summary()
 
 
 if __name__ == "__main__":

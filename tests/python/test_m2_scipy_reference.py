@@ -21,6 +21,7 @@ import tempfile
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cli_checks  # noqa: E402
 import m2_reference as m2  # noqa: E402
 
 MODEL = "cart_cd19_bcma"
@@ -46,17 +47,7 @@ ABS_TOL_SMALL = 1e-10  # cartpk vs reference where |reference| <= FLOOR
 # rtol 1e-13 to ~1e-11 relative on these cases).
 REF_RTOL, REF_ATOL = 1e-12, 1e-20
 
-passed = failed = 0
-
-
-def check(ok, msg):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"  ok    {msg}")
-    else:
-        failed += 1
-        print(f"  FAIL  {msg}")
+check = cli_checks.Checks()
 
 
 def run_cartpk(exe, overrides, workdir, tag, atol_scale=CARTPK_ATOL_SCALE, product=None):
@@ -308,8 +299,7 @@ def main():
         neither_arm(exe, tmp)
     print(f"worst relative difference cartpk (atol-scale {CARTPK_ATOL_SCALE:g}) vs SciPy over all cases, states "
           f"and observables where the reference exceeds {FLOOR:g}: {worst_overall:.2e}")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return check.summary()
 
 
 if __name__ == "__main__":

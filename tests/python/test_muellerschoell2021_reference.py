@@ -31,6 +31,7 @@ import numpy as np
 from scipy.linalg import expm
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cli_checks  # noqa: E402
 import muellerschoell2021_reference as ms  # noqa: E402
 
 MODEL = "muellerschoell2021"
@@ -51,17 +52,7 @@ CASES = {
     "no_tumour": ({"tum0": 0.0}, None),
 }
 
-passed = failed = 0
-
-
-def check(ok, msg):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"  ok    {msg}")
-    else:
-        failed += 1
-        print(f"  FAIL  {msg}")
+check = cli_checks.Checks()
 
 
 def run_cartpk(exe, overrides, workdir, tag, product=None, tight=True):
@@ -251,8 +242,7 @@ def main():
         vpop_check(exe, tmp)
     print(f"worst relative difference cartpk vs SciPy over all cases, states and observables above {FLOOR:g}: "
           f"{worst:.2e}")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return check.summary()
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import cli_checks  # noqa: E402
 import singh2021_idecel_reference as ref  # noqa: E402
 
 MODEL = "singh2021_idecel"
@@ -60,17 +61,7 @@ VIGNETTE_GRID = np.unique(np.round(np.concatenate([np.arange(0, 2.0 + 1e-9, 0.02
 VIGNETTE_CMAX = {50e6: 37411.0, 150e6: 36479.0, 450e6: 35743.0, 800e6: 35484.0}
 VIGNETTE_MNADIR = {50e6: -92.5, 150e6: -92.4, 450e6: -92.3, 800e6: -92.3}
 
-passed = failed = 0
-
-
-def check(ok, msg):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"  ok    {msg}")
-    else:
-        failed += 1
-        print(f"  FAIL  {msg}")
+check = cli_checks.Checks()
 
 
 def run_cartpk(exe, workdir, tag, dose, overrides=None, times=TIMES, rtol=CARTPK_RTOL, atol_scale=CARTPK_ATOL_SCALE):
@@ -251,8 +242,7 @@ def main():
                                f"({100 * frac:.1f} % of steps), {a['nonlinear_failures']} nonlinear failures")
     print("worst relative difference cartpk vs SciPy over all cases: "
           + ", ".join(f"{k} {v:.2e}" for k, v in worst_all.items()))
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return check.summary()
 
 
 if __name__ == "__main__":

@@ -33,17 +33,7 @@ import cli_checks  # noqa: E402
 
 EXAMPLES = os.path.join(cli_checks.SOURCE_ROOT, "examples")
 REPLICATES = 20000
-passed = failed = 0
-
-
-def check(ok, msg):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"  ok    {msg}")
-    else:
-        failed += 1
-        print(f"  FAIL  {msg}")
+check = cli_checks.Checks()
 
 
 def cartpk(exe, *args, **kw):
@@ -378,8 +368,7 @@ def main():
         pool_sources(exe, tmp)
         partial_pool(exe, tmp)
         bad_input(exe, tmp, pool)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return check.summary()
 
 
 if __name__ == "__main__":

@@ -32,17 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cli_checks  # noqa: E402
 
 EXAMPLES = os.path.join(cli_checks.SOURCE_ROOT, "examples")
-passed = failed = 0
-
-
-def check(ok, msg):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"  ok    {msg}")
-    else:
-        failed += 1
-        print(f"  FAIL  {msg}")
+check = cli_checks.Checks()
 
 
 def run(exe, args, **kw):
@@ -365,8 +355,7 @@ def main():
         failure_isolation(exe, tmp)
         bad_input(exe, tmp)
         interruption(exe, tmp)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return check.summary()
 
 
 if __name__ == "__main__":
