@@ -11,6 +11,7 @@
 // Stiffness: blood effectors leave at Kel_e = 113 /day (half-life ~9 min) and the CAR-BCMA complex dissociates at
 // koff = Koff·86400 ≈ 206 /day, against expansion, killing and turnover on the scale of days to months.
 #include <array>
+#include <cmath>
 #include <memory>
 
 #include "pkmodel/model_adapter.hpp"
