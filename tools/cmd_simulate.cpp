@@ -34,7 +34,7 @@ struct SimulateOptions {
   std::string table;
   bool states_in_table = false;
   std::string product;           // a model preset, e.g. cd19, bcma, cd19-bcma
-  std::string doses;             // day:fraction,... of dose_per_kg, or "none"
+  std::string doses;             // day:fraction,... of the model's dose parameter, or "none"
   double dose_per_kg = 0.0;      // 0: the model's default
   double weight_kg = 70.0;
   std::string lymphodepletion;   // on | off
@@ -150,7 +150,7 @@ void apply_scenario(const Model& model, const SimulateOptions& opt, SimulationRe
   double total = 0.0;  // a fractionated schedule normally gives the whole dose
   for (const auto& d : request.doses) total += d.amount;
   if (!request.doses.empty() && std::abs(total - 1.0) > 1e-9)
-    std::fprintf(stderr, "cartpk: warning: --doses '%s': the fractions sum to %s, not 1 (%s x dose_per_kg is given in all)\n",
+    std::fprintf(stderr, "cartpk: warning: --doses '%s': the fractions sum to %s, not 1 (%s x the dose parameter is given in all)\n",
                  opt.doses.c_str(), number_text(total).c_str(), number_text(total).c_str());
 }
 
@@ -210,7 +210,8 @@ void add_simulate_command(CLI::App& app, const Context& context) {
   cmd->add_flag("--states", opt->states_in_table, "Also write every state to the CSV table");
   cmd->add_option("--product", opt->product, "Product preset of the model (e.g. cd19, bcma, cd19-bcma; see `cartpk models NAME`)");
   cmd->add_option("--doses", opt->doses,
-                  "Dose schedule day:fraction of dose_per_kg, e.g. 0:0.1,1:0.3,2:0.6; 'none' for no dose "
+                  "Dose schedule day:fraction of the model's dose parameter (dose_per_kg, or dose for a flat-dose model), "
+                  "e.g. 0:0.1,1:0.3,2:0.6; 'none' for no dose "
                   "(default: one infusion at day 0)");
   cmd->add_option("--dose-per-kg", opt->dose_per_kg, "CAR+ cells per kg (sets dose_per_kg)");
   auto* weight = cmd->add_option("--weight", opt->weight_kg, "Body weight in kg (default 70; recorded with the doses)");
