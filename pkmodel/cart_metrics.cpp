@@ -55,7 +55,13 @@ void each_metric(const Context& c, Emit emit) {
         case Role::transgene:
         case Role::cytokine: {
           Peak pk{std::nan(""), std::nan("")};
-          if (c.r) pk = peak(c.r->times_day, series(j));
+          if (c.r) {
+            pk = peak(c.r->times_day, series(j));
+            // A peak at a model event (e.g. stein2019's tmax) is taken there exactly, not off the grid.
+            for (std::size_t e = 0; e < c.r->event_times_day.size(); ++e)
+              if (const double v = c.r->event_observables(static_cast<Eigen::Index>(e), j); v > pk.value)
+                pk = {v, c.r->event_times_day[e]};
+          }
           if (role == Role::cytokine) {  // a cytokine's peak and its day (e.g. IL-6, for CRS)
             emit([&] { return MetricColumn{name + "_peak", unit(), "peak " + name + " level"}; }, pk.value);
             emit([&] { return MetricColumn{name + "_peak_day", "day", "day of the " + name + " peak"}; }, pk.time_day);

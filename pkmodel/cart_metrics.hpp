@@ -3,7 +3,9 @@
 // has (flow, qpcr, bcell, autoab, hb). One place for the CLI, the HDF5 export, virtual populations and trials.
 // A model's columns are fixed by its observables and the settings, never by the simulated horizon: a metric the
 // horizon does not reach is NaN, so tables from different horizons line up.
-// Metrics are read off the output grid (crossings interpolated linearly): a finer grid, a finer answer.
+// Metrics are read off the output grid (crossings interpolated linearly: a finer grid, a finer answer), except a
+// peak that falls on a model event (stein2019's tmax): the solvers report the solution there, so Cmax and Tmax
+// are exact whatever the grid.
 #include <cmath>
 #include <span>
 #include <string>

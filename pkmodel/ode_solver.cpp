@@ -366,6 +366,8 @@ void OdeSolver::solve(const SimulationRequest& request, SimulationResult& result
       const auto& ev = events[next_event++];
       if (ev.infusion != 0) switch_infusion(t_, *ev.dose, ev.infusion > 0);
       else apply_event(t_, ev.model_event, ev.dose, ev.time_sensitivity);
+      if (ev.model_event >= 0 && t_ >= request.times_day.front())  // the solution at a model event, for metrics
+        detail::record_event_point(model_, t_, y, p, result, output_scratch_);
       continue;
     }
     const double t_out = request.times_day[k];

@@ -83,8 +83,20 @@ void prepare_result(const Model& model, const SimulationRequest& request, const 
   for (auto& m : result.state_sensitivities) m.resize(nt, ns);
   for (auto& m : result.observable_sensitivities) m.resize(nt, ns);
   result.stats = SolverStats{};
+  result.event_times_day.clear();
+  result.event_observables.resize(0, static_cast<Eigen::Index>(model.n_observables()));
   scratch.y.resize(model.n_observables());
   scratch.dy.resize(model.n_observables() * request.sensitivity_parameters.size());
+}
+
+void record_event_point(const Model& model, double t, const double* x, const double* p, SimulationResult& result,
+                        OutputScratch& scratch) {
+  model.observables(t, x, nullptr, p, nullptr, scratch.y.data(), nullptr);
+  const auto row = result.event_observables.rows();
+  result.event_observables.conservativeResize(row + 1, Eigen::NoChange);
+  for (std::size_t j = 0; j < model.n_observables(); ++j)
+    result.event_observables(row, static_cast<Eigen::Index>(j)) = scratch.y[j];
+  result.event_times_day.push_back(t);
 }
 
 void record_output(const Model& model, const SimulationRequest& request, std::size_t k, double t,
@@ -130,6 +142,13 @@ void ClosedFormSolver::solve(const SimulationRequest& request, SimulationResult&
     const double t = request.times_day[k];
     model_.closed_form_sensitivities(t, p, request.sensitivity_parameters, x_.data(), S_.data());
     detail::record_output(model_, request, k, t, x_.data(), S_.data(), result, scratch_);
+  }
+  for (int e = 0; e < model_.n_events(); ++e) {  // the solution at the model's events (e.g. the peak at tmax)
+    double t = 0.0;
+    model_.event_time(e, p, nullptr, &t, nullptr);
+    if (!(t >= request.times_day.front() && t <= request.times_day.back())) continue;
+    model_.closed_form(t, p, nullptr, x_.data(), nullptr);
+    detail::record_event_point(model_, t, x_.data(), p, result, scratch_);
   }
 }
 

@@ -34,6 +34,10 @@ struct SimulationResult {
   std::vector<int> sensitivity_parameters;
   std::vector<Eigen::MatrixXd> state_sensitivities;       // per state: n_times × n_sensitivity_parameters
   std::vector<Eigen::MatrixXd> observable_sensitivities;  // per observable: n_times × n_sensitivity_parameters
+  // The observables at the model's events inside the output range (just after each), e.g. stein2019's peak at
+  // tmax: extrema at events are exact whatever the output grid (pkmodel/cart_metrics uses them).
+  std::vector<double> event_times_day;
+  Eigen::MatrixXd event_observables;  // n_event_times × n_observables
   SolverStats stats;
 };
 
@@ -48,6 +52,9 @@ struct OutputScratch {
 // Fills output row k from the state x and its sensitivities S (n_states × n_sens, column-major).
 void record_output(const Model& model, const SimulationRequest& request, std::size_t k, double t,
                    const double* x, const double* S, SimulationResult& result, OutputScratch& scratch);
+// Appends the observables of state x at time t to the result's event points.
+void record_event_point(const Model& model, double t, const double* x, const double* p, SimulationResult& result,
+                        OutputScratch& scratch);
 // Sizes `result` for the request, reusing its storage.
 void prepare_result(const Model& model, const SimulationRequest& request, const char* method,
                     SimulationResult& result, OutputScratch& scratch);

@@ -4,7 +4,10 @@
 #include <cmath>
 #include <vector>
 
+#include "pkmodel/cart_metrics.hpp"
 #include "pkmodel/metrics.hpp"
+#include "pkmodel/ode_solver.hpp"
+#include "pkmodel/registry.hpp"
 
 using namespace cartpk::metrics;
 
@@ -25,4 +28,30 @@ TEST_CASE("threshold crossing times interpolate linearly and respect the start t
   CHECK(first_time_below(t, b, 1.0).value() == doctest::Approx(10 + 10 * (29.0 / 29.5)));
   CHECK(first_time_at_or_above(t, b, 10.0, 25.0).value() == doctest::Approx(30 + 10 * (9.8 / 19.8)));
   CHECK_FALSE(first_time_below(t, b, 0.1).has_value());
+}
+
+TEST_CASE("Cmax and Tmax at a model event are exact on a coarse grid (stein2019: the peak is cmax at tmax)") {
+  using cartpk::Model;
+  using cartpk::find_model;
+  using cartpk::make_solver;
+  const Model& model = find_model("stein2019");
+  auto p = model.default_parameters();
+  p[static_cast<std::size_t>(model.parameter_index("tmax"))] = 12.345;
+  std::vector<double> weekly;
+  for (double t = 0.0; t <= 91.0; t += 7.0) weekly.push_back(t);
+  for (const char* method : {"closed", "ode"}) {
+    auto solver = make_solver(model, method);
+    const auto result = solver->solve({p, weekly, {}, {}});
+    const auto columns = cart_metrics(model, p, result);
+    auto value = [&](const char* name) {
+      for (const auto& m : columns)
+        if (m.name == name) return m.value;
+      FAIL("no metric ", name);
+      return 0.0;
+    };
+    INFO("solution ", method);
+    CHECK(std::abs(value("qpcr_tmax") - 12.345) <= 1e-6);
+    CHECK(value("qpcr_cmax") == doctest::Approx(p[static_cast<std::size_t>(model.parameter_index("cmax"))]).epsilon(1e-8));
+    CHECK(std::abs(value("flow_tmax") - 12.345) <= 1e-6);
+  }
 }
