@@ -4,7 +4,7 @@ JOBS ?= 2
 PYTHON ?= /usr/bin/python3
 MAKEFLAGS += --no-print-directory
 
-.PHONY: deps configure build demo test unit-test sanitize-test bench fuzz clean
+.PHONY: deps configure build demo figures test unit-test sanitize-test bench fuzz clean
 
 deps:
 	@scripts/install-deps.sh
@@ -18,6 +18,10 @@ build: configure
 
 demo: build
 	@scripts/demo.sh $(BUILD_DIR)
+
+# Every notebook rendered on the demo's outputs to PNGs under $(BUILD_DIR)/figures/.
+figures: demo
+	@$(PYTHON) scripts/figures.py $(BUILD_DIR)
 
 test: unit-test sanitize-test
 
