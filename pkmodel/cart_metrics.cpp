@@ -34,6 +34,21 @@ struct Context {
 // it, so computing a patient's metrics builds no strings.
 template <class Emit>
 void each_metric(const Context& c, Emit emit) {
+  // dy/dt at the outputs where the solver gave it, but not at the ends of an interval with a jump or kink inside
+  // or at its end (a dose, an infusion's start or end, a model event): there the Hermite interpolant does not hold.
+  std::vector<double> rate_buffer;
+  const auto rates = [&](int j) -> std::span<const double> {
+    const auto& t = c.r->times_day;
+    if (c.r->observable_rates.rows() != static_cast<Eigen::Index>(t.size())) return {};
+    rate_buffer.resize(t.size());
+    for (std::size_t k = 0; k < t.size(); ++k) rate_buffer[k] = c.r->observable_rates(static_cast<Eigen::Index>(k), j);
+    for (double d : c.r->discontinuities_day) {
+      const auto k = static_cast<std::size_t>(std::lower_bound(t.begin(), t.end(), d) - t.begin());
+      for (std::size_t m : {k, k - 1})
+        if (m < t.size()) rate_buffer[m] = std::nan("");
+    }
+    return rate_buffer;
+  };
   const auto series = [&](int j) {
     const auto col = c.r->observables.col(j);
     return std::span<const double>(col.data(), static_cast<std::size_t>(col.size()));
@@ -56,7 +71,7 @@ void each_metric(const Context& c, Emit emit) {
         case Role::cytokine: {
           Peak pk{std::nan(""), std::nan("")};
           if (c.r) {
-            pk = peak(c.r->times_day, series(j));
+            pk = peak(c.r->times_day, series(j), rates(j));
             // A peak at a model event (e.g. stein2019's tmax) is taken there exactly, not off the grid.
             for (std::size_t e = 0; e < c.r->event_times_day.size(); ++e)
               if (const double v = c.r->event_observables(static_cast<Eigen::Index>(e), j); v > pk.value)
@@ -90,9 +105,10 @@ void each_metric(const Context& c, Emit emit) {
             const auto b = series(j);
             const int ib0 = c.model.parameter_index("b0");
             const double b0 = ib0 >= 0 ? c.p[static_cast<std::size_t>(ib0)] : b.front();
-            start = first_time_below(c.r->times_day, b, c.s.aplasia_threshold);
-            end = start ? first_time_at_or_above(c.r->times_day, b, c.s.aplasia_threshold, *start) : std::nullopt;
-            recovery = start ? first_time_at_or_above(c.r->times_day, b, c.s.recovery_fraction * b0, *start) : std::nullopt;
+            const auto r = rates(j);
+            start = first_time_below(c.r->times_day, b, c.s.aplasia_threshold, 0.0, r);
+            end = start ? first_time_at_or_above(c.r->times_day, b, c.s.aplasia_threshold, *start, r) : std::nullopt;
+            recovery = start ? first_time_at_or_above(c.r->times_day, b, c.s.recovery_fraction * b0, *start, r) : std::nullopt;
           }
           const auto below = [&] { return "B cells < " + number_text(c.s.aplasia_threshold) + " " + unit(); };
           const auto percent = [&] { return number_text(100.0 * c.s.recovery_fraction); };

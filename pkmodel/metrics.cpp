@@ -1,6 +1,7 @@
 #include "pkmodel/metrics.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
 namespace cartpk::metrics {
@@ -11,21 +12,64 @@ void require_same_size(std::span<const double> t, std::span<const double> v) {
     throw std::invalid_argument("metrics: time and value must be non-empty and of equal length");
 }
 
-// Linear crossing of `threshold` between samples k-1 and k.
-double crossing(std::span<const double> t, std::span<const double> v, std::size_t k, double threshold) {
+// The cubic Hermite interpolant on [t[k-1], t[k]] from the values and derivatives at both ends.
+struct Hermite {
+  double t0, h, y0, y1, d0, d1;  // d: derivatives scaled by h (dy/ds, s in [0, 1])
+  Hermite(std::span<const double> t, std::span<const double> v, std::span<const double> r, std::size_t k)
+      : t0(t[k - 1]), h(t[k] - t[k - 1]), y0(v[k - 1]), y1(v[k]), d0(r[k - 1] * h), d1(r[k] * h) {}
+  [[nodiscard]] double at(double s) const {
+    const double s2 = s * s, s3 = s2 * s;
+    return (2 * s3 - 3 * s2 + 1) * y0 + (s3 - 2 * s2 + s) * d0 + (-2 * s3 + 3 * s2) * y1 + (s3 - s2) * d1;
+  }
+  [[nodiscard]] double slope(double s) const {  // dp/ds
+    const double s2 = s * s;
+    return (6 * s2 - 6 * s) * y0 + (3 * s2 - 4 * s + 1) * d0 + (-6 * s2 + 6 * s) * y1 + (3 * s2 - 2 * s) * d1;
+  }
+};
+
+bool known(std::span<const double> r, std::size_t k) {
+  return r.size() > k && k > 0 && std::isfinite(r[k]) && std::isfinite(r[k - 1]);
+}
+
+// Where g(s) changes sign on [0, 1] (g(0), g(1) of opposite signs): bisection to machine precision.
+template <class G>
+double root(G g, double lo, double hi) {
+  double g_lo = g(lo);
+  for (int i = 0; i < 60; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    const double g_mid = g(mid);
+    if ((g_mid < 0) == (g_lo < 0)) {
+      lo = mid;
+      g_lo = g_mid;
+    } else {
+      hi = mid;
+    }
+  }
+  return 0.5 * (lo + hi);
+}
+
+// The crossing of `threshold` between samples k-1 and k: on the Hermite interpolant when the derivatives are
+// known (and it crosses there), else linear.
+double crossing(std::span<const double> t, std::span<const double> v, std::span<const double> r, std::size_t k,
+                double threshold) {
+  if (known(r, k)) {
+    const Hermite p(t, v, r, k);
+    const auto g = [&](double s) { return p.at(s) - threshold; };
+    if ((g(0.0) < 0) != (g(1.0) < 0)) return p.t0 + p.h * root(g, 0.0, 1.0);
+  }
   const double dv = v[k] - v[k - 1];
   if (dv == 0.0) return t[k];
   return t[k - 1] + (threshold - v[k - 1]) * (t[k] - t[k - 1]) / dv;
 }
 
 template <class Past>
-std::optional<double> first_time(std::span<const double> t, std::span<const double> v, double threshold,
-                                 double t_from, Past past) {
+std::optional<double> first_time(std::span<const double> t, std::span<const double> v, std::span<const double> r,
+                                 double threshold, double t_from, Past past) {
   require_same_size(t, v);
   for (std::size_t k = 0; k < t.size(); ++k) {
     if (t[k] < t_from || !past(v[k], threshold)) continue;
     if (k == 0 || t[k - 1] < t_from || past(v[k - 1], threshold)) return t[k];
-    return std::max(t_from, crossing(t, v, k, threshold));
+    return std::max(t_from, crossing(t, v, r, k, threshold));
   }
   return std::nullopt;
 }
@@ -36,6 +80,19 @@ Peak peak(std::span<const double> t, std::span<const double> v) {
   const auto it = std::max_element(v.begin(), v.end());
   const auto k = static_cast<std::size_t>(it - v.begin());
   return {*it, t[k]};
+}
+
+Peak peak(std::span<const double> t, std::span<const double> v, std::span<const double> r) {
+  Peak best = peak(t, v);
+  const auto k = static_cast<std::size_t>(std::find(t.begin(), t.end(), best.time_day) - t.begin());
+  for (const std::size_t right : {k, k + 1}) {  // the intervals either side of the sampled maximum
+    if (right == 0 || right >= t.size() || !known(r, right)) continue;
+    const Hermite p(t, v, r, right);
+    if (!(p.slope(0.0) > 0.0 && p.slope(1.0) < 0.0)) continue;  // no interior maximum here
+    const double s = root([&](double x) { return -p.slope(x); }, 0.0, 1.0);
+    if (const double value = p.at(s); value > best.value) best = {value, p.t0 + p.h * s};
+  }
+  return best;
 }
 
 double value_at(std::span<const double> t, std::span<const double> v, double at) {
@@ -65,13 +122,13 @@ double auc(std::span<const double> t, std::span<const double> v, double t_from, 
 }
 
 std::optional<double> first_time_below(std::span<const double> t, std::span<const double> v, double threshold,
-                                       double t_from) {
-  return first_time(t, v, threshold, t_from, [](double a, double b) { return a < b; });
+                                       double t_from, std::span<const double> r) {
+  return first_time(t, v, r, threshold, t_from, [](double a, double b) { return a < b; });
 }
 
 std::optional<double> first_time_at_or_above(std::span<const double> t, std::span<const double> v,
-                                             double threshold, double t_from) {
-  return first_time(t, v, threshold, t_from, [](double a, double b) { return a >= b; });
+                                             double threshold, double t_from, std::span<const double> r) {
+  return first_time(t, v, r, threshold, t_from, [](double a, double b) { return a >= b; });
 }
 
 }  // namespace cartpk::metrics

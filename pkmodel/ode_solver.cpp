@@ -347,10 +347,17 @@ void OdeSolver::solve(const SimulationRequest& request, SimulationResult& result
 
   detail::prepare_result(model_, request, "ode", result, output_scratch_);
   std::vector<double> S(nx * ns);
+  std::vector<double> f(nx), y_value(model_.n_observables()), y_rate(model_.n_observables());
   auto record = [&](std::size_t k, double t) {
     for (std::size_t s = 0; s < ns; ++s)
       std::copy_n(sens_.data(static_cast<int>(s)), nx, S.data() + s * nx);
     detail::record_output(model_, request, k, t, y, S.data(), result, output_scratch_);
+    // dy/dt = (∂y/∂x)·f at the output, for metrics that locate extrema and crossings between outputs.
+    model_.rhs(callbacks_->regime, t, y, nullptr, p, nullptr, f.data(), nullptr);
+    for (const auto& infusion : callbacks_->infusions)
+      for (std::size_t i = 0; i < nx; ++i) f[i] += infusion.rate[i];
+    model_.observables(t, y, f.data(), p, nullptr, y_value.data(), y_rate.data());
+    for (std::size_t j = 0; j < y_rate.size(); ++j) result.observable_rates(static_cast<Eigen::Index>(k), static_cast<Eigen::Index>(j)) = y_rate[j];
   };
 
   reinitialise(t0);
@@ -368,6 +375,7 @@ void OdeSolver::solve(const SimulationRequest& request, SimulationResult& result
       else apply_event(t_, ev.model_event, ev.dose, ev.time_sensitivity);
       if (ev.model_event >= 0 && t_ >= request.times_day.front())  // the solution at a model event, for metrics
         detail::record_event_point(model_, t_, y, p, result, output_scratch_);
+      result.discontinuities_day.push_back(t_);
       continue;
     }
     const double t_out = request.times_day[k];

@@ -85,6 +85,8 @@ void prepare_result(const Model& model, const SimulationRequest& request, const 
   result.stats = SolverStats{};
   result.event_times_day.clear();
   result.event_observables.resize(0, static_cast<Eigen::Index>(model.n_observables()));
+  result.observable_rates.setConstant(nt, static_cast<Eigen::Index>(model.n_observables()), std::nan(""));
+  result.discontinuities_day.clear();
   scratch.y.resize(model.n_observables());
   scratch.dy.resize(model.n_observables() * request.sensitivity_parameters.size());
 }
@@ -149,6 +151,7 @@ void ClosedFormSolver::solve(const SimulationRequest& request, SimulationResult&
     if (!(t >= request.times_day.front() && t <= request.times_day.back())) continue;
     model_.closed_form(t, p, nullptr, x_.data(), nullptr);
     detail::record_event_point(model_, t, x_.data(), p, result, scratch_);
+    result.discontinuities_day.push_back(t);
   }
 }
 

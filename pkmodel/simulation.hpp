@@ -38,6 +38,11 @@ struct SimulationResult {
   // tmax: extrema at events are exact whatever the output grid (pkmodel/cart_metrics uses them).
   std::vector<double> event_times_day;
   Eigen::MatrixXd event_observables;  // n_event_times × n_observables
+  // dy/dt of each observable at each output time (n_times × n_observables; NaN where a solver does not give it),
+  // and the times where the solution jumps or kinks (doses, infusion starts and ends, model events): metrics
+  // refine extrema and crossings between outputs on the Hermite interpolant, except across these.
+  Eigen::MatrixXd observable_rates;
+  std::vector<double> discontinuities_day;
   SolverStats stats;
 };
 

@@ -120,8 +120,10 @@ TEST_CASE("hardiansyah2019 metrics: il6_peak and il6_peak_day are columns and eq
   const auto col = result.observables.col(j);
   Eigen::Index at = 0;
   const double grid_peak = col.maxCoeff(&at);
-  CHECK(metric("il6_peak") == grid_peak);
-  CHECK(metric("il6_peak_day") == result.times_day[static_cast<std::size_t>(at)]);
+  // The metric refines the sampled peak between outputs (Hermite on the solver's dy/dt): at least the sampled
+  // maximum, within one output step of it.
+  CHECK(metric("il6_peak") >= grid_peak);
+  CHECK(std::abs(metric("il6_peak_day") - result.times_day[static_cast<std::size_t>(at)]) <= 0.01);
   // The true peak, from a 1e-5-day grid around it: the 0.01-day grid misses it by O(f''·dt²) only.
   std::vector<double> fine;
   const double t0 = metric("il6_peak_day") - 0.01;

@@ -215,8 +215,11 @@ TEST_CASE("muellerschoell2021: the shared CAR-T and tumour metrics exist and rea
   const auto tumor = column(r, "tumor");
   const auto peak = std::max_element(cart.begin(), cart.end());
   const auto nadir = std::min_element(tumor.begin(), tumor.end());
-  CHECK(value("cart_cmax") == *peak);
-  CHECK(value("cart_tmax") == times[static_cast<std::size_t>(peak - cart.begin())]);
+  // The peak is refined between outputs (Hermite on the solver's dy/dt): at least the sampled maximum, within
+  // one output step of its time.
+  CHECK(value("cart_cmax") >= *peak);
+  CHECK(value("cart_cmax") == doctest::Approx(*peak).epsilon(1e-3));
+  CHECK(std::abs(value("cart_tmax") - times[static_cast<std::size_t>(peak - cart.begin())]) <= 0.25);
   CHECK(value("tumor_nadir") == *nadir);
   CHECK(value("tumor_nadir_day") == times[static_cast<std::size_t>(nadir - tumor.begin())]);
   CHECK(value("tumor_day90") == tumor[360]);
@@ -224,7 +227,7 @@ TEST_CASE("muellerschoell2021: the shared CAR-T and tumour metrics exist and rea
   // at day 16.25, the tumour shrinks from 85.7 to a nadir of 8.890 mL at day 72.25 and regrows once the CAR-T
   // cells are gone (16.90 mL at day 365).
   CHECK(value("cart_cmax") == doctest::Approx(7.180).epsilon(1e-3));
-  CHECK(value("cart_tmax") == 16.25);
+  CHECK(std::abs(value("cart_tmax") - 16.25) <= 0.25);  // 16.33 refined between the 0.25-day outputs
   CHECK(value("tumor_nadir") == doctest::Approx(8.890).epsilon(1e-3));
   CHECK(value("tumor_nadir_day") == 72.25);
   CHECK(tumor.back() == doctest::Approx(16.90).epsilon(1e-3));

@@ -64,7 +64,7 @@ void print_summary(const Model& model, const SimulationResult& result, const std
     std::printf("  %-10s %s %14.6g %12.4g %14.6g\n", std::string(model.observables()[j].name).c_str(),
                 pad(model.observables()[j].unit, 12).c_str(), peak.value, peak.time_day, values.back());
   }
-  if (!rows.empty()) std::printf("  metrics (on the output grid; a peak at a model event exactly):\n");
+  if (!rows.empty()) std::printf("  metrics (peaks and B-cell crossings on the continuous solution):\n");
   for (const auto& m : rows) {
     if (std::isnan(m.value)) std::printf("    %-26s %14s %s %s\n", m.name.c_str(), "not reached", pad(m.unit, 22).c_str(), m.meaning.c_str());
     else std::printf("    %-26s %14.6g %s %s\n", m.name.c_str(), m.value, pad(m.unit, 22).c_str(), m.meaning.c_str());
