@@ -13,11 +13,13 @@ double or_nan(const std::optional<double>& v) { return v ? *v : std::nan(""); }
 std::string day_text(double day) { return number_text(day); }
 
 // Last sampled time at or above `level` (interpolated to the crossing after it); NaN when never at or above.
-double last_time_at_or_above(std::span<const double> t, std::span<const double> v, double level) {
+// (With dy/dt `r`, the last crossing is located like the others: on the Hermite interpolant.)
+double last_time_at_or_above(std::span<const double> t, std::span<const double> v, double level,
+                             std::span<const double> r) {
   for (std::size_t k = v.size(); k-- > 0;) {
     if (v[k] < level) continue;
     if (k + 1 == v.size()) return t[k];  // still above at the end
-    return t[k] + (t[k + 1] - t[k]) * (v[k] - level) / (v[k] - v[k + 1]);
+    return first_time_below(t, v, level, t[k], r).value_or(t[k]);
   }
   return std::nan("");
 }
@@ -96,7 +98,7 @@ void each_metric(const Context& c, Emit emit) {
                                        "last day with " + name + " >= " + number_text(c.s.qpcr_lloq) + " " + unit() +
                                            " (the qPCR LLOQ; NaN: never; the last time if still above)"};
                  },
-                 c.r ? last_time_at_or_above(c.r->times_day, series(j), c.s.qpcr_lloq) : std::nan(""));
+                 c.r ? last_time_at_or_above(c.r->times_day, series(j), c.s.qpcr_lloq, rates(j)) : std::nan(""));
           break;
         }
         case Role::b_cells: {

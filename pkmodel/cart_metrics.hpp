@@ -3,10 +3,11 @@
 // has (flow, qpcr, bcell, autoab, hb). One place for the CLI, the HDF5 export, virtual populations and trials.
 // A model's columns are fixed by its observables and the settings, never by the simulated horizon: a metric the
 // horizon does not reach is NaN, so tables from different horizons line up.
-// Peaks and B-cell crossings are located on the solver's continuous solution: a peak at a model event (stein2019's
+// Peaks and threshold crossings (B-cell aplasia and recovery, qPCR persistence) are located on the solver's
+// continuous solution: a peak at a model event (stein2019's
 // tmax) exactly, where the solver reports the solution; a smooth peak or crossing between outputs on the cubic
 // Hermite interpolant of the outputs and the solver's dy/dt there (ODE path; not across a dose or an event).
-// AUC, persistence and late read-outs use the outputs (linear).
+// AUC and the late read-outs use the outputs (linear).
 #include <cmath>
 #include <span>
 #include <string>

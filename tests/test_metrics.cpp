@@ -81,6 +81,7 @@ TEST_CASE("smooth peaks and crossings of an ODE model are located between output
   CHECK(std::abs(metric(daily, "flow_tmax") - metric(fine, "flow_tmax")) < 0.01);
   CHECK(std::abs(metric(daily, "bcell_aplasia_start") - metric(fine, "bcell_aplasia_start")) < 0.005);
   CHECK(std::abs(metric(daily, "bcell_aplasia_duration") - metric(fine, "bcell_aplasia_duration")) < 0.01);
+  CHECK(std::abs(metric(daily, "qpcr_persistence") - metric(fine, "qpcr_persistence")) < 0.01);
   // dy/dt the solver reports equals the difference quotient of the fine solution.
   const int flow = model.observable_index("flow");
   const auto k = static_cast<Eigen::Index>(20);  // day 20 on the daily grid; day 20 is index 4000 on the fine one
