@@ -95,3 +95,22 @@ class Checks:
     def summary(self):
         print(f"{self.passed} passed, {self.failed} failed")
         return 1 if self.failed else 0
+
+
+def read_columns(path):
+    """A numeric CSV table (cartpk simulate --table) as {column: array}."""
+    import numpy as np
+    with open(path) as f:
+        header = f.readline().strip().split(",")
+    data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    return {h: data[:, i] for i, h in enumerate(header)}
+
+
+def worst_difference(got, ref, floor):
+    """(worst relative difference where |ref| > floor, worst absolute difference where |ref| <= floor, index of the
+    worst relative one): how the model reference tests compare cartpk with an independent solution."""
+    import numpy as np
+    big = np.abs(ref) > floor
+    rel = np.where(big, np.abs(got - ref) / np.where(big, np.abs(ref), 1.0), 0.0)
+    absd = np.where(~big, np.abs(got - ref), 0.0)
+    return float(rel.max()), float(absd.max()), int(np.argmax(rel))

@@ -63,19 +63,10 @@ def run_cartpk(exe, overrides, workdir, tag, atol_scale=CARTPK_ATOL_SCALE, produ
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
         raise RuntimeError(f"exit {proc.returncode}: {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}")
-    with open(table) as f:
-        header = f.readline().strip().split(",")
-    data = np.loadtxt(table, delimiter=",", skiprows=1, ndmin=2)
-    return {h: data[:, i] for i, h in enumerate(header)}, " ".join(cmd)
+    return cli_checks.read_columns(table), " ".join(cmd)
 
 
-def compare(got, ref, floor):
-    """(worst relative difference over |ref| > floor, worst absolute difference over |ref| <= floor, where)."""
-    big = np.abs(ref) > floor
-    rel = np.where(big, np.abs(got - ref) / np.where(big, np.abs(ref), 1.0), 0.0)
-    absd = np.where(~big, np.abs(got - ref), 0.0)
-    i = int(np.argmax(rel))
-    return float(rel.max()), float(absd.max()), i
+compare = cli_checks.worst_difference
 
 
 def crossing(t, y, level, direction, after=0.0):

@@ -68,18 +68,10 @@ def run_cartpk(exe, overrides, workdir, tag, product=None, tight=True):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
         raise RuntimeError(f"exit {proc.returncode}: {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}")
-    with open(table) as f:
-        header = f.readline().strip().split(",")
-    data = np.loadtxt(table, delimiter=",", skiprows=1, ndmin=2)
-    return {h: data[:, i] for i, h in enumerate(header)}
+    return cli_checks.read_columns(table)
 
 
-def compare(got, ref, floor):
-    """(worst relative difference over |ref| > floor, worst absolute difference over |ref| <= floor, where)."""
-    big = np.abs(ref) > floor
-    rel = np.where(big, np.abs(got - ref) / np.where(big, np.abs(ref), 1.0), 0.0)
-    absd = np.where(~big, np.abs(got - ref), 0.0)
-    return float(rel.max()), float(absd.max()), int(np.argmax(rel))
+compare = cli_checks.worst_difference
 
 
 def compare_all(got, y, p, floor, abs_tol, tag):
