@@ -1,9 +1,34 @@
 #include "reference_checks.hpp"
 
+#include <doctest/doctest.h>
+
 #include <algorithm>
 #include <cmath>
 
 namespace cartpk::testing {
+
+std::size_t parameter_at(const Model& model, std::string_view name) {
+  const int i = model.parameter_index(name);
+  REQUIRE_MESSAGE(i >= 0, "parameter ", std::string(name));
+  return static_cast<std::size_t>(i);
+}
+
+int observable_at(const Model& model, std::string_view name) {
+  const int j = model.observable_index(name);
+  REQUIRE_MESSAGE(j >= 0, "observable ", std::string(name));
+  return j;
+}
+
+std::vector<double> even_grid(double end, double step) {
+  std::vector<double> t;
+  for (double x = 0.0; x <= end + 1e-9; x += step) t.push_back(x);
+  return t;
+}
+
+std::vector<double> observable_column(const Model& model, const SimulationResult& result, std::string_view name) {
+  const auto c = result.observables.col(observable_at(model, name));
+  return {c.begin(), c.end()};
+}
 
 bool close_relative(double a, double b, double tol, double floor) {
   if (std::abs(a) <= floor && std::abs(b) <= floor) return true;

@@ -3,6 +3,7 @@
 #include <functional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pkmodel/model.hpp"
@@ -16,6 +17,13 @@ bool close_relative(double a, double b, double tol, double floor = 0.0);
 // Central finite difference of f with respect to p[i], relative step h·|p[i]|.
 std::vector<double> central_difference(const std::function<std::vector<double>(const std::vector<double>&)>& f,
                                        std::vector<double> p, std::size_t i, double h = 1e-6);
+
+// Indices by name (a test failure naming the name when the model lacks it), an even grid 0, step, …, end, and one
+// observable's column of a result: what every model's test file needs.
+std::size_t parameter_at(const Model& model, std::string_view name);
+int observable_at(const Model& model, std::string_view name);
+std::vector<double> even_grid(double end, double step);
+std::vector<double> observable_column(const Model& model, const SimulationResult& result, std::string_view name);
 
 // Observable `j` of a closed-form solve on `times`, as a plain vector.
 std::vector<double> closed_form_observable(const Model& model, const std::vector<double>& p,

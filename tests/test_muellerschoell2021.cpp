@@ -22,24 +22,11 @@ using cartpk::testing::close_relative;
 namespace {
 
 const Model& ms() { return find_model("muellerschoell2021"); }
-std::size_t ip(std::string_view name) {
-  const int i = ms().parameter_index(name);
-  REQUIRE_MESSAGE(i >= 0, "parameter ", std::string(name));
-  return static_cast<std::size_t>(i);
-}
-int iy(std::string_view name) {
-  const int j = ms().observable_index(name);
-  REQUIRE_MESSAGE(j >= 0, "observable ", std::string(name));
-  return j;
-}
-std::vector<double> grid(double end, double step) {
-  std::vector<double> t;
-  for (double x = 0.0; x <= end + 1e-9; x += step) t.push_back(x);
-  return t;
-}
+std::size_t ip(std::string_view name) { return cartpk::testing::parameter_at(ms(), name); }
+int iy(std::string_view name) { return cartpk::testing::observable_at(ms(), name); }
+std::vector<double> grid(double end, double step) { return cartpk::testing::even_grid(end, step); }
 std::vector<double> column(const SimulationResult& r, std::string_view name) {
-  const auto c = r.observables.col(iy(name));
-  return {c.begin(), c.end()};
+  return cartpk::testing::observable_column(ms(), r, name);
 }
 const Preset* preset(std::string_view name) {
   for (const auto& p : ms().presets())

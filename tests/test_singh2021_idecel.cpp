@@ -22,24 +22,11 @@ using cartpk::testing::close_relative;
 namespace {
 
 const Model& sg() { return find_model("singh2021_idecel"); }
-std::size_t ip(std::string_view name) {
-  const int i = sg().parameter_index(name);
-  REQUIRE_MESSAGE(i >= 0, "parameter ", std::string(name));
-  return static_cast<std::size_t>(i);
-}
-int iy(std::string_view name) {
-  const int j = sg().observable_index(name);
-  REQUIRE_MESSAGE(j >= 0, "observable ", std::string(name));
-  return j;
-}
-std::vector<double> grid(double end, double step) {
-  std::vector<double> t;
-  for (double x = 0.0; x <= end + 1e-9; x += step) t.push_back(x);
-  return t;
-}
+std::size_t ip(std::string_view name) { return cartpk::testing::parameter_at(sg(), name); }
+int iy(std::string_view name) { return cartpk::testing::observable_at(sg(), name); }
+std::vector<double> grid(double end, double step) { return cartpk::testing::even_grid(end, step); }
 std::vector<double> column(const SimulationResult& r, std::string_view name) {
-  const auto c = r.observables.col(iy(name));
-  return {c.begin(), c.end()};
+  return cartpk::testing::observable_column(sg(), r, name);
 }
 // A dose of `fraction` x the dose parameter (150e6 CAR+ cells by default) at `day`.
 DoseRecord fraction_dose(double day, double fraction) {
