@@ -404,6 +404,9 @@ def run_cases():
     bad_case("--starts 0", S + ["--starts", "0"] + O, ["--starts", ("'0'", "found 0", "got 0", "--starts 0"), "1"])
     bad_case("--threads -1", S + ["--threads", "-1"] + O, ["--threads", "-1"])
     bad_case("--rtol -1 (a negative tolerance)", S + ["--rtol", "-1"] + O, ["--rtol", "-1", "positive"])
+    bad_case("--max-steps 0", S + ["--max-steps", "0"] + O, ["--max-steps", "0", "> 0"])
+    bad_case("--ci-calibration exact (unknown)", S + ["--ci-calibration", "exact"] + O,
+             ["--ci-calibration", "'exact'", "auto, chi2 or f"])
     bad_case("--ids naming a missing subject (99)", S + ["--ids", "1,99"] + O, ["--ids", "99", "data.csv"])
     bad_case("--sep pipe", S + ["--sep", "pipe"] + O, ["--sep", "'pipe'", "semicolon"])
     bad_case("--ignore without a comparison (DVID5)", S + ["--ignore", "DVID5"] + O, ["--ignore", "DVID5", "=="])
