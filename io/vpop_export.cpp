@@ -319,7 +319,13 @@ void VpopWriter::Impl::add_rows(const PatientResult& patient) {
         const auto it = sample.covariates.find(c.name);
         row.push_back(csv_number(it == sample.covariates.end() ? std::nan("") : it->second));
       }
-      for (std::size_t i = 0; i < n_params; ++i) row.push_back(csv_number(i < sample.parameters.size() ? sample.parameters[i] : std::nan("")));
+      // The parameters this patient had in this scenario (the HDF5 keeps the base ones once per patient).
+      const auto in_scenario = sample.parameters.empty()
+                                   ? sample.parameters
+                                   : scenario_parameters(sample.parameters, w.vpop.population().typical,
+                                                         w.vpop.resolved()[s].typical);
+      for (std::size_t i = 0; i < n_params; ++i)
+        row.push_back(csv_number(i < in_scenario.size() ? in_scenario[i] : std::nan("")));
       for (double m : patient.metrics[s]) row.push_back(csv_number(m));
       w.table->row(row);
     }

@@ -99,8 +99,9 @@ def scenarios(exe, tmp):
     sc = os.path.join(tmp, "sc.toml")
     with open(sc, "w") as f:
         f.write("[scenario.base]\n\n[scenario.same]\n\n[scenario.double]\nparameters = { cmax = 48000 }\n")
-    out = os.path.join(tmp, "sc.h5")
-    r = run(exe, ["--model", "stein2019", "--n", "500", "--scenarios", sc, "--end", "365", "--step", "1", "--out", out])
+    out, table = os.path.join(tmp, "sc.h5"), os.path.join(tmp, "sc.csv")
+    r = run(exe, ["--model", "stein2019", "--n", "500", "--scenarios", sc, "--end", "365", "--step", "1", "--out", out,
+                  "--table", table])
     check(r.returncode == 0, f"vpop ran (exit {r.returncode}) {r.stderr.strip()[-300:]}")
     d = datasets(out)
     same = all(np.array_equal(d[k], d[k.replace("/base/", "/same/")], equal_nan=True)
@@ -110,6 +111,15 @@ def scenarios(exe, tmp):
         cols = [c.decode() if isinstance(c, bytes) else c for c in f["/vpop/scenarios/base/metrics"].attrs["columns"]]
         base = f["/vpop/scenarios/base/metrics"][:]
         double = f["/vpop/scenarios/double/metrics"][:]
+    import csv
+    rows = list(csv.DictReader(open(table)))
+    with h5py.File(out, "r") as f:
+        names = [n.decode() if isinstance(n, bytes) else n for n in f["/vpop/population/parameter_names"][:]]
+        base_cmax = f["/vpop/patients/parameters"][:, names.index("cmax")]
+    table_cmax = {(r["scenario"], int(r["ID"])): float(r["cmax"]) for r in rows}
+    check(all(table_cmax[("base", k + 1)] == base_cmax[k] and table_cmax[("double", k + 1)] == 2.0 * base_cmax[k]
+              for k in range(len(base_cmax))),
+          "the table's parameters are each scenario's (cmax doubled in 'double'), the HDF5's the base ones")
     for name, factor in (("qpcr_cmax", 2.0), ("qpcr_auc_0_28", 2.0), ("qpcr_tmax", 1.0), ("flow_cmax", 2.0)):
         j = cols.index(name)
         rel = np.max(np.abs(double[:, j] / base[:, j] - factor))
