@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 #include <cmath>
 
 namespace cartpk::testing {
@@ -17,6 +19,35 @@ int observable_at(const Model& model, std::string_view name) {
   const int j = model.observable_index(name);
   REQUIRE_MESSAGE(j >= 0, "observable ", std::string(name));
   return j;
+}
+
+std::vector<PublishedValue> published_values(const std::string& model_name) {
+  const std::string path = std::string(CARTPK_SOURCE_DIR) + "/tests/published_values/" + model_name + ".csv";
+  std::ifstream in(path);
+  REQUIRE_MESSAGE(in.good(), "cannot open ", path);
+  std::vector<PublishedValue> values;
+  std::string line;
+  bool header = true;
+  while (std::getline(in, line)) {
+    if (line.empty() || line.front() == '#') continue;
+    if (header) {
+      CHECK(line == "parameter,value,source");
+      header = false;
+      continue;
+    }
+    std::istringstream fields(line);
+    PublishedValue v;
+    std::string value_text;
+    std::getline(fields, v.name, ',');
+    std::getline(fields, value_text, ',');
+    std::getline(fields, v.source);
+    INFO(path, ": ", line);
+    REQUIRE(!v.source.empty());
+    v.value = std::stod(value_text);
+    v.row = line;
+    values.push_back(v);
+  }
+  return values;
 }
 
 std::vector<double> even_grid(double end, double step) {

@@ -25,6 +25,16 @@ int observable_at(const Model& model, std::string_view name);
 std::vector<double> even_grid(double end, double step);
 std::vector<double> observable_column(const Model& model, const SimulationResult& result, std::string_view name);
 
+// tests/published_values/<model>.csv: rows `parameter,value,source` (comments # and blank lines skipped; the header
+// checked; every row with a source). The values stay as text too, so a test can compare exactly.
+struct PublishedValue {
+  std::string name;   // a parameter, `omega2:<parameter>`, or `<preset>/<parameter>`
+  double value = 0.0;
+  std::string source;
+  std::string row;    // the line, for messages
+};
+std::vector<PublishedValue> published_values(const std::string& model_name);
+
 // Observable `j` of a closed-form solve on `times`, as a plain vector.
 std::vector<double> closed_form_observable(const Model& model, const std::vector<double>& p,
                                            const std::vector<double>& times, std::size_t j);

@@ -176,35 +176,18 @@ TEST_CASE("hardiansyah2019 without a dose stays at baseline (B grows at rB - dB,
 }
 
 TEST_CASE("hardiansyah2019's parameter table holds the published values (tests/published_values/hardiansyah2019.csv)") {
-  const std::string path = std::string(CARTPK_SOURCE_DIR) + "/tests/published_values/hardiansyah2019.csv";
-  std::ifstream in(path);
-  REQUIRE_MESSAGE(in.good(), "cannot open ", path);
-  std::string line;
-  bool header = false;
   std::vector<std::string> seen;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    if (!header) {
-      CHECK(line == "parameter,value,source");
-      header = true;
-      continue;
-    }
-    std::istringstream row(line);
-    std::string name, value, source;
-    std::getline(row, name, ',');
-    std::getline(row, value, ',');
-    std::getline(row, source);
-    INFO(path, ": ", line);
-    const int i = hard().parameter_index(name);
-    REQUIRE_MESSAGE(i >= 0, "no parameter ", name, " in the model");
-    CHECK(!source.empty());
+  for (const auto& v : cartpk::testing::published_values("hardiansyah2019")) {
+    INFO(v.row);
+    const int i = hard().parameter_index(v.name);
+    REQUIRE_MESSAGE(i >= 0, "no parameter ", v.name, " in the model");
     // Both are the same decimal literal, so they parse to the same double.
-    CHECK(hard().parameters()[static_cast<std::size_t>(i)].default_value == std::stod(value));
+    CHECK(hard().parameters()[static_cast<std::size_t>(i)].default_value == v.value);
     CHECK(hard().parameters()[static_cast<std::size_t>(i)].iiv_omega2 == 0.0);  // none published
-    seen.push_back(name);
+    seen.push_back(v.name);
   }
   // Every parameter of the model has a published value.
   CHECK(seen.size() == hard().n_parameters());
   for (const auto& spec : hard().parameters())
-    CHECK_MESSAGE(std::find(seen.begin(), seen.end(), spec.name) != seen.end(), spec.name, " not in ", path);
+    CHECK_MESSAGE(std::find(seen.begin(), seen.end(), spec.name) != seen.end(), spec.name, " not in the published values");
 }

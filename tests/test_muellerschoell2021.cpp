@@ -48,28 +48,13 @@ constexpr double kFloor = 1e-7;
 }  // namespace
 
 TEST_CASE("muellerschoell2021: every published value (tests/published_values) equals the model's table") {
-  std::ifstream in(std::string(CARTPK_SOURCE_DIR) + "/tests/published_values/muellerschoell2021.csv");
-  REQUIRE(in.good());
-  std::string line;
-  bool header = true;
   int rows = 0;
   std::vector<std::string> seen;
-  while (std::getline(in, line)) {
-    if (line.empty() || line.front() == '#') continue;
-    if (header) {
-      CHECK(line == "parameter,value,source");
-      header = false;
-      continue;
-    }
-    std::stringstream fields(line);
-    std::string name, value_text, source;
-    std::getline(fields, name, ',');
-    std::getline(fields, value_text, ',');
-    std::getline(fields, source);
-    INFO("row: ", line);
-    REQUIRE(!source.empty());
-    CHECK(source.find(',') == std::string::npos);
-    const double published = std::stod(value_text);
+  for (const auto& v : cartpk::testing::published_values("muellerschoell2021")) {
+    INFO("row: ", v.row);
+    CHECK(v.source.find(',') == std::string::npos);
+    const std::string& name = v.name;
+    const double published = v.value;
     double in_model = std::nan("");
     if (name.starts_with("omega2:")) {
       in_model = ms().parameters()[ip(name.substr(7))].iiv_omega2;

@@ -40,27 +40,12 @@ constexpr double kCrb401Doses[] = {50e6, 150e6, 450e6, 800e6};
 }  // namespace
 
 TEST_CASE("singh2021_idecel: every published value (tests/published_values) equals the model's table") {
-  std::ifstream in(std::string(CARTPK_SOURCE_DIR) + "/tests/published_values/singh2021_idecel.csv");
-  REQUIRE(in.good());
-  std::string line;
-  bool header = true;
   int typical = 0, variances = 0;
   std::vector<std::string> seen;
-  while (std::getline(in, line)) {
-    if (line.empty() || line.front() == '#') continue;
-    if (header) {
-      CHECK(line == "parameter,value,source");
-      header = false;
-      continue;
-    }
-    std::stringstream fields(line);
-    std::string name, value_text, source;
-    std::getline(fields, name, ',');
-    std::getline(fields, value_text, ',');
-    std::getline(fields, source);
-    INFO("row: ", line);
-    REQUIRE(!source.empty());
-    const double published = std::stod(value_text);
+  for (const auto& v : cartpk::testing::published_values("singh2021_idecel")) {
+    INFO("row: ", v.row);
+    const std::string& name = v.name;
+    const double published = v.value;
     if (name.starts_with("omega2:")) {
       CHECK(sg().parameters()[ip(name.substr(7))].iiv_omega2 == published);  // the same decimal text: exact
       ++variances;

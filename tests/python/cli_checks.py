@@ -114,3 +114,26 @@ def worst_difference(got, ref, floor):
     rel = np.where(big, np.abs(got - ref) / np.where(big, np.abs(ref), 1.0), 0.0)
     absd = np.where(~big, np.abs(got - ref), 0.0)
     return float(rel.max()), float(absd.max()), int(np.argmax(rel))
+
+
+def h5_numbers(path, skip=()):
+    """Every numeric dataset of an HDF5 file, {path: array}, except those whose name is in `skip`."""
+    import h5py
+    out = {}
+    with h5py.File(path, "r") as f:
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset) and obj.dtype.kind in "fiu" and name.split("/")[-1] not in skip:
+                out[name] = obj[()]
+        f.visititems(visit)
+    return out
+
+
+def identical_numbers(a, b):
+    """(True, what) when two h5_numbers() maps hold the same datasets bit for bit, else (False, the first that differs)."""
+    import numpy as np
+    if a.keys() != b.keys():
+        return False, f"different datasets: {sorted(set(a) ^ set(b))}"
+    for k in a:
+        if a[k].shape != b[k].shape or not np.array_equal(a[k], b[k], equal_nan=True):
+            return False, k
+    return True, f"{len(a)} datasets"

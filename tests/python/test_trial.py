@@ -63,24 +63,8 @@ def trial_table(path):
     return out
 
 
-def numbers(path):
-    """Every numeric dataset of a file: path -> array."""
-    out = {}
-    with h5py.File(path, "r") as f:
-        def visit(name, obj):
-            if isinstance(obj, h5py.Dataset) and obj.dtype.kind in "fiu":
-                out[name] = obj[()]
-        f.visititems(visit)
-    return out
-
-
-def identical(a, b):
-    if a.keys() != b.keys():
-        return False, f"different datasets: {sorted(set(a) ^ set(b))}"
-    for k in a:
-        if a[k].shape != b[k].shape or not np.array_equal(a[k], b[k], equal_nan=True):
-            return False, k
-    return True, f"{len(a)} datasets"
+numbers = cli_checks.h5_numbers  # every numeric dataset of a file
+identical = cli_checks.identical_numbers
 
 
 # ---- independent references ------------------------------------------------------------------------------------

@@ -50,23 +50,10 @@ def stein_closed_form(t, p):
 
 
 def datasets(path, skip=("run_seconds", "progress")):  # both depend on timing, not on the results
-    """Every numeric dataset of a file: path -> array."""
-    out = {}
-    with h5py.File(path, "r") as f:
-        def visit(name, obj):
-            if isinstance(obj, h5py.Dataset) and obj.dtype.kind in "fiu" and name.split("/")[-1] not in skip:
-                out[name] = obj[()]
-        f.visititems(visit)
-    return out
+    return cli_checks.h5_numbers(path, skip)
 
 
-def identical(a, b):
-    if a.keys() != b.keys():
-        return False, f"different datasets: {sorted(set(a) ^ set(b))}"
-    for k in a:
-        if a[k].shape != b[k].shape or not np.array_equal(a[k], b[k], equal_nan=True):
-            return False, k
-    return True, f"{len(a)} datasets"
+identical = cli_checks.identical_numbers
 
 
 def bands(exe, tmp):
