@@ -12,12 +12,12 @@ namespace cartpk::fitting {
 namespace {
 constexpr double kFailedOfv = 1e300;  // parameters the model rejects (e.g. tlag >= tmax): a wall, not a crash
 
-// Log-scale box of an error parameter.
+}  // namespace
+
 std::pair<double, double> error_bounds(ErrorType type, int which) {
   const bool additive_sd = (type == ErrorType::additive) || (type == ErrorType::combined && which == 0);
   return additive_sd ? std::pair{std::log(1e-10), std::log(1e10)} : std::pair{std::log(1e-4), std::log(20.0)};
 }
-}  // namespace
 
 FitSetup default_setup(const Model& model, const std::string& method) {
   FitSetup setup;

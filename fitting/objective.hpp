@@ -6,6 +6,7 @@
 // estimated error parameters on the log scale.
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "fitting/error_model.hpp"
@@ -34,6 +35,9 @@ struct FitSetup {
   std::vector<ErrorModel> error_models;       // one per model observable
   std::vector<Prior> priors;                  // MAP fitting when non-empty
 };
+
+// Log-scale box of error parameter `which` (parameter_values() order) of an error model of this type.
+std::pair<double, double> error_bounds(ErrorType type, int which);
 
 // The model's usual fit: its default estimates within its bounds, starting at its defaults, every observable
 // with the default error model (log-normal, estimated).

@@ -212,6 +212,13 @@ StartResult minimise(const Problem& problem, const std::vector<double>& start, c
   return retry;
 }
 
+StartResult minimise_derivative_free(const Problem& problem, const std::vector<double>& start,
+                                     const OptimizerOptions& options) {
+  CallbackState state;
+  state.f = &problem.f;
+  return run(nlopt::LN_BOBYQA, problem, start, options, state);
+}
+
 OptimizationResult multistart(const Problem& problem, const std::vector<double>& initial, const OptimizerOptions& options) {
   OptimizationResult out;
   std::vector<std::vector<double>> starts{initial};

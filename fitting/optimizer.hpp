@@ -65,6 +65,10 @@ std::vector<std::vector<double>> latin_hypercube(const std::vector<double>& lowe
 // Minimises from one start.
 StartResult minimise(const Problem& problem, const std::vector<double>& start, const OptimizerOptions& options);
 
+// Minimises from one start without derivatives (LN_BOBYQA), for objectives that have none (e.g. FOCE-I's).
+StartResult minimise_derivative_free(const Problem& problem, const std::vector<double>& start,
+                                     const OptimizerOptions& options);
+
 // Minimises from `initial` and options.starts − 1 Latin-hypercube starts. For a piecewise problem, then scans
 // across the kinks: each kink coordinate is held in turn in the middle of the two intervals between kink
 // points on either side of the best optimum's, the others are re-optimised, and from there all of them; and

@@ -1,0 +1,37 @@
+#pragma once
+// FOCE-I internals (fitting/focei.cpp): the population parameters as one unconstrained vector ψ for the outer
+// optimiser, the FOCE-I −2LL at given estimates, and the outer loop.
+#include <utility>
+#include <vector>
+
+#include "fitting/population_detail.hpp"
+
+namespace cartpk::fitting::detail {
+
+// ψ = (μ, β, Ω as log ω² (diagonal) or log-Cholesky (full), ln of each estimated error parameter).
+struct PsiLayout {
+  explicit PsiLayout(const PopulationContext& context);
+  Eigen::Index n_phi, n_beta, n_eta;
+  bool full;
+  std::vector<ErrorSlot> slots;
+
+  [[nodiscard]] Eigen::Index size() const;
+  [[nodiscard]] Eigen::VectorXd pack(const PopulationEstimates& estimates) const;
+  [[nodiscard]] PopulationEstimates unpack(const Eigen::VectorXd& psi, const PopulationEstimates& like) const;
+  [[nodiscard]] std::pair<std::vector<double>, std::vector<double>> bounds(const PopulationSetup& setup) const;
+};
+
+struct FoceiTerms {
+  double minus2ll = 0.0;                 // Σ_i FOCE-I term (with the 2π constants)
+  std::vector<InnerSolution> solutions;  // per subject
+  std::vector<std::size_t> failed;       // subjects whose inner problem found no feasible η
+};
+
+// FOCE-I at the estimates; `etas` warm-starts the inner problems and returns their modes.
+FoceiTerms focei_terms(const PopulationContext& context, const PopulationEstimates& estimates,
+                       std::vector<Eigen::VectorXd>& etas);
+
+void run_focei(const PopulationContext& context, PopulationEstimates& estimates, const PopulationOptions& options,
+               const PopulationProgress& progress, PopulationFitResult& result);
+
+}  // namespace cartpk::fitting::detail

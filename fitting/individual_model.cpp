@@ -1,0 +1,135 @@
+#include "fitting/individual_model.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "fitting/objective.hpp"
+#include "pkmodel/errors.hpp"
+
+namespace cartpk::fitting {
+
+namespace {
+constexpr double kTiny = 1e-300;
+constexpr double kInf = std::numeric_limits<double>::infinity();
+}  // namespace
+
+RecordTerms record_terms(const ErrorModel& error, const Observation& obs, double f, const double* df, int n_phi) {
+  RecordTerms r;
+  r.f = f;
+  r.censored = obs.censored;
+  const bool log_scale = error.type == ErrorType::lognormal;
+  const double fc = std::max(f, kTiny);
+  r.g = log_scale ? std::log(fc) : f;
+  r.y = log_scale ? std::log(obs.value) : obs.value;
+  const double sd = error.sd(fc);
+  r.variance = sd * sd;
+  // dR/dg: only the proportional part of the variance moves with the prediction.
+  const double d_variance = log_scale ? 0.0 : 2.0 * error.b * error.b * fc *
+                                                  (error.type == ErrorType::additive ? 0.0 : 1.0);
+  const auto rl = record_likelihood(error, obs.value, f, obs.censored);
+  r.d_minus2ll = -2.0 * rl.d_prediction * (log_scale ? fc : 1.0);  // d/dg = d/df · df/dg
+  if (obs.censored) {
+    const double z = (r.y - r.g) / sd;
+    const double lambda = normal_pdf_over_cdf(z);
+    r.weight = lambda * (lambda + z) / r.variance;  // curvature of −ln Φ((LLOQ − g)/sd) in g
+  } else {
+    r.weight = 1.0 / r.variance + 0.5 * d_variance * d_variance / (r.variance * r.variance);
+  }
+  if (df) {
+    r.dg.resize(n_phi);
+    for (int k = 0; k < n_phi; ++k) r.dg(k) = log_scale ? df[k] / fc : df[k];
+  }
+  return r;
+}
+
+IndividualModel::IndividualModel(const FitSetup& setup, const Subject& subject, Solver& solver)
+    : setup_(setup), subject_(subject), solver_(solver) {
+  const Model& model = *setup.model;
+  for (std::size_t k = 0; k < setup.estimated.size(); ++k)
+    transforms_.push_back(transform_for(model.parameters()[static_cast<std::size_t>(setup.estimated[k])].domain, setup.lower[k]));
+  std::vector<double> times;
+  for (const auto& obs : subject.observations) times.push_back(obs.time_day);
+  std::sort(times.begin(), times.end());
+  times.erase(std::unique(times.begin(), times.end()), times.end());
+  for (const auto& obs : subject.observations)
+    time_index_.push_back(static_cast<std::size_t>(std::lower_bound(times.begin(), times.end(), obs.time_day) - times.begin()));
+  request_.parameters = setup.parameters;
+  request_.times_day = std::move(times);
+  if (model.accepts_doses())
+    for (const auto& d : subject.doses) request_.doses.push_back(d.dose);
+}
+
+std::vector<double> parameters_at(const FitSetup& setup, const Eigen::VectorXd& phi) {
+  auto p = setup.parameters;
+  for (std::size_t k = 0; k < setup.estimated.size(); ++k) {
+    const auto i = static_cast<std::size_t>(setup.estimated[k]);
+    p[i] = from_unconstrained(transform_for(setup.model->parameters()[i].domain, setup.lower[k]), phi(static_cast<Eigen::Index>(k)));
+  }
+  return p;
+}
+
+std::vector<double> IndividualModel::model_parameters(const Eigen::VectorXd& phi) const { return parameters_at(setup_, phi); }
+
+bool IndividualModel::solve(const Eigen::VectorXd& phi, bool derivatives) {
+  for (std::size_t k = 0; k < transforms_.size(); ++k) {
+    const double v = from_unconstrained(transforms_[k], phi(static_cast<Eigen::Index>(k)));
+    if (!std::isfinite(v)) return false;
+    request_.parameters[static_cast<std::size_t>(setup_.estimated[k])] = v;
+  }
+  if (!setup_.model->check_parameters(request_.parameters).empty()) return false;
+  request_.sensitivity_parameters.clear();
+  if (derivatives) request_.sensitivity_parameters = setup_.estimated;
+  ++solves_;
+  try {
+    solver_.solve(request_, result_);
+  } catch (const SolverError&) {
+    return false;  // this φ is infeasible for the subject; the caller treats it as zero likelihood
+  }
+  return true;
+}
+
+double IndividualModel::evaluate(const Eigen::VectorXd& phi, const std::vector<ErrorModel>& errors, bool derivatives,
+                                 std::vector<RecordTerms>& records) {
+  records.clear();
+  if (!solve(phi, derivatives)) return kInf;
+  const int n_phi = static_cast<int>(transforms_.size());
+  std::vector<double> df(transforms_.size());
+  double total = 0.0;
+  for (std::size_t i = 0; i < subject_.observations.size(); ++i) {
+    const auto& obs = subject_.observations[i];
+    const auto row = static_cast<Eigen::Index>(time_index_[i]);
+    const auto j = static_cast<std::size_t>(obs.observable);
+    const double f = result_.observables(row, static_cast<Eigen::Index>(j));
+    if (derivatives)
+      for (std::size_t k = 0; k < transforms_.size(); ++k)  // chain rule through the transform: ∂f/∂φ
+        df[k] = result_.observable_sensitivities[j](row, static_cast<Eigen::Index>(k)) *
+                value_derivative(transforms_[k], phi(static_cast<Eigen::Index>(k)));
+    records.push_back(record_terms(errors[j], obs, f, derivatives ? df.data() : nullptr, n_phi));
+    total += -2.0 * record_likelihood(errors[j], obs.value, f, obs.censored).loglik;
+  }
+  return std::isfinite(total) ? total : kInf;
+}
+
+double IndividualModel::minus2ll(const Eigen::VectorXd& phi, const std::vector<ErrorModel>& errors) {
+  if (!solve(phi, false)) return kInf;
+  double total = 0.0;
+  for (std::size_t i = 0; i < subject_.observations.size(); ++i) {
+    const auto& obs = subject_.observations[i];
+    const auto j = static_cast<std::size_t>(obs.observable);
+    const double f = result_.observables(static_cast<Eigen::Index>(time_index_[i]), static_cast<Eigen::Index>(j));
+    total += -2.0 * record_likelihood(errors[j], obs.value, f, obs.censored).loglik;
+  }
+  return std::isfinite(total) ? total : kInf;
+}
+
+std::vector<double> IndividualModel::predictions(const Eigen::VectorXd& phi) {
+  std::vector<double> out(subject_.observations.size(), std::nan(""));
+  if (!solve(phi, false)) return out;
+  for (std::size_t i = 0; i < subject_.observations.size(); ++i)
+    out[i] = result_.observables(static_cast<Eigen::Index>(time_index_[i]),
+                                 static_cast<Eigen::Index>(subject_.observations[i].observable));
+  return out;
+}
+
+}  // namespace cartpk::fitting

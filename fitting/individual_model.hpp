@@ -1,0 +1,69 @@
+#pragma once
+// One subject's likelihood as a function of its individual parameters φ (the estimated parameters on their
+// estimation scale), with what the population methods linearise: per record the prediction on the residual's
+// scale g (ln f for a log-normal error, f otherwise), its gradient in φ (from the solver's sensitivities), the
+// residual variance R and the curvature weight c of the record in the FOCE-I Hessian H = Σ c·∇g∇gᵀ (+ Ω⁻¹).
+#include <Eigen/Dense>
+#include <vector>
+
+#include "fitting/error_model.hpp"
+#include "fitting/transforms.hpp"
+#include "pkmodel/simulation.hpp"
+#include "pkmodel/subject.hpp"
+
+namespace cartpk::fitting {
+
+struct FitSetup;
+
+struct RecordTerms {
+  double f = 0.0;          // prediction (natural scale)
+  double g = 0.0;          // prediction on the residual's scale
+  double y = 0.0;          // observation on that scale (the LLOQ for a censored record)
+  double variance = 0.0;   // R: residual variance on that scale
+  double weight = 0.0;     // c: FOCE-I curvature weight (1/R + ½(dR/dg)²/R², or the M3 term's for censored)
+  double d_minus2ll = 0.0; // d(−2 ln p)/dg
+  bool censored = false;
+  Eigen::VectorXd dg;      // ∇_φ g (empty unless derivatives were asked for)
+};
+
+class IndividualModel {
+ public:
+  IndividualModel(const FitSetup& setup, const Subject& subject, Solver& solver);
+
+  [[nodiscard]] std::size_t n_parameters() const { return transforms_.size(); }
+  [[nodiscard]] std::size_t n_observations() const { return subject_.observations.size(); }
+  [[nodiscard]] const Subject& subject() const { return subject_; }
+
+  // Model parameter vector at φ.
+  [[nodiscard]] std::vector<double> model_parameters(const Eigen::VectorXd& phi) const;
+
+  // −2 ln p(y | φ) with the 2π terms (M3 for censored records); +∞ when the model rejects φ or fails to solve.
+  double minus2ll(const Eigen::VectorXd& phi, const std::vector<ErrorModel>& errors);
+  // The same, filling each record's terms; with `derivatives` also ∇g (one sensitivity solve).
+  double evaluate(const Eigen::VectorXd& phi, const std::vector<ErrorModel>& errors, bool derivatives,
+                  std::vector<RecordTerms>& records);
+  // Predictions f of every record at φ (NaN when the model fails there).
+  std::vector<double> predictions(const Eigen::VectorXd& phi);
+
+  [[nodiscard]] long solves() const { return solves_; }
+
+ private:
+  bool solve(const Eigen::VectorXd& phi, bool derivatives);  // false: rejected or failed
+
+  const FitSetup& setup_;
+  const Subject& subject_;
+  Solver& solver_;
+  std::vector<Transform> transforms_;
+  std::vector<std::size_t> time_index_;  // observation -> row of the solve
+  SimulationRequest request_;
+  SimulationResult result_;
+  long solves_ = 0;
+};
+
+// Every model parameter at φ: the set-up's values with the estimated ones from φ.
+std::vector<double> parameters_at(const FitSetup& setup, const Eigen::VectorXd& phi);
+
+// A record's terms from its prediction f (and ∂f/∂φ when given): the one place the residual scale is decided.
+RecordTerms record_terms(const ErrorModel& error, const Observation& obs, double f, const double* df, int n_phi);
+
+}  // namespace cartpk::fitting

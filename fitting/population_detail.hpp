@@ -1,0 +1,108 @@
+#pragma once
+// Internals shared by the population methods (fitting/population_fit.cpp, saem.cpp, focei.cpp): the subjects on
+// a pool of solver workspaces, each subject's population mean, and the FOCE-I inner problem.
+#include <Eigen/Dense>
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "fitting/population_fit.hpp"
+#include "pkmodel/cohort.hpp"
+#include "pkmodel/ode_solver.hpp"
+
+namespace cartpk::fitting::detail {
+
+struct ErrorSlot {  // an estimated residual-error parameter: observable and entry of its parameter_values()
+  std::size_t observable = 0;
+  int which = 0;
+};
+
+// The fixed structure of a fit: subjects, their covariate designs and the random-effect selector.
+class PopulationContext {
+ public:
+  PopulationContext(const PopulationSetup& setup, const std::vector<Subject>& subjects, int threads);
+
+  [[nodiscard]] const PopulationSetup& setup() const { return setup_; }
+  [[nodiscard]] const std::vector<Subject>& subjects() const { return subjects_; }
+  [[nodiscard]] std::size_t n_subjects() const { return subjects_.size(); }
+  [[nodiscard]] Eigen::Index n_phi() const { return static_cast<Eigen::Index>(setup_.base.estimated.size()); }
+  [[nodiscard]] Eigen::Index n_eta() const { return static_cast<Eigen::Index>(positions_.size()); }
+  [[nodiscard]] const std::vector<int>& eta_positions() const { return positions_; }
+  // Estimated error parameters of the observables the subjects have records of.
+  [[nodiscard]] const std::vector<ErrorSlot>& error_slots() const { return error_slots_; }
+
+  // Subject i's population mean of φ: μ + C_i·β.
+  [[nodiscard]] Eigen::VectorXd mean_phi(std::size_t i, const PopulationEstimates& e) const;
+  [[nodiscard]] const Eigen::MatrixXd& design(std::size_t i) const { return designs_[i]; }
+  // φ = mean + Z·η, and Zᵀ·v (the random-effect components of a φ-vector).
+  [[nodiscard]] Eigen::VectorXd phi(const Eigen::VectorXd& mean, const Eigen::VectorXd& eta) const;
+  [[nodiscard]] Eigen::VectorXd eta_part(const Eigen::VectorXd& v) const;
+
+  // fn(IndividualModel&, i) for every subject on the thread pool; results in subject order.
+  template <class Fn>
+  auto map(Fn fn) const {
+    using Result = std::invoke_result_t<Fn&, IndividualModel&, std::size_t>;
+    std::vector<Result> results(subjects_.size());
+    std::atomic<std::size_t> next_solver{0};
+    run_cohort(
+        all_items(subjects_.size()), {threads_, nullptr, 1},
+        [&] { return solvers_[next_solver++].get(); },
+        [&](Solver* solver, std::size_t i) {
+          IndividualModel model(setup_.base, subjects_[i], *solver);
+          return fn(model, i);
+        },
+        [&](std::size_t i, Result&& r) { results[i] = std::move(r); }, [](Solver*) {});
+    return results;
+  }
+
+ private:
+  const PopulationSetup& setup_;
+  const std::vector<Subject>& subjects_;
+  std::vector<int> positions_;
+  std::vector<ErrorSlot> error_slots_;
+  std::vector<Eigen::MatrixXd> designs_;
+  int threads_;
+  std::vector<std::unique_ptr<Solver>> solvers_;  // one per thread, reused by every map()
+};
+
+// The FOCE-I inner problem of one subject: η̂ = argmin L(η) = −2 ln p(y | φ(η)) + ηᵀΩ⁻¹η, by damped Gauss–Newton
+// with the FOCE-I Hessian H = Ω⁻¹ + Σ c_j ∇g_j∇g_jᵀ, and the subject's FOCE-I term L(η̂) + ln|Ω| + ln|H|.
+struct InnerSolution {
+  bool ok = false;
+  Eigen::VectorXd eta;
+  double objective = 0.0;     // L(η̂)
+  double focei = 0.0;         // L(η̂) + ln|Ω| + ln|H|
+  Eigen::MatrixXd hessian;    // H (the −ln p scale)
+  std::vector<RecordTerms> records;  // at η̂, with ∇g
+  int iterations = 0;
+};
+
+struct OmegaFactors {
+  Eigen::MatrixXd inverse;
+  double log_det = 0.0;
+  explicit OmegaFactors(const Eigen::MatrixXd& omega);
+};
+
+InnerSolution solve_inner(const PopulationContext& context, IndividualModel& model, const Eigen::VectorXd& mean,
+                          const OmegaFactors& omega, const std::vector<ErrorModel>& errors, const Eigen::VectorXd& start);
+
+}  // namespace cartpk::fitting::detail
+
+namespace cartpk::fitting::detail {
+
+// Diagnostics at the final estimates (fitting/population_diagnostics.cpp).
+// Covariance of the population parameters from the linearised expected information (as saemix's FIM): each
+// subject's data ≈ N(g(φ̂) + G·(μ_i − φ̂), G·Z·Ω·Zᵀ·Gᵀ + diag R), uncensored records, summed over subjects.
+// Order: μ, β, Ω entries (diagonal, or the lower triangle row by row), estimated error parameters (natural scale).
+struct LinearisedCovariance {
+  Eigen::MatrixXd covariance;  // empty when the information matrix is singular
+  std::string status = "ok";
+};
+LinearisedCovariance linearised_covariance(const PopulationContext& context, const PopulationEstimates& estimates,
+                                           const std::vector<InnerSolution>& solutions);
+
+// CWRES of one subject's uncensored records (FOCE linearisation at the conditional mode), NaN for censored ones.
+std::vector<double> conditional_weighted_residuals(const PopulationContext& context, const InnerSolution& solution,
+                                                   const Eigen::MatrixXd& omega);
+
+}  // namespace cartpk::fitting::detail

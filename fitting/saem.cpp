@@ -1,0 +1,356 @@
+// SAEM (Kuhn & Lavielle 2005; as in saemix and nlmixr2): each iteration draws every subject's individual
+// parameters φ by a few Metropolis–Hastings kernels (prior draws, a joint random walk, a component-wise random walk),
+// updates the sufficient statistics by stochastic approximation with step γ_k (0 in burn-in, 1 while exploring,
+// 1/k while smoothing) and maximises the complete-data likelihood in closed form: μ and β by generalised least
+// squares, Ω from the second moments, the residual variances by a Robbins–Monro step on their current maximiser.
+// Random numbers of subject i, chain c at iteration k come from the stream (seed, i, k·chains + c): the result
+// does not depend on the thread count.
+#include "fitting/saem.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+
+#include "fitting/optimizer.hpp"
+#include "pkmodel/errors.hpp"
+
+namespace cartpk::fitting::detail {
+
+namespace {
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kOmegaFloor = 1e-8;
+
+struct Chain {
+  Eigen::VectorXd phi;
+  std::vector<double> f;  // predictions at phi, per record
+  double u_data = kInf;   // −ln p(y | φ) at the current error models
+};
+
+double u_from_predictions(const Subject& subject, const std::vector<double>& f, const std::vector<ErrorModel>& errors) {
+  double total = 0.0;
+  for (std::size_t r = 0; r < f.size(); ++r) {
+    const auto& obs = subject.observations[r];
+    if (!std::isfinite(f[r])) return kInf;
+    total -= record_likelihood(errors[static_cast<std::size_t>(obs.observable)], obs.value, f[r], obs.censored).loglik;
+  }
+  return std::isfinite(total) ? total : kInf;
+}
+
+struct SubjectStep {
+  std::vector<Chain> chains;
+  std::vector<int> accepted, proposed;  // component-wise random walk, per random effect
+  double u_joint = 0.0;                 // mean over chains of −ln p(y, φ) (without the Ω determinant)
+};
+
+// The MCMC kernels for one subject at one iteration.
+SubjectStep mcmc(const PopulationContext& context, IndividualModel& model, std::size_t i, std::vector<Chain> chains,
+                 const PopulationEstimates& e, const OmegaFactors& omega, const Eigen::MatrixXd& omega_l,
+                 const Eigen::VectorXd& rw_scale, const PopulationOptions& options, int iteration, unsigned long seed) {
+  const Eigen::Index n_eta = context.n_eta();
+  const Eigen::VectorXd mean = context.mean_phi(i, e);
+  SubjectStep out;
+  out.accepted.assign(static_cast<std::size_t>(n_eta), 0);
+  out.proposed.assign(static_cast<std::size_t>(n_eta), 0);
+  const auto n_chains = chains.size();
+  const auto prior = [&](const Eigen::VectorXd& eta) { return 0.5 * eta.dot(omega.inverse * eta); };
+  for (std::size_t c = 0; c < n_chains; ++c) {
+    Chain& chain = chains[c];
+    PatientRng rng(seed, i, static_cast<std::uint64_t>(iteration) * n_chains + c);
+    const auto propose = [&](const Eigen::VectorXd& phi, double& u_data, std::vector<double>& f) {
+      f = model.predictions(phi);
+      u_data = u_from_predictions(context.subjects()[i], f, e.errors);
+    };
+    chain.u_data = u_from_predictions(context.subjects()[i], chain.f, e.errors);  // the error models moved
+    Eigen::VectorXd eta = context.eta_part(chain.phi - mean);
+    std::vector<double> f;
+    double u_new = kInf;
+    // Kernel 1: independent draws from the prior N(mean, Ω), accepted on the data term only.
+    for (int s = 0; s < options.kernel_steps[0]; ++s) {
+      Eigen::VectorXd z(n_eta);
+      for (Eigen::Index k = 0; k < n_eta; ++k) z(k) = rng.normal();
+      const Eigen::VectorXd eta_new = omega_l * z;
+      const Eigen::VectorXd phi_new = context.phi(mean, eta_new);
+      propose(phi_new, u_new, f);
+      if (std::isfinite(u_new) && std::log(rng.uniform()) < chain.u_data - u_new) {
+        chain.phi = phi_new, chain.f = f, chain.u_data = u_new, eta = eta_new;
+      }
+    }
+    // Kernel 2: a random walk on every component at once.
+    for (int s = 0; s < options.kernel_steps[1]; ++s) {
+      Eigen::VectorXd eta_new = eta;
+      for (Eigen::Index k = 0; k < n_eta; ++k) eta_new(k) += rw_scale(k) * rng.normal();
+      const Eigen::VectorXd phi_new = context.phi(mean, eta_new);
+      propose(phi_new, u_new, f);
+      if (std::isfinite(u_new) && std::log(rng.uniform()) < chain.u_data + prior(eta) - u_new - prior(eta_new)) {
+        chain.phi = phi_new, chain.f = f, chain.u_data = u_new, eta = eta_new;
+      }
+    }
+    // Kernel 3: a random walk on one component at a time (its acceptance rate tunes the step sizes).
+    for (int s = 0; s < options.kernel_steps[2]; ++s)
+      for (Eigen::Index k = 0; k < n_eta; ++k) {
+        Eigen::VectorXd eta_new = eta;
+        eta_new(k) += rw_scale(k) * rng.normal();
+        const Eigen::VectorXd phi_new = context.phi(mean, eta_new);
+        propose(phi_new, u_new, f);
+        ++out.proposed[static_cast<std::size_t>(k)];
+        if (std::isfinite(u_new) && std::log(rng.uniform()) < chain.u_data + prior(eta) - u_new - prior(eta_new)) {
+          chain.phi = phi_new, chain.f = f, chain.u_data = u_new, eta = eta_new;
+          ++out.accepted[static_cast<std::size_t>(k)];
+        }
+      }
+    out.u_joint += (chain.u_data + prior(eta)) / static_cast<double>(n_chains);
+  }
+  out.chains = std::move(chains);
+  return out;
+}
+
+// The residual error parameters that maximise the likelihood of the chains' current predictions (one observable).
+std::vector<double> residual_maximiser(const PopulationContext& context, const std::vector<std::vector<Chain>>& chains,
+                                       std::size_t observable, const ErrorModel& current) {
+  struct Point { double y, f; bool censored; };
+  std::vector<Point> points;
+  double weight = 1.0;
+  for (std::size_t i = 0; i < chains.size(); ++i) {
+    weight = 1.0 / static_cast<double>(chains[i].size());
+    for (const auto& chain : chains[i])
+      for (std::size_t r = 0; r < chain.f.size(); ++r) {
+        const auto& obs = context.subjects()[i].observations[r];
+        if (static_cast<std::size_t>(obs.observable) == observable) points.push_back({obs.value, chain.f[r], obs.censored});
+      }
+  }
+  const bool any_censored = std::any_of(points.begin(), points.end(), [](const Point& p) { return p.censored; });
+  if (current.n_parameters() == 1 && !any_censored && !points.empty()) {  // closed form: the mean squared residual
+    double ss = 0.0;
+    for (const auto& p : points) {
+      const double fc = std::max(p.f, 1e-300);
+      const double r = current.type == ErrorType::lognormal ? std::log(p.y) - std::log(fc)
+                       : current.type == ErrorType::proportional ? (p.y - fc) / fc
+                                                                 : p.y - fc;
+      ss += r * r;
+    }
+    return {std::sqrt(ss / static_cast<double>(points.size()))};
+  }
+  Problem problem;
+  for (int w = 0; w < current.n_parameters(); ++w) {
+    const auto [lo, hi] = error_bounds(current.type, w);
+    problem.lower.push_back(lo);
+    problem.upper.push_back(hi);
+  }
+  problem.f = [&](const std::vector<double>& z, std::vector<double>*) {
+    ErrorModel m = current;
+    for (int w = 0; w < m.n_parameters(); ++w) m.set_parameter(w, std::exp(z[static_cast<std::size_t>(w)]));
+    double total = 0.0;
+    for (const auto& p : points) total -= weight * record_likelihood(m, p.y, p.f, p.censored).loglik;
+    return std::isfinite(total) ? total : 1e300;
+  };
+  std::vector<double> start;
+  for (double v : current.parameter_values()) start.push_back(std::log(v));
+  for (std::size_t k = 0; k < start.size(); ++k) start[k] = std::clamp(start[k], problem.lower[k], problem.upper[k]);
+  OptimizerOptions o;
+  o.max_evaluations = 400;
+  o.xtol_rel = 1e-6;
+  const auto best = minimise_derivative_free(problem, start, o);
+  std::vector<double> out;
+  for (double z : best.ok ? best.optimum : start) out.push_back(std::exp(z));
+  return out;
+}
+
+Eigen::MatrixXd nearest_positive_definite(Eigen::MatrixXd m) {
+  const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(0.5 * (m + m.transpose()));
+  Eigen::VectorXd values = eig.eigenvalues().cwiseMax(kOmegaFloor);
+  return eig.eigenvectors() * values.asDiagonal() * eig.eigenvectors().transpose();
+}
+}  // namespace
+
+void run_saem(const PopulationContext& context, PopulationEstimates& e, const PopulationOptions& options,
+              const PopulationProgress& progress, PopulationFitResult& result, ConditionalMoments& moments) {
+  const std::size_t n = context.n_subjects();
+  const Eigen::Index n_phi = context.n_phi(), n_eta = context.n_eta(), n_beta = e.beta.size();
+  const int chains_per_subject =
+      options.saem_chains > 0 ? options.saem_chains : std::max(1, static_cast<int>(std::ceil(50.0 / static_cast<double>(n))));
+  const int k_burn = options.saem_burn_in, k_explore = options.saem_explore, k_smooth = options.saem_smooth;
+  const int k_total = k_burn + k_explore + k_smooth;
+  const int k_anneal_end = k_burn + k_explore / 2;
+
+  std::vector<std::vector<Chain>> chains(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const Eigen::VectorXd mean = context.mean_phi(i, e);
+    chains[i].assign(static_cast<std::size_t>(chains_per_subject), Chain{mean, {}, kInf});
+  }
+  // Predictions at the starting point (a chain whose start does not solve takes its first accepted proposal).
+  auto starts = context.map([&](IndividualModel& model, std::size_t i) { return model.predictions(context.mean_phi(i, e)); });
+  for (std::size_t i = 0; i < n; ++i)
+    for (auto& chain : chains[i]) chain.f = starts[i];
+
+  Eigen::VectorXd rw_scale = 0.5 * e.omega.diagonal().cwiseSqrt();
+  std::vector<Eigen::VectorXd> s1(n, Eigen::VectorXd::Zero(n_phi));
+  Eigen::MatrixXd s2 = Eigen::MatrixXd::Zero(n_phi, n_phi);
+  std::vector<Eigen::VectorXd> cond_mean(n, Eigen::VectorXd::Zero(n_phi));
+  std::vector<Eigen::MatrixXd> cond_second(n, Eigen::MatrixXd::Zero(n_phi, n_phi));
+  std::vector<double> error_variance;  // SA of each estimated error parameter squared
+  for (const auto& slot : context.error_slots())
+    error_variance.push_back(std::pow(e.errors[slot.observable].parameter_values()[static_cast<std::size_t>(slot.which)], 2));
+
+  for (int k = 0; k < k_total; ++k) {
+    if (options.cancel && options.cancel->load()) {
+      result.interrupted = true;
+      break;
+    }
+    const OmegaFactors omega(e.omega);
+    const Eigen::MatrixXd omega_l = e.omega.llt().matrixL();
+    auto steps = context.map([&](IndividualModel& model, std::size_t i) {
+      return mcmc(context, model, i, chains[i], e, omega, omega_l, rw_scale, options, k, options.seed);
+    });
+    double objective = 0.0;
+    std::vector<int> accepted(static_cast<std::size_t>(n_eta), 0), proposed(static_cast<std::size_t>(n_eta), 0);
+    for (std::size_t i = 0; i < n; ++i) {
+      chains[i] = std::move(steps[i].chains);
+      objective += 2.0 * steps[i].u_joint + omega.log_det + static_cast<double>(n_eta) * std::log(2.0 * std::numbers::pi);
+      for (Eigen::Index c = 0; c < n_eta; ++c) {
+        accepted[static_cast<std::size_t>(c)] += steps[i].accepted[static_cast<std::size_t>(c)];
+        proposed[static_cast<std::size_t>(c)] += steps[i].proposed[static_cast<std::size_t>(c)];
+      }
+    }
+    for (Eigen::Index c = 0; c < n_eta; ++c)  // saemix's adaptation towards 40 % acceptance
+      if (proposed[static_cast<std::size_t>(c)] > 0)
+        rw_scale(c) *= 1.0 + 0.4 * (static_cast<double>(accepted[static_cast<std::size_t>(c)]) /
+                                        proposed[static_cast<std::size_t>(c)] - 0.4);
+    const std::string phase = k < k_burn ? "burn-in" : k < k_burn + k_explore ? "explore" : "smooth";
+    if (k >= k_burn) {
+      const double gamma = phase == "explore" ? 1.0 : 1.0 / static_cast<double>(k - k_burn - k_explore + 1);
+      // Stochastic approximation of the sufficient statistics.
+      Eigen::MatrixXd s2_now = Eigen::MatrixXd::Zero(n_phi, n_phi);
+      for (std::size_t i = 0; i < n; ++i) {
+        Eigen::VectorXd mean_phi = Eigen::VectorXd::Zero(n_phi);
+        Eigen::MatrixXd second = Eigen::MatrixXd::Zero(n_phi, n_phi);
+        for (const auto& chain : chains[i]) {
+          mean_phi += chain.phi / chains_per_subject;
+          second += chain.phi * chain.phi.transpose() / chains_per_subject;
+        }
+        s1[i] += gamma * (mean_phi - s1[i]);
+        s2_now += second;
+        if (phase == "smooth") {
+          cond_mean[i] += gamma * (mean_phi - cond_mean[i]);
+          cond_second[i] += gamma * (second - cond_second[i]);
+        }
+      }
+      s2 += gamma * (s2_now - s2);
+      // M-step: μ and β by generalised least squares on the statistics, then Ω, then the residual error.
+      const Eigen::MatrixXd omega_phi_inv = [&] {
+        Eigen::MatrixXd m = Eigen::MatrixXd::Zero(n_phi, n_phi);
+        const auto& pos = context.eta_positions();
+        for (Eigen::Index a = 0; a < n_eta; ++a)
+          for (Eigen::Index b = 0; b < n_eta; ++b) m(pos[static_cast<std::size_t>(a)], pos[static_cast<std::size_t>(b)]) = omega.inverse(a, b);
+        return m;
+      }();
+      const Eigen::Index n_fixed = n_phi + n_beta;
+      Eigen::MatrixXd normal = Eigen::MatrixXd::Zero(n_fixed, n_fixed);
+      Eigen::VectorXd rhs = Eigen::VectorXd::Zero(n_fixed);
+      std::vector<Eigen::MatrixXd> x(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        x[i].resize(n_phi, n_fixed);
+        x[i] << Eigen::MatrixXd::Identity(n_phi, n_phi), context.design(i);
+        normal += x[i].transpose() * omega_phi_inv * x[i];
+        rhs += x[i].transpose() * omega_phi_inv * s1[i];
+      }
+      const Eigen::VectorXd fixed = normal.ldlt().solve(rhs);
+      e.mu = fixed.head(n_phi);
+      e.beta = fixed.tail(n_beta);
+      Eigen::MatrixXd omega_phi = s2;
+      for (std::size_t i = 0; i < n; ++i) {
+        const Eigen::VectorXd m = x[i] * fixed;
+        omega_phi += -s1[i] * m.transpose() - m * s1[i].transpose() + m * m.transpose();
+      }
+      omega_phi /= static_cast<double>(n);
+      Eigen::MatrixXd omega_new(n_eta, n_eta);
+      const auto& pos = context.eta_positions();
+      for (Eigen::Index a = 0; a < n_eta; ++a)
+        for (Eigen::Index b = 0; b < n_eta; ++b)
+          omega_new(a, b) = context.setup().omega_full || a == b ? omega_phi(pos[static_cast<std::size_t>(a)], pos[static_cast<std::size_t>(b)]) : 0.0;
+      if (k < k_anneal_end)  // simulated annealing: Ω shrinks slowly, so the chains keep exploring
+        for (Eigen::Index a = 0; a < n_eta; ++a) omega_new(a, a) = std::max(omega_new(a, a), options.annealing * e.omega(a, a));
+      e.omega = nearest_positive_definite(omega_new);
+      for (std::size_t s = 0; s < context.error_slots().size(); ++s) {
+        const auto& slot = context.error_slots()[s];
+        const auto best = residual_maximiser(context, chains, slot.observable, e.errors[slot.observable]);
+        error_variance[s] += gamma * (best[static_cast<std::size_t>(slot.which)] * best[static_cast<std::size_t>(slot.which)] - error_variance[s]);
+      }
+      for (std::size_t s = 0; s < context.error_slots().size(); ++s)
+        e.errors[context.error_slots()[s].observable].set_parameter(context.error_slots()[s].which, std::sqrt(error_variance[s]));
+    }
+    PopulationIteration it{k + 1, phase, objective, e.mu};
+    result.trace.push_back(it);
+    if (progress) progress(it);
+  }
+  moments.mean.assign(n, Eigen::VectorXd());
+  moments.covariance.assign(n, Eigen::MatrixXd());
+  for (std::size_t i = 0; i < n; ++i) {
+    if (cond_second[i].isZero()) continue;  // stopped before smoothing: the proposal falls back to the prior
+    moments.mean[i] = cond_mean[i];
+    moments.covariance[i] = cond_second[i] - cond_mean[i] * cond_mean[i].transpose();
+  }
+}
+
+std::pair<double, double> importance_sampling_minus2ll(const PopulationContext& context, const PopulationEstimates& e,
+                                                       const ConditionalMoments& moments, int samples,
+                                                       unsigned long seed) {
+  constexpr double kNu = 4.0;
+  const Eigen::Index d = context.n_eta();
+  const auto dd = static_cast<double>(d);
+  const OmegaFactors omega(e.omega);
+  const double log_t_constant = std::lgamma(0.5 * (kNu + dd)) - std::lgamma(0.5 * kNu) - 0.5 * dd * std::log(kNu * std::numbers::pi);
+  const double log_prior_constant = -0.5 * (dd * std::log(2.0 * std::numbers::pi) + omega.log_det);
+  auto per_subject = context.map([&](IndividualModel& model, std::size_t i) {
+    const Eigen::VectorXd mean = context.mean_phi(i, e);
+    Eigen::VectorXd centre = Eigen::VectorXd::Zero(d);  // proposal in η: the conditional mean and covariance
+    Eigen::MatrixXd scale = e.omega;
+    if (i < moments.mean.size() && moments.mean[i].size() == context.n_phi()) {
+      centre = context.eta_part(moments.mean[i] - mean);
+      Eigen::MatrixXd cov(d, d);
+      const auto& pos = context.eta_positions();
+      for (Eigen::Index a = 0; a < d; ++a)
+        for (Eigen::Index b = 0; b < d; ++b) cov(a, b) = moments.covariance[i](pos[static_cast<std::size_t>(a)], pos[static_cast<std::size_t>(b)]);
+      if (cov.llt().info() == Eigen::Success) scale = cov;
+    }
+    const Eigen::LLT<Eigen::MatrixXd> llt(scale);
+    const Eigen::MatrixXd l = llt.matrixL();
+    double log_det_scale = 0.0;
+    for (Eigen::Index k = 0; k < d; ++k) log_det_scale += 2.0 * std::log(l(k, k));
+    const Eigen::MatrixXd scale_inv = llt.solve(Eigen::MatrixXd::Identity(d, d));
+    PatientRng rng(seed, i, std::uint64_t{0x15} << 40);  // a stream no SAEM iteration uses
+    std::vector<double> log_w;
+    for (int m = 0; m < samples; ++m) {
+      Eigen::VectorXd z(d);
+      for (Eigen::Index k = 0; k < d; ++k) z(k) = rng.normal();
+      double chi2 = 0.0;
+      for (int k = 0; k < static_cast<int>(kNu); ++k) chi2 += std::pow(rng.normal(), 2);
+      const Eigen::VectorXd eta = centre + l * z / std::sqrt(chi2 / kNu);
+      const Eigen::VectorXd delta = eta - centre;
+      const double log_q = log_t_constant - 0.5 * log_det_scale -
+                           0.5 * (kNu + dd) * std::log1p(delta.dot(scale_inv * delta) / kNu);
+      const double log_prior = log_prior_constant - 0.5 * eta.dot(omega.inverse * eta);
+      const double m2ll = model.minus2ll(context.phi(mean, eta), e.errors);
+      log_w.push_back(-0.5 * m2ll + log_prior - log_q);
+    }
+    const double top = *std::max_element(log_w.begin(), log_w.end());
+    double sum = 0.0, sum2 = 0.0;
+    for (double v : log_w) {
+      const double w = std::exp(v - top);
+      sum += w;
+      sum2 += w * w;
+    }
+    const double mean_w = sum / samples;
+    const double var_w = std::max(0.0, sum2 / samples - mean_w * mean_w);
+    const double log_l = top + std::log(mean_w);
+    const double se_log = std::sqrt(var_w / samples) / mean_w;  // delta method
+    return std::pair{-2.0 * log_l, 2.0 * se_log};
+  });
+  double total = 0.0, var = 0.0;
+  for (const auto& [v, se] : per_subject) {
+    total += v;
+    var += se * se;
+  }
+  return {total, std::sqrt(var)};
+}
+
+}  // namespace cartpk::fitting::detail
