@@ -2,6 +2,7 @@
 #include <cmath>
 #include <limits>
 
+#include "fitting/optimizer.hpp"
 #include "fitting/population_detail.hpp"
 #include "pkmodel/errors.hpp"
 
@@ -109,6 +110,29 @@ InnerSolution solve_inner(const PopulationContext& context, IndividualModel& mod
     eta = candidate;
     point = evaluate(context, model, mean, omega, errors, eta);
     if (!std::isfinite(point.objective)) return out;
+  }
+  // Gauss–Newton stalls at a kink (an event time crossing a sampling time, as stein2019's tmax): finish there
+  // derivative-free, then take the FOCE-I terms at the point found.
+  const Eigen::VectorXd last_step = eta.size() > 0 ? Eigen::VectorXd(-(2.0 * point.hessian).ldlt().solve(point.gradient))
+                                                   : Eigen::VectorXd();
+  if (eta.size() > 0 && -0.5 * point.gradient.dot(last_step) > 1e-6) {
+    Problem problem;
+    problem.lower.assign(static_cast<std::size_t>(eta.size()), -20.0);
+    problem.upper.assign(static_cast<std::size_t>(eta.size()), 20.0);
+    problem.f = [&](const std::vector<double>& z, std::vector<double>*) {
+      const double v = value_at(context, model, mean, omega, errors, Eigen::Map<const Eigen::VectorXd>(z.data(), eta.size()));
+      return std::isfinite(v) ? v : 1e300;
+    };
+    OptimizerOptions o;
+    o.max_evaluations = 200 * static_cast<int>(eta.size());
+    o.xtol_rel = 1e-10;
+    o.ftol_abs = 1e-10;
+    const auto polished = minimise_derivative_free(problem, std::vector<double>(eta.data(), eta.data() + eta.size()), o);
+    if (polished.ok && polished.ofv < point.objective) {
+      eta = Eigen::Map<const Eigen::VectorXd>(polished.optimum.data(), eta.size());
+      point = evaluate(context, model, mean, omega, errors, eta);
+      if (!std::isfinite(point.objective)) return out;
+    }
   }
   out.ok = true;
   out.iterations = iteration;

@@ -88,8 +88,9 @@ PopulationModel read_population_file(const std::filesystem::path& path, const Mo
     throw InputError(name + ": made for model " + file.string_attribute("/", "model") + ", expected a result of model " +
                      std::string(model.name()) + " (--model)");
   if (file.exists("/vpop/population")) return read_population(file, "/vpop/population", model);
+  if (file.exists("/popfit/population")) return read_population(file, "/popfit/population", model);
   if (!file.exists("/fit/subjects"))
-    throw InputError(name + ": expected a cartpk vpop result (/vpop/population) or a cartpk fit result (/fit/subjects)");
+    throw InputError(name + ": expected a cartpk vpop result (/vpop/population), popfit result (/popfit/population) or fit result (/fit/subjects)");
   PopulationModel population{&model, model.default_parameters(), {}, {}, {}, name + " (fitted subjects, resampled)", {}};
   const auto fixed = file.read_strings("/fit/parameters/fixed");
   const auto fixed_values = file.read_doubles("/fit/parameters/fixed_values");

@@ -12,6 +12,7 @@ struct Context {
 void add_models_command(CLI::App& app);
 void add_simulate_command(CLI::App& app, const Context& context);
 void add_fit_command(CLI::App& app, Context& context);
+void add_popfit_command(CLI::App& app, Context& context);  // tools/cmd_popfit.cpp
 void add_vpop_command(CLI::App& app, Context& context);     // tools/cmd_vpop.cpp
 void add_design_command(CLI::App& app, const Context& context);  // tools/cmd_design.cpp
 void add_trial_command(CLI::App& app, Context& context);    // tools/cmd_trial.cpp

@@ -50,6 +50,7 @@ int run(int argc, char** argv) {
   cartpk::cli::add_models_command(app);
   cartpk::cli::add_simulate_command(app, context);
   cartpk::cli::add_fit_command(app, context);
+  cartpk::cli::add_popfit_command(app, context);
   cartpk::cli::add_vpop_command(app, context);
   cartpk::cli::add_design_command(app, context);
   cartpk::cli::add_trial_command(app, context);
