@@ -88,11 +88,13 @@ std::pair<std::vector<double>, std::vector<double>> PsiLayout::bounds(const Popu
   return {lo, hi};
 }
 
-FoceiTerms focei_terms(const PopulationContext& context, const PopulationEstimates& e, std::vector<Eigen::VectorXd>& etas) {
+FoceiTerms focei_terms(const PopulationContext& context, const PopulationEstimates& e, std::vector<Eigen::VectorXd>& etas,
+                       int search_draws) {
   const OmegaFactors omega(e.omega);
   etas.resize(context.n_subjects());
   auto solutions = context.map([&](IndividualModel& model, std::size_t i) {
-    return solve_inner(context, model, context.mean_phi(i, e), omega, e.errors, etas[i]);
+    return solve_inner(context, model, context.mean_phi(i, e), omega, e.errors,
+                       inner_starts(etas[i], e.omega, search_draws, i));
   });
   FoceiTerms out;
   for (std::size_t i = 0; i < solutions.size(); ++i) {
@@ -108,15 +110,34 @@ FoceiTerms focei_terms(const PopulationContext& context, const PopulationEstimat
 }
 
 void run_focei(const PopulationContext& context, PopulationEstimates& estimates, const PopulationOptions& options,
-               const PopulationProgress& progress, PopulationFitResult& result) {
+               const PopulationProgress& progress, PopulationFitResult& result, std::vector<Eigen::VectorXd>& etas) {
+  constexpr int kMaxPasses = 5;
   const PsiLayout layout(context);
   const auto [lo, hi] = layout.bounds(context.setup());
-  std::vector<Eigen::VectorXd> etas;
   Eigen::VectorXd best_psi = layout.pack(estimates);
   for (Eigen::Index k = 0; k < best_psi.size(); ++k)
     best_psi(k) = std::clamp(best_psi(k), lo[static_cast<std::size_t>(k)], hi[static_cast<std::size_t>(k)]);
+  // Every evaluation warm-starts the inner problems from the modes at the best point so far, so the objective the
+  // optimiser sees does not depend on the order it probes points in.
+  std::vector<Eigen::VectorXd> best_etas;
   double best = std::numeric_limits<double>::infinity();
-  int evaluations = 0;
+  int evaluations = 0, search_draws = kThoroughSearch;
+  const auto evaluate = [&](const Eigen::VectorXd& psi) {
+    const auto e = layout.unpack(psi, estimates);
+    auto etas = best_etas;
+    const auto terms = focei_terms(context, e, etas, search_draws);
+    const double value = terms.failed.empty() ? terms.minus2ll : kInfeasible;
+    ++evaluations;
+    if (value < best) {
+      best = value;
+      best_psi = psi;
+      best_etas = std::move(etas);
+      PopulationIteration it{evaluations, "focei", value, e.mu};
+      result.trace.push_back(it);
+      if (progress) progress(it);
+    }
+    return value;
+  };
   Problem problem;
   problem.lower = lo;
   problem.upper = hi;
@@ -125,30 +146,25 @@ void run_focei(const PopulationContext& context, PopulationEstimates& estimates,
       result.interrupted = true;
       return best;
     }
-    const Eigen::VectorXd psi = Eigen::Map<const Eigen::VectorXd>(z.data(), static_cast<Eigen::Index>(z.size()));
-    const auto e = layout.unpack(psi, estimates);
-    const auto terms = focei_terms(context, e, etas);
-    const double value = terms.failed.empty() ? terms.minus2ll : kInfeasible;
-    ++evaluations;
-    if (value < best) {
-      best = value;
-      best_psi = psi;
-      PopulationIteration it{evaluations, "focei", value, e.mu};
-      result.trace.push_back(it);
-      if (progress) progress(it);
-    }
-    return value;
+    return evaluate(Eigen::Map<const Eigen::VectorXd>(z.data(), static_cast<Eigen::Index>(z.size())));
   };
   OptimizerOptions optimizer;
   optimizer.max_evaluations = options.focei_max_evaluations;
   optimizer.ftol_abs = options.focei_ftol_abs;
   optimizer.xtol_rel = 1e-7;
-  const std::vector<double> start(best_psi.data(), best_psi.data() + best_psi.size());
-  // Two passes: BOBYQA's trust region has shrunk by the end of the first; a restart re-explores around its optimum.
-  minimise_derivative_free(problem, start, optimizer);
-  if (!result.interrupted)
+  // Passes of BOBYQA, each after a thorough search for every subject's best mode at the best point: a mode found
+  // there can lower the objective the previous pass converged on (events crossing sampling times move the modes).
+  for (int pass = 0; pass < kMaxPasses && !result.interrupted; ++pass) {
+    const double before = best;
+    search_draws = kThoroughSearch;
+    best = std::numeric_limits<double>::infinity();  // the re-searched value at the best point is the new reference
+    evaluate(best_psi);
+    search_draws = 0;
     minimise_derivative_free(problem, std::vector<double>(best_psi.data(), best_psi.data() + best_psi.size()), optimizer);
+    if (pass > 0 && before - best < 10.0 * options.focei_ftol_abs) break;
+  }
   estimates = layout.unpack(best_psi, estimates);
+  etas = best_etas;
 }
 
 }  // namespace cartpk::fitting::detail

@@ -27,11 +27,15 @@ struct FoceiTerms {
   std::vector<std::size_t> failed;       // subjects whose inner problem found no feasible η
 };
 
-// FOCE-I at the estimates; `etas` warm-starts the inner problems and returns their modes.
+// FOCE-I at the estimates; `etas` warm-starts the inner problems and returns their modes. `search_draws` > 0
+// adds that many starts from N(0, Ω) per subject (a thorough search for the best mode).
 FoceiTerms focei_terms(const PopulationContext& context, const PopulationEstimates& estimates,
-                       std::vector<Eigen::VectorXd>& etas);
+                       std::vector<Eigen::VectorXd>& etas, int search_draws = 0);
 
+inline constexpr int kThoroughSearch = 24;  // starts per subject at the first and the final evaluation
+
+// Minimises the FOCE-I −2LL; `etas` returns the subjects' modes at the optimum (warm starts for the final search).
 void run_focei(const PopulationContext& context, PopulationEstimates& estimates, const PopulationOptions& options,
-               const PopulationProgress& progress, PopulationFitResult& result);
+               const PopulationProgress& progress, PopulationFitResult& result, std::vector<Eigen::VectorXd>& etas);
 
 }  // namespace cartpk::fitting::detail

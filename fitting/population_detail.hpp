@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "fitting/population_fit.hpp"
+#include "pkmodel/population.hpp"
 #include "pkmodel/cohort.hpp"
 #include "pkmodel/ode_solver.hpp"
 
@@ -28,6 +29,9 @@ class PopulationContext {
   [[nodiscard]] Eigen::Index n_phi() const { return static_cast<Eigen::Index>(setup_.base.estimated.size()); }
   [[nodiscard]] Eigen::Index n_eta() const { return static_cast<Eigen::Index>(positions_.size()); }
   [[nodiscard]] const std::vector<int>& eta_positions() const { return positions_; }
+  // Whether an estimated parameter moves a model event (stein2019's tmax): the likelihood then has kinks where an
+  // event time crosses a sampling time, and a conditional mode often sits on one.
+  [[nodiscard]] bool events_move() const { return events_move_; }
   // Estimated error parameters of the observables the subjects have records of.
   [[nodiscard]] const std::vector<ErrorSlot>& error_slots() const { return error_slots_; }
 
@@ -60,6 +64,7 @@ class PopulationContext {
   const std::vector<Subject>& subjects_;
   std::vector<int> positions_;
   std::vector<ErrorSlot> error_slots_;
+  bool events_move_ = false;
   std::vector<Eigen::MatrixXd> designs_;
   int threads_;
   std::vector<std::unique_ptr<Solver>> solvers_;  // one per thread, reused by every map()
@@ -83,8 +88,15 @@ struct OmegaFactors {
   explicit OmegaFactors(const Eigen::MatrixXd& omega);
 };
 
+// The best of local searches from the most promising of `starts` (ranked by L).
 InnerSolution solve_inner(const PopulationContext& context, IndividualModel& model, const Eigen::VectorXd& mean,
-                          const OmegaFactors& omega, const std::vector<ErrorModel>& errors, const Eigen::VectorXd& start);
+                          const OmegaFactors& omega, const std::vector<ErrorModel>& errors,
+                          const std::vector<Eigen::VectorXd>& starts);
+
+// Candidate starts of subject `subject`'s inner problem: the warm start (last mode), η = 0, and `draws` points from
+// N(0, Ω) on a stream fixed by the subject (a thorough search; 0 during the outer iterations).
+std::vector<Eigen::VectorXd> inner_starts(const Eigen::VectorXd& warm, const Eigen::MatrixXd& omega, int draws,
+                                          std::size_t subject);
 
 }  // namespace cartpk::fitting::detail
 

@@ -35,7 +35,7 @@ double focei_minus2ll(const PopulationSetup& setup, const std::vector<Subject>& 
   const detail::PopulationContext context(setup, subjects, threads);
   std::vector<Eigen::VectorXd> local;
   auto& eta = etas ? *etas : local;
-  const auto terms = detail::focei_terms(context, estimates, eta);
+  const auto terms = detail::focei_terms(context, estimates, eta, detail::kThoroughSearch);
   if (!terms.failed.empty())
     throw EstimationError("FOCE-I: subject " + subjects[terms.failed.front()].id + " has no feasible conditional mode");
   return terms.minus2ll;
@@ -144,14 +144,18 @@ PopulationFitResult fit_population(const PopulationSetup& setup, const std::vect
   result.method = options.method;
   result.estimates = initial_estimates(setup);
   detail::ConditionalMoments moments;
-  if (options.method == PopulationMethod::saem)
+  std::vector<Eigen::VectorXd> etas;  // warm starts of the final search for the conditional modes
+  if (options.method == PopulationMethod::saem) {
     detail::run_saem(context, result.estimates, options, progress, result, moments);
-  else
-    detail::run_focei(context, result.estimates, options, progress, result);
+    for (std::size_t i = 0; i < subjects.size(); ++i)  // SAEM's conditional means
+      etas.push_back(moments.mean[i].size() ? context.eta_part(moments.mean[i] - context.mean_phi(i, result.estimates))
+                                            : Eigen::VectorXd());
+  } else {
+    detail::run_focei(context, result.estimates, options, progress, result, etas);
+  }
 
   // The same ending for both methods: conditional modes, FOCE-I terms, SEs, residuals, shrinkage.
-  std::vector<Eigen::VectorXd> etas;
-  auto terms = detail::focei_terms(context, result.estimates, etas);
+  auto terms = detail::focei_terms(context, result.estimates, etas, detail::kThoroughSearch);
   for (const auto& s : subjects) {
     result.n_observations += s.observations.size();
     for (const auto& o : s.observations) result.n_censored += o.censored;

@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "fitting/optimizer.hpp"
+#include "fitting/transforms.hpp"
 #include "fitting/population_detail.hpp"
 #include "pkmodel/errors.hpp"
 
@@ -17,6 +18,15 @@ PopulationContext::PopulationContext(const PopulationSetup& setup, const std::ve
   for (std::size_t j = 0; j < observed.size(); ++j)
     if (observed[j] && setup.base.error_models[j].estimated)
       for (int w = 0; w < setup.base.error_models[j].n_parameters(); ++w) error_slots_.push_back({j, w});
+  const Model& model = *setup.base.model;
+  for (int e = 0; e < model.n_events(); ++e)
+    for (int p : setup.base.estimated) {
+      std::vector<double> dp(model.n_parameters(), 0.0);
+      dp[static_cast<std::size_t>(p)] = 1.0;
+      double t = 0.0, dt = 0.0;
+      model.event_time(e, setup.base.parameters.data(), dp.data(), &t, &dt);
+      events_move_ = events_move_ || dt != 0.0;
+    }
   const unsigned n = cohort_threads(threads, subjects.size());
   for (unsigned t = 0; t < n; ++t)
     solvers_.push_back(make_solver(*setup.base.model, setup.base.method, setup.base.solver_options));
@@ -77,22 +87,60 @@ double value_at(const PopulationContext& context, IndividualModel& model, const 
 }
 }  // namespace
 
-InnerSolution solve_inner(const PopulationContext& context, IndividualModel& model, const Eigen::VectorXd& mean,
-                          const OmegaFactors& omega, const std::vector<ErrorModel>& errors, const Eigen::VectorXd& start) {
+namespace {
+// Where the nearest kink lies from η along the direction that moves the event times: an event time τ_e(η + s·v)
+// reaching a sampling time at s = offset (linearised). Empty direction when no event moves.
+struct Kink {
+  Eigen::VectorXd direction;  // unit vector in η: the event times' normalised gradients, summed
+  double offset = std::numeric_limits<double>::infinity();
+};
+
+Kink nearest_kink(const PopulationContext& context, const Subject& subject, const Eigen::VectorXd& mean,
+                  const Eigen::VectorXd& eta) {
+  const auto& setup = context.setup().base;
+  const Model& model = *setup.model;
+  const Eigen::VectorXd phi = context.phi(mean, eta);
+  const auto p = parameters_at(setup, phi);
+  std::vector<std::pair<double, Eigen::VectorXd>> events;  // τ_e and ∇_η τ_e
+  Kink kink;
+  kink.direction = Eigen::VectorXd::Zero(eta.size());
+  for (int e = 0; e < model.n_events(); ++e) {
+    Eigen::VectorXd gradient(eta.size());
+    double t = 0.0;
+    for (Eigen::Index k = 0; k < eta.size(); ++k) {
+      const auto position = static_cast<std::size_t>(context.eta_positions()[static_cast<std::size_t>(k)]);
+      const auto i = static_cast<std::size_t>(setup.estimated[position]);
+      std::vector<double> dp(p.size(), 0.0);
+      dp[i] = value_derivative(transform_for(model.parameters()[i].domain, setup.lower[position]),
+                               phi(static_cast<Eigen::Index>(position)));
+      double dt = 0.0;
+      model.event_time(e, p.data(), dp.data(), &t, &dt);
+      gradient(k) = dt;
+    }
+    if (gradient.norm() == 0.0) continue;
+    kink.direction += gradient / gradient.norm();
+    events.emplace_back(t, gradient);
+  }
+  if (kink.direction.norm() == 0.0) return {};
+  kink.direction /= kink.direction.norm();
+  for (const auto& [tau, gradient] : events) {
+    const double rate = gradient.dot(kink.direction);  // dτ/ds
+    if (rate == 0.0) continue;
+    for (const auto& obs : subject.observations) {
+      const double s = (obs.time_day - tau) / rate;
+      if (std::abs(s) < std::abs(kink.offset)) kink.offset = s;
+    }
+  }
+  return kink;
+}
+
+// Damped Gauss–Newton from `eta`, finished derivative-free where it stalls.
+InnerSolution local_mode(const PopulationContext& context, IndividualModel& model, const Eigen::VectorXd& mean,
+                         const OmegaFactors& omega, const std::vector<ErrorModel>& errors, Eigen::VectorXd eta) {
   constexpr int kMaxIterations = 100;
   constexpr double kDecrement = 1e-12;  // stop when the Newton decrement −gᵀδ/2 is below this (on L)
   InnerSolution out;
-  const Eigen::VectorXd zero = Eigen::VectorXd::Zero(context.n_eta());
-  // Warm start from the last solution unless η = 0 is better (NONMEM-style reset).
-  Eigen::VectorXd eta = start.size() == zero.size() ? start : zero;
-  if (start.size() == zero.size() && !start.isZero() &&
-      value_at(context, model, mean, omega, errors, zero) <= value_at(context, model, mean, omega, errors, start))
-    eta = zero;
   InnerPoint point = evaluate(context, model, mean, omega, errors, eta);
-  if (!std::isfinite(point.objective) && !eta.isZero()) {
-    eta = zero;
-    point = evaluate(context, model, mean, omega, errors, eta);
-  }
   if (!std::isfinite(point.objective)) return out;
   int iteration = 0;
   for (; iteration < kMaxIterations && eta.size() > 0; ++iteration) {
@@ -140,11 +188,61 @@ InnerSolution solve_inner(const PopulationContext& context, IndividualModel& mod
   out.objective = point.objective;
   out.hessian = point.hessian;
   out.records = std::move(point.records);
+  if (context.events_move() && eta.size() > 0) {
+    // A mode on or near a kink (an event time at a sampling time) has a Hessian that jumps as the population
+    // parameters move it across. Within a band |s| < h along the events' direction, the Hessian is the band's
+    // average: the two one-sided Hessians weighted by the band's share on each side of the kink, continuous in
+    // where the mode sits; outside the band it is the mode's own.
+    constexpr double kBand = 0.02;  // in η units (2 % in a log-scale parameter)
+    const auto kink = nearest_kink(context, model.subject(), mean, eta);
+    if (kink.direction.size() > 0 && std::abs(kink.offset) < kBand) {
+      const auto minus = evaluate(context, model, mean, omega, errors, eta - kBand * kink.direction);
+      const auto plus = evaluate(context, model, mean, omega, errors, eta + kBand * kink.direction);
+      if (std::isfinite(minus.objective) && std::isfinite(plus.objective)) {
+        const double w_plus = (kBand - kink.offset) / (2.0 * kBand);  // share of the band beyond the kink
+        out.hessian = (1.0 - w_plus) * minus.hessian + w_plus * plus.hessian;
+      }
+    }
+  }
   const Eigen::LLT<Eigen::MatrixXd> llt(out.hessian);
   double log_det_h = 0.0;
   for (Eigen::Index k = 0; k < out.hessian.rows(); ++k) log_det_h += 2.0 * std::log(llt.matrixL()(k, k));
   out.focei = out.objective + omega.log_det + log_det_h;
   return out;
+}
+}  // namespace
+
+InnerSolution solve_inner(const PopulationContext& context, IndividualModel& model, const Eigen::VectorXd& mean,
+                          const OmegaFactors& omega, const std::vector<ErrorModel>& errors,
+                          const std::vector<Eigen::VectorXd>& starts) {
+  constexpr std::size_t kLocalSearches = 3;
+  // The candidates ranked by L; local searches from the best few (modes differ where events cross sampling times,
+  // or where a model has a symmetry such as a biexponential's two labellings).
+  std::vector<std::pair<double, Eigen::VectorXd>> ranked;
+  for (const auto& start : starts)
+    if (start.size() == context.n_eta()) ranked.emplace_back(value_at(context, model, mean, omega, errors, start), start);
+  std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  InnerSolution best;
+  for (std::size_t k = 0; k < ranked.size() && k < kLocalSearches; ++k) {
+    if (!std::isfinite(ranked[k].first) && k > 0) break;
+    auto candidate = local_mode(context, model, mean, omega, errors, ranked[k].second);
+    if (candidate.ok && (!best.ok || candidate.objective < best.objective)) best = std::move(candidate);
+  }
+  return best;
+}
+
+std::vector<Eigen::VectorXd> inner_starts(const Eigen::VectorXd& warm, const Eigen::MatrixXd& omega, int draws,
+                                          std::size_t subject) {
+  std::vector<Eigen::VectorXd> starts{Eigen::VectorXd::Zero(omega.rows())};
+  if (warm.size() == omega.rows() && !warm.isZero()) starts.insert(starts.begin(), warm);
+  const Eigen::MatrixXd l = omega.llt().matrixL();
+  PatientRng rng(0x1A2B3C, subject, 7);  // fixed stream: the starts depend on the subject only
+  for (int d = 0; d < draws; ++d) {
+    Eigen::VectorXd z(omega.rows());
+    for (Eigen::Index k = 0; k < z.size(); ++k) z(k) = rng.normal();
+    starts.push_back(l * z);
+  }
+  return starts;
 }
 
 }  // namespace cartpk::fitting::detail

@@ -119,7 +119,8 @@ void run_popfit(const PopfitCliOptions& opt, Context& context) {
   auto prepared = prepare_fit(opt.fit);
   if (!opt.pop_table.empty())
   {
-    const std::vector<std::filesystem::path> others{opt.fit.data, opt.fit.out, opt.fit.table};
+    std::vector<std::filesystem::path> others{opt.fit.data, opt.fit.out};
+    if (!opt.fit.table.empty()) others.emplace_back(opt.fit.table);
     io::check_output_path(opt.pop_table, "--pop-table", others);
   }
   const auto setup = population_setup(opt, prepared.setup, prepared.subjects);

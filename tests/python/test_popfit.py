@@ -1,0 +1,153 @@
+#!/usr/bin/python3
+"""`cartpk popfit` end to end, against populations drawn by an independent generator (popfit_population.py).
+
+Usage: test_popfit.py <path to cartpk>
+
+- stein2019, 100 subjects with Stein 2019's published variability: SAEM and FOCE-I each recover the typical values
+  within 10 % and the ω² within 30 % of the population actually drawn (the realised mean and variance of η, so the
+  check measures estimation error, not the luck of drawing 100 subjects), σ within 10 %;
+- SAEM and FOCE-I agree with each other within their SEs;
+- the per-subject table has the EBE of every parameter, the η, and matches the HDF5;
+- the same numbers with --threads 1 and --threads 2;
+- a popfit result feeds `cartpk vpop --iiv` (its typical values and Ω are what vpop samples);
+- BLQ records (M3) are accepted and counted;
+- bad input exits 2 naming the option, file and what was expected, and writes nothing.
+Prints "N passed, M failed".
+"""
+import csv
+import math
+import os
+import subprocess
+import sys
+import tempfile
+
+import h5py
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cli_checks  # noqa: E402
+import popfit_population as pp  # noqa: E402
+
+check = cli_checks.Checks()
+
+
+def text(v):
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def popfit(exe, args, expect=0):
+    r = subprocess.run([exe, "popfit", "--quiet"] + args, capture_output=True, text=True, timeout=900)
+    if r.returncode != expect:
+        print(r.stdout, r.stderr)
+    return r
+
+
+def table(path):
+    f = h5py.File(path, "r")
+    names = [text(x) for x in f["popfit/parameters/names"][()]]
+    est = f["popfit/parameters/estimates"][()]
+    se = f["popfit/parameters/se"][()]
+    return {n: (e, s) for n, e, s in zip(names, est, se)}, f
+
+
+def main():
+    exe = cli_checks.binary_argument(__file__)
+    if exe is None:
+        return 2
+    work = tempfile.mkdtemp(prefix="cartpk_popfit_")
+    data = os.path.join(work, "stein100.csv")
+    etas = pp.simulate_stein(data, 100, seed=2019)
+    typical, omega2 = pp.realised_population(etas)
+    base = ["--model", "stein2019", "--data", data, "--threads", "2"]
+    fits = {}
+    for method in ("saem", "focei"):
+        out = os.path.join(work, method + ".h5")
+        r = popfit(exe, base + ["--method", method, "--out", out, "--table", os.path.join(work, method + ".csv"),
+                                "--pop-table", os.path.join(work, method + "_pop.csv")])
+        check(r.returncode == 0, f"{method}: exit 0")
+        est, f = table(out)
+        fits[method] = (est, f)
+        for k in pp.STEIN_TYPICAL:
+            e = est[k][0]
+            check(abs(e / typical[k] - 1) < 0.10, f"{method} typical {k} {e:.5g} vs drawn {typical[k]:.5g} (within 10 %)")
+            o = est["omega2_" + k][0]
+            check(abs(o / omega2[k] - 1) < 0.30, f"{method} omega2 {k} {o:.4g} vs drawn {omega2[k]:.4g} (within 30 %)")
+        s = est["sigma_qpcr"][0]
+        check(abs(s / 0.3 - 1) < 0.10, f"{method} sigma {s:.4g} vs 0.3 (within 10 %)")
+        check(all(np.isfinite(v[1]) and v[1] > 0 for v in est.values()), f"{method}: every parameter has a SE")
+        # The subject table: one row per subject, every model parameter and η, equal to the HDF5's EBEs.
+        rows = list(csv.DictReader(open(os.path.join(work, method + ".csv"))))
+        ebe = f["popfit/subjects/ebe"][()]
+        pnames = [text(x) for x in f["popfit/subjects/parameter_names"][()]]
+        check(len(rows) == 100 and all("eta_" + k in rows[0] for k in pp.STEIN_TYPICAL) and all(p in rows[0] for p in pnames),
+              f"{method} --table: 100 rows with every parameter and eta column")
+        check(max(abs(float(rows[i]["cmax"]) / ebe[i, pnames.index("cmax")] - 1) for i in range(100)) < 1e-12,
+              f"{method} --table EBEs equal the HDF5's")
+        pop_rows = list(csv.DictReader(open(os.path.join(work, method + "_pop.csv"))))
+        check([r["parameter"] for r in pop_rows] == list(est.keys()), f"{method} --pop-table lists the population parameters")
+    saem, focei = fits["saem"][0], fits["focei"][0]
+    for k in saem:
+        d = abs(saem[k][0] - focei[k][0])
+        check(d < 2 * max(saem[k][1], focei[k][1]), f"SAEM and FOCE-I agree on {k}: {saem[k][0]:.4g} vs {focei[k][0]:.4g}")
+    for method in ("saem", "focei"):
+        a = fits[method][1]["popfit"].attrs
+        print(f"  info  {method}: -2LL {a['minus2ll']:.2f} ({text(a['minus2ll_method'])}), {a['fit_seconds']:.1f} s")
+
+    # Thread-count independence (a shorter SAEM) and FOCE-I.
+    small = os.path.join(work, "stein30.csv")
+    pp.simulate_stein(small, 30, seed=7, lloq=20.0)
+    outs = []
+    for threads in ("1", "2"):
+        out = os.path.join(work, f"t{threads}.h5")
+        popfit(exe, ["--model", "stein2019", "--data", small, "--threads", threads, "--saem-iterations", "40,20",
+                     "--is-samples", "200", "--out", out])
+        outs.append(out)
+    same, what = cli_checks.identical_numbers(cli_checks.h5_numbers(outs[0]), cli_checks.h5_numbers(outs[1]))
+    check(same, f"SAEM: identical numbers with --threads 1 and 2 ({what})")
+    f = h5py.File(outs[0], "r")
+    n_cens = sum(1 for r in csv.DictReader(open(small)) if r["CENS"] == "1")
+    check(n_cens > 0 and f["popfit"].attrs["n_censored"] == n_cens, f"BLQ records counted ({n_cens})")
+    cwres = f["popfit/observations/table"][()][:, 7]
+    cens = f["popfit/observations/table"][()][:, 3]
+    check(np.all(np.isnan(cwres[cens == 1])) and np.all(np.isfinite(cwres[cens == 0])), "CWRES NaN exactly for BLQ records")
+
+    # A popfit result as vpop's population.
+    vp = os.path.join(work, "vp.h5")
+    r = subprocess.run([exe, "vpop", "--model", "stein2019", "--iiv", os.path.join(work, "saem.h5"), "--n", "200",
+                        "--end", "28", "--step", "7", "--out", vp, "--quiet"], capture_output=True, text=True, timeout=300)
+    check(r.returncode == 0, "vpop --iiv popfit.h5 runs")
+    if r.returncode == 0:
+        g = h5py.File(vp, "r")["vpop/population"]
+        om = g["omega"][()]
+        check(abs(om[2, 2] / saem["omega2_cmax"][0] - 1) < 1e-12, "vpop samples the fitted Omega")
+
+    # Bad input: exit 2, the option/file named, nothing written.
+    bad_out = os.path.join(work, "bad.h5")
+    textwt = os.path.join(work, "textwt.csv")
+    lines = open(small).read().splitlines()
+    lines[1] = lines[1].rsplit(",", 1)[0] + ",heavy"
+    open(textwt, "w").write("\n".join(lines) + "\n")
+    not_pd = os.path.join(work, "notpd.toml")
+    open(not_pd, "w").write("[iiv]\ncmax = { omega2 = 0.5 }\ntmax = { omega2 = 0.3 }\nalpha = { omega2 = 0.4 }\n"
+                            "[[correlation]]\na = \"cmax\"\nb = \"tmax\"\nr = 0.9\n"
+                            "[[correlation]]\na = \"tmax\"\nb = \"alpha\"\nr = 0.9\n"
+                            "[[correlation]]\na = \"cmax\"\nb = \"alpha\"\nr = -0.9\n")
+    cases = [
+        ("random effect on a fixed parameter", ["--data", small, "--fix", "cmax=24000", "--iiv", "cmax,tmax"], ["--iiv", "cmax"]),
+        ("covariate column missing", ["--data", small, "--covariate", "cmax~AGE:power"], ["AGE", small]),
+        ("covariate not numeric", ["--data", textwt, "--covariate", "cmax~WT:power"], ["WT", textwt]),
+        ("covariate on an unknown parameter", ["--data", small, "--covariate", "vmax~WT:power"], ["--covariate", "vmax"]),
+        ("Omega not positive definite", ["--data", small, "--omega-init", not_pd], [not_pd]),
+        ("fewer subjects than random effects", ["--data", small, "--ids", "1,2,3"], ["random effects"]),
+        ("unknown method", ["--data", small, "--method", "laplace"], ["--method", "laplace"]),
+    ]
+    for name, args, require in cases:
+        r = popfit(exe, ["--model", "stein2019", "--out", bad_out] + args, expect=2)
+        problems = cli_checks.check_message(r.stderr, require, True, [])
+        check(r.returncode == 2 and not problems and not os.path.exists(bad_out),
+              f"bad input, {name}: exit {r.returncode} {problems} {r.stderr.strip()[:160]}")
+    return check.summary()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
