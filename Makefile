@@ -4,7 +4,7 @@ JOBS ?= 2
 PYTHON ?= /usr/bin/python3
 MAKEFLAGS += --no-print-directory
 
-.PHONY: deps configure build demo figures test unit-test sanitize-test bench fuzz clean
+.PHONY: deps test-deps configure build demo figures test unit-test sanitize-test bench fuzz clean
 
 deps:
 	@scripts/install-deps.sh
@@ -25,11 +25,14 @@ figures: demo
 
 test: unit-test sanitize-test
 
-unit-test: build
+test-deps:
+	@scripts/install-deps.sh test
+
+unit-test: build test-deps
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
 # The suite again, built with AddressSanitizer + UndefinedBehaviorSanitizer (any finding fails the run).
-sanitize-test: deps
+sanitize-test: deps test-deps
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DCARTPK_SANITIZE=ON \
 	  -DCARTPK_BUILD_BENCH=OFF -DCARTPK_MPI=OFF -DPython3_EXECUTABLE=$(PYTHON) > build-asan.configure.log 2>&1 || (cat build-asan.configure.log; exit 1)
 	@cmake --build build-asan -j $(JOBS)

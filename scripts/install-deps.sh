@@ -8,6 +8,8 @@ packages=(
   doctest-dev libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libfmt-dev
   python3 python3-numpy python3-scipy python3-h5py python3-matplotlib
 )
+# `install-deps.sh test`: also R with nlme, the independent reference of the population-fit tests (make test only).
+[ "${1:-}" = "test" ] && packages+=(r-base-core r-cran-nlme)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -28,19 +28,22 @@ def stein2019(p, t):
     return p["cmax"] * ((1 - p["fb"]) * math.exp(-p["alpha"] * d) + p["fb"] * math.exp(-p["beta"] * d))
 
 
-def simulate_stein(path, n, seed, sigma=0.3, lloq=None):
-    """Writes a NONMEM-style CSV (ID, TIME, DV, CENS, DVID=qpcr); returns {name: realised η array}."""
+def simulate_stein(path, n, seed, sigma=0.3, lloq=None, omega2=None, days=SAMPLING_DAYS):
+    """Writes a NONMEM-style CSV (ID, TIME, DV, CENS, DVID=qpcr); returns {name: realised η array}. `omega2`
+    (default Stein 2019's) gives each parameter's variance; a parameter it leaves out has none."""
     rng = np.random.default_rng(seed)
-    etas = {k: np.empty(n) for k in STEIN_TYPICAL}
+    omega2 = STEIN_OMEGA2 if omega2 is None else omega2
+    etas = {k: np.zeros(n) for k in STEIN_TYPICAL}
     with open(path, "w") as out:
         out.write("ID,TIME,DV,CENS,DVID,WT\n")
         for i in range(n):
             p = {}
             for k, typical in STEIN_TYPICAL.items():
-                etas[k][i] = rng.normal(0.0, math.sqrt(STEIN_OMEGA2[k]))
+                if k in omega2:
+                    etas[k][i] = rng.normal(0.0, math.sqrt(omega2[k]))
                 p[k] = from_scale(k, to_scale(k, typical) + etas[k][i])
             weight = 70 * math.exp(rng.normal(0, 0.2))
-            for t in SAMPLING_DAYS:
+            for t in days:
                 y = stein2019(p, t) * math.exp(rng.normal(0.0, sigma))
                 censored = lloq is not None and y < lloq
                 out.write(f"{i + 1},{t},{lloq if censored else y:.8g},{1 if censored else 0},qpcr,{weight:.4g}\n")
@@ -50,5 +53,5 @@ def simulate_stein(path, n, seed, sigma=0.3, lloq=None):
 def realised_population(etas):
     """Typical value and ω² of the population actually drawn: back-transformed mean of φ, variance of η."""
     typical = {k: from_scale(k, to_scale(k, STEIN_TYPICAL[k]) + float(np.mean(e))) for k, e in etas.items()}
-    omega2 = {k: float(np.var(e, ddof=1)) for k, e in etas.items()}
+    omega2 = {k: float(np.var(e, ddof=1)) for k, e in etas.items() if np.any(e != 0)}
     return typical, omega2
