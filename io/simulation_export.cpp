@@ -70,6 +70,9 @@ void write_simulation_h5(const std::filesystem::path& path, const RunInfo& run, 
     sim.attribute("jacobian_evaluations", result.stats.jacobian_evaluations);
     sim.attribute("error_test_failures", result.stats.error_test_failures);
     sim.attribute("nonlinear_failures", result.stats.nonlinear_failures);
+    sim.attribute("integrator", std::string(result.method == "ode" ? integrator_used(result.stats) : "closed"));
+    sim.attribute("explicit_steps", result.stats.explicit_steps);
+    sim.attribute("handovers", result.stats.handovers);
     sim.write("time", result.times_day, "day");
     write_variables(sim.subgroup("states"), model.states(), result.states);
     write_variables(sim.subgroup("observables"), model.observables(), result.observables);

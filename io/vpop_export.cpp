@@ -210,6 +210,7 @@ VpopWriter::VpopWriter(std::filesystem::path out, std::filesystem::path table, c
   g.attribute("method", settings.method);
   g.attribute("rtol", settings.solver.rtol);
   g.attribute("atol_scale", settings.solver.atol_scale);
+  g.attribute("integrator", std::string(integrator_name(settings.solver.integrator)));
   g.attribute("band_accuracy", settings.band_accuracy);
   g.attribute("band_zero", settings.band_zero);
   g.attribute("covariate_source", settings.covariates.empty() ? std::string("none") : settings.covariates.front().source);

@@ -1,5 +1,7 @@
 #include "pkmodel/model.hpp"
 
+#include "pkmodel/fast_integrator.hpp"
+
 #include <cmath>
 
 namespace cartpk {
@@ -12,6 +14,8 @@ int find_name(const Table& table, std::string_view name) {
   return -1;
 }
 }  // namespace
+
+std::unique_ptr<FastIntegrator> Model::make_fast_integrator() const { return nullptr; }
 
 int Model::parameter_index(std::string_view name) const { return find_name(parameters(), name); }
 int Model::observable_index(std::string_view name) const { return find_name(observables(), name); }

@@ -3,6 +3,7 @@
 // arrays. Every kernel takes an optional tangent direction (dx, dp; nullptr = zero) and returns the matching
 // directional derivative (df; nullptr = value only), which is all the solver needs for Jacobians, forward
 // sensitivities and sensitivity jumps at events. Models implement this through ModelAdapter (model_adapter.hpp).
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -11,6 +12,8 @@
 #include "pkmodel/specs.hpp"
 
 namespace cartpk {
+
+class FastIntegrator;  // pkmodel/fast_integrator.hpp
 
 // Which model events have fired so far: the discrete part of the state (e.g. "after tmax" in stein2019).
 struct Regime {
@@ -90,6 +93,10 @@ class Model {
   // The closed form and its sensitivities to the parameters `which` in one pass (S as above).
   virtual void closed_form_sensitivities(double t, const double* p, std::span<const int> which, double* x,
                                          double* S) const = 0;
+
+  // The compile-time-sized explicit integrator of this model's equations (pkmodel/fast_integrator.hpp), which
+  // OdeSolver runs for SolverOptions::integrator dopri5 or auto; nullptr when the model has none.
+  [[nodiscard]] virtual std::unique_ptr<FastIntegrator> make_fast_integrator() const;
 
   // Conveniences built on the tables.
   [[nodiscard]] int parameter_index(std::string_view name) const;  // -1 when unknown

@@ -3,12 +3,14 @@
 // Value calls run on double; tangent calls run the same code on Dual (pkmodel/dual.hpp).
 #include <algorithm>
 #include <array>
+#include <memory>
 #include <span>
 #include <string>
 
 #include "pkmodel/dual.hpp"
 #include "pkmodel/dual_n.hpp"
 #include "pkmodel/errors.hpp"
+#include "pkmodel/fast_integrator.hpp"
 #include "pkmodel/model.hpp"
 
 namespace cartpk {
@@ -203,6 +205,10 @@ class ModelAdapter final : public Model {
     } else {
       throw ModelError(std::string(Eq::kName), "this model takes no dose records (its dose is a parameter)");
     }
+  }
+
+  [[nodiscard]] std::unique_ptr<FastIntegrator> make_fast_integrator() const override {
+    return std::make_unique<Dopri5Integrator<Eq>>();
   }
 
   [[nodiscard]] bool has_closed_form() const override {

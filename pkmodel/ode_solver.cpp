@@ -154,6 +154,24 @@ OdeSolver::OdeSolver(const Model& model, SolverOptions options)
   check(CVodeSetMaxNumSteps(mem, options_.max_steps), "CVodeSetMaxNumSteps");
   check(CVodeSetMaxHnilWarns(mem, -1), "CVodeSetMaxHnilWarns");
   if (options_.max_step_day > 0.0) check(CVodeSetMaxStep(mem, options_.max_step_day), "CVodeSetMaxStep");
+  const bool explicit_wanted = options_.integrator == Integrator::dopri5 ||
+                               (options_.integrator == Integrator::automatic && model.n_states() <= kAutoMaxStates);
+  if (explicit_wanted) fast_ = model.make_fast_integrator();
+}
+
+const char* integrator_name(Integrator integrator) {
+  switch (integrator) {
+    case Integrator::cvodes: return "cvodes";
+    case Integrator::dopri5: return "dopri5";
+    case Integrator::automatic: return "auto";
+  }
+  return "cvodes";
+}
+
+Integrator parse_integrator(const std::string& name) {
+  for (auto i : {Integrator::cvodes, Integrator::dopri5, Integrator::automatic})
+    if (name == integrator_name(i)) return i;
+  throw InputError("integrator '" + name + "': expected cvodes, dopri5 or auto");
 }
 
 OdeSolver::~OdeSolver() = default;
@@ -169,7 +187,7 @@ void OdeSolver::check(int flag, const char* function) const {
   throw SolverError(function, flag, flag_name(flag), last_message_, t_, std::string(model_.name()));
 }
 
-void OdeSolver::prepare(double t0, const SimulationRequest& request) {
+void OdeSolver::prepare(double t0, const SimulationRequest& request, bool explicit_first) {
   auto& cb = *callbacks_;
   cb.p = request.parameters.data();
   cb.regime = Regime{};
@@ -190,27 +208,71 @@ void OdeSolver::prepare(double t0, const SimulationRequest& request) {
     check(CVodeSetSensErrCon(mem, SUNTRUE), "CVodeSetSensErrCon");
     sens_allocated_ = ns;
   }
-  if (ns > 0) {
-    std::vector<double> pbar(static_cast<std::size_t>(ns));  // scales of the sensitivity tolerances
-    for (int s = 0; s < ns; ++s) {
-      const double p = std::abs(request.parameters[static_cast<std::size_t>(request.sensitivity_parameters[s])]);
-      pbar[static_cast<std::size_t>(s)] = p > 0.0 ? p : 1.0;
-    }
-    check(CVodeSetSensParams(mem, nullptr, pbar.data(), nullptr), "CVodeSetSensParams");
+  pbar_.resize(static_cast<std::size_t>(ns));  // scales of the sensitivity tolerances
+  for (int s = 0; s < ns; ++s) {
+    const double p = std::abs(request.parameters[static_cast<std::size_t>(request.sensitivity_parameters[s])]);
+    pbar_[static_cast<std::size_t>(s)] = p > 0.0 ? p : 1.0;
   }
+  if (ns > 0) check(CVodeSetSensParams(mem, nullptr, pbar_.data(), nullptr), "CVodeSetSensParams");
   if (ns == 0 && sens_active_) check(CVodeSensToggleOff(mem), "CVodeSensToggleOff");
   sens_active_ = ns > 0;
+  cvodes_counting_ = false;
+  // The explicit integrator holds at most one sensitivity column per parameter (a request may repeat one).
+  fast_active_ = fast_ != nullptr && explicit_first && request.sensitivity_parameters.size() <= model_.n_parameters();
+  if (fast_active_) {
+    fast_->configure(cb.p, request.sensitivity_parameters, pbar_.data(), options_.rtol,
+                     N_VGetArrayPointer(abstol_.get()), options_.max_step_day, options_.max_steps);
+    fast_->reset_counters();
+  }
 }
 
 void OdeSolver::reinitialise(double t) {
+  if (fast_active_) restart_fast(t);
+  else restart_cvodes(t);
+  ++stats_.reinitialisations;
+}
+
+void OdeSolver::restart_cvodes(double t) {
   collect_stats();
   void* mem = cvode_.get();
   check(CVodeReInit(mem, t, y_.get()), "CVodeReInit");
   if (sens_active_) check(CVodeSensReInit(mem, CV_STAGGERED, sens_.get()), "CVodeSensReInit");
-  ++stats_.reinitialisations;
+  cvodes_counting_ = true;
+}
+
+// The explicit integrator starts a new course at t from y_ and sens_, with the infusions running now as input.
+void OdeSolver::restart_fast(double t) {
+  const auto& cb = *callbacks_;
+  const std::size_t nx = model_.n_states(), ns = cb.sens_parameters.size();
+  S_buffer_.resize(nx * ns);
+  for (std::size_t s = 0; s < ns; ++s) std::copy_n(sens_.data(static_cast<int>(s)), nx, S_buffer_.data() + s * nx);
+  const bool infusing = !cb.infusions.empty();
+  if (infusing) {
+    input_.assign(nx, 0.0);
+    input_sens_.assign(nx * ns, 0.0);
+    for (const auto& infusion : cb.infusions) {
+      for (std::size_t i = 0; i < nx; ++i) input_[i] += infusion.rate[i];
+      for (std::size_t i = 0; i < nx * ns; ++i) input_sens_[i] += infusion.rate_sens[i];
+    }
+  }
+  fast_->restart(cb.regime, t, N_VGetArrayPointer(y_.get()), S_buffer_.data(), infusing ? input_.data() : nullptr,
+                 infusing ? input_sens_.data() : nullptr);
+}
+
+// Stiffness or a failure of the explicit integrator: CVODES BDF continues from where it stopped, to the end.
+void OdeSolver::hand_over_to_cvodes(double t_stop) {
+  const std::size_t nx = model_.n_states(), ns = callbacks_->sens_parameters.size();
+  fast_->step_state(N_VGetArrayPointer(y_.get()), S_buffer_.data());
+  for (std::size_t s = 0; s < ns; ++s) std::copy_n(S_buffer_.data() + s * nx, nx, sens_.data(static_cast<int>(s)));
+  t_ = fast_->step_time();
+  fast_active_ = false;
+  ++stats_.handovers;
+  restart_cvodes(t_);
+  check(CVodeSetStopTime(cvode_.get(), t_stop), "CVodeSetStopTime");
 }
 
 void OdeSolver::collect_stats() {
+  if (!cvodes_counting_) return;  // CVODES has not run in this solve since its counters were last read
   void* mem = cvode_.get();
   long steps = 0, rhs = 0, jac = 0, etf = 0, ncf = 0, srhs = 0;
   CVodeGetNumSteps(mem, &steps);
@@ -219,10 +281,22 @@ void OdeSolver::collect_stats() {
   CVodeGetNumErrTestFails(mem, &etf);
   CVodeGetNumNonlinSolvConvFails(mem, &ncf);
   if (sens_active_) CVodeGetSensNumRhsEvals(mem, &srhs);
-  stats_ += SolverStats{steps, rhs, jac, etf, ncf, srhs, 0};
+  stats_ += SolverStats{steps, rhs, jac, etf, ncf, srhs, 0, 0, 0};
 }
 
-void OdeSolver::integrate_to(double t_target) {
+void OdeSolver::integrate_to(double t_target, double t_stop) {
+  if (fast_active_) {
+    const std::size_t nx = model_.n_states(), ns = callbacks_->sens_parameters.size();
+    if (fast_->advance(t_target, t_stop, N_VGetArrayPointer(y_.get()), S_buffer_.data()) == RkStatus::reached) {
+      for (std::size_t s = 0; s < ns; ++s)
+        std::copy_n(S_buffer_.data() + s * nx, nx, sens_.data(static_cast<int>(s)));
+      t_ = t_target;
+      return;
+    }
+    hand_over_to_cvodes(t_stop);
+  } else {
+    check(CVodeSetStopTime(cvode_.get(), t_stop), "CVodeSetStopTime");
+  }
   void* mem = cvode_.get();
   double t_reached = t_;
   const int flag = CVode(mem, t_target, y_.get(), &t_reached, CV_NORMAL);
@@ -301,6 +375,22 @@ void OdeSolver::apply_event(double t, int model_event, const DoseRecord* dose,
 }
 
 void OdeSolver::solve(const SimulationRequest& request, SimulationResult& result) {
+  if (!fast_) return solve_once(request, result, false);
+  try {
+    return solve_once(request, result, true);
+  } catch (const SolverError&) {
+    // dopri5, or CVODES after its hand-over (from a state near a singularity of the model, say), failed: the
+    // whole solve again on CVODES alone, so the explicit path never fails where CVODES succeeds.
+  }
+  const RkCounters wasted = fast_->counters();
+  solve_once(request, result, false);
+  result.stats.steps += wasted.steps;
+  result.stats.explicit_steps += wasted.steps;
+  result.stats.rhs_evaluations += wasted.rhs_evaluations;
+  result.stats.handovers += 1;
+}
+
+void OdeSolver::solve_once(const SimulationRequest& request, SimulationResult& result, bool explicit_first) {
   validate_request(model_, request);
   const std::size_t nx = model_.n_states();
   const std::size_t ns = request.sensitivity_parameters.size();
@@ -311,7 +401,7 @@ void OdeSolver::solve(const SimulationRequest& request, SimulationResult& result
   std::vector<double> dp(model_.n_parameters(), 0.0), scratch(nx);
   double* y = N_VGetArrayPointer(y_.get());
   model_.initial_state(p, nullptr, y, nullptr);
-  prepare(t0, request);
+  prepare(t0, request, explicit_first);
   for (std::size_t s = 0; s < ns; ++s) {
     const auto ip = static_cast<std::size_t>(request.sensitivity_parameters[s]);
     dp[ip] = 1.0;
@@ -385,10 +475,16 @@ void OdeSolver::solve(const SimulationRequest& request, SimulationResult& result
       continue;
     }
     const double t_stop = next_event < events.size() ? std::min(events[next_event].time, t_end) : t_end;
-    check(CVodeSetStopTime(cvode_.get(), t_stop), "CVodeSetStopTime");
-    integrate_to(std::min(t_out, t_stop));
+    integrate_to(std::min(t_out, t_stop), t_stop);
   }
   collect_stats();
+  cvodes_counting_ = false;
+  if (fast_active_ || stats_.handovers > 0) {  // the explicit integrator's work in this solve
+    const RkCounters& rk = fast_->counters();
+    const long n_sens = static_cast<long>(request.sensitivity_parameters.size());
+    stats_ += SolverStats{rk.steps, rk.rhs_evaluations, 0, rk.rejected, 0, n_sens > 0 ? rk.rhs_evaluations * n_sens : 0, 0,
+                          rk.steps, 0};
+  }
   result.stats = stats_;
 }
 

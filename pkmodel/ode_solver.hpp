@@ -6,17 +6,28 @@
 #include <string>
 #include <vector>
 
+#include "pkmodel/fast_integrator.hpp"
 #include "pkmodel/model.hpp"
 #include "pkmodel/simulation.hpp"
 #include "pkmodel/sundials_handles.hpp"
 
 namespace cartpk {
 
+// Which integrator OdeSolver runs (docs/solver.md). cvodes: BDF with the exact Jacobian, for any model.
+// dopri5: the compile-time-sized explicit Dormand–Prince 5(4) (pkmodel/fast_integrator.hpp), handing over to
+// CVODES for the rest of the solve when it detects stiffness or fails. automatic: dopri5 for models with at most
+// kAutoMaxStates states, cvodes otherwise.
+enum class Integrator { cvodes, dopri5, automatic };
+inline constexpr std::size_t kAutoMaxStates = 16;
+const char* integrator_name(Integrator integrator);  // "cvodes", "dopri5", "auto"
+Integrator parse_integrator(const std::string& name);  // InputError naming the choices
+
 struct SolverOptions {
   double rtol = 1e-8;          // relative tolerance of states and sensitivities
   double atol_scale = 1e-12;   // absolute tolerance of state i = atol_scale × its typical scale (model table)
   long max_steps = 200000;     // bound on the work between two outputs; exceeding it is a SolverError
   double max_step_day = 0.0;   // 0: no bound on the step size
+  Integrator integrator = Integrator::cvodes;
 };
 
 // A workspace for `method` ("ode" or "closed"); InputError when the model has no closed form.
@@ -39,9 +50,13 @@ class OdeSolver final : public Solver {
   struct Callbacks;  // the C callbacks' view of this workspace (ode_solver.cpp)
 
  private:
-  void prepare(double t0, const SimulationRequest& request);
+  void solve_once(const SimulationRequest& request, SimulationResult& result, bool explicit_first);
+  void prepare(double t0, const SimulationRequest& request, bool explicit_first);
   void reinitialise(double t);
-  void integrate_to(double t_target);
+  void integrate_to(double t_target, double t_stop);
+  void hand_over_to_cvodes(double t_stop);
+  void restart_cvodes(double t);
+  void restart_fast(double t);
   void apply_event(double t, int model_event, const DoseRecord* dose, const std::vector<double>& event_time_sens);
   void switch_infusion(double t, const DoseRecord& dose, bool start);
   void collect_stats();
@@ -58,6 +73,11 @@ class OdeSolver final : public Solver {
   sundials::LinearSolver linear_solver_;
   sundials::CvodeMemory cvode_;
   std::unique_ptr<Callbacks> callbacks_;
+  std::unique_ptr<FastIntegrator> fast_;  // the model's explicit integrator (dopri5/auto), or none
+
+  bool fast_active_ = false;      // this solve is on the explicit integrator (until a hand-over)
+  bool cvodes_counting_ = false;  // CVODES' counters belong to this solve and are not yet collected
+  std::vector<double> pbar_, S_buffer_, input_, input_sens_;  // sensitivity scales; S as one block; infusion input
 
   int sens_allocated_ = 0;  // size of the sensitivity system CVODES holds (0: none yet)
   bool sens_active_ = false;

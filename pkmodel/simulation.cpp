@@ -15,7 +15,14 @@ SolverStats& SolverStats::operator+=(const SolverStats& o) {
   nonlinear_failures += o.nonlinear_failures;
   sensitivity_rhs_evaluations += o.sensitivity_rhs_evaluations;
   reinitialisations += o.reinitialisations;
+  explicit_steps += o.explicit_steps;
+  handovers += o.handovers;
   return *this;
+}
+
+const char* integrator_used(const SolverStats& stats) {
+  if (stats.explicit_steps == 0 && stats.handovers == 0) return "cvodes";
+  return stats.handovers > 0 || stats.steps > stats.explicit_steps ? "dopri5+cvodes" : "dopri5";
 }
 
 void validate_request(const Model& model, const SimulationRequest& request) {

@@ -23,8 +23,13 @@ struct SolverStats {
   long nonlinear_failures = 0;
   long sensitivity_rhs_evaluations = 0;
   long reinitialisations = 0;  // one per event (dose or state reset)
+  long explicit_steps = 0;     // of `steps`, those taken by the explicit integrator (dopri5; docs/solver.md)
+  long handovers = 0;          // solves the explicit integrator handed over to CVODES (stiffness or failure)
   SolverStats& operator+=(const SolverStats& o);
 };
+
+// Which integrator did the work: "cvodes", "dopri5", or "dopri5+cvodes" (handed over during the solve).
+const char* integrator_used(const SolverStats& stats);
 
 struct SimulationResult {
   std::string method;                 // "ode" (CVODES) or "closed" (exact solution)

@@ -47,6 +47,19 @@ void add_solver_options(CLI::App& command, SolverOptions& options) {
                      "ODE absolute tolerance per unit of a state's typical scale (default 1e-12)");
   command.add_option("--max-steps", options.max_steps,
                      "Bound on ODE steps between two output times (default 200000); a solve that needs more fails");
+  command
+      .add_option_function<std::string>(
+          "--integrator",
+          [&options](const std::string& name) {
+            try {
+              options.integrator = parse_integrator(name);
+            } catch (const InputError& e) {
+              throw InputError(std::string("--") + e.what());
+            }
+          },
+          "ODE integrator: cvodes (BDF, default), dopri5 (explicit Dormand-Prince 5(4), handing over to CVODES on "
+          "stiffness), auto (dopri5 for models of at most 16 states); docs/solver.md")
+      ->type_name("NAME");
 }
 
 void check_solver_options(const SolverOptions& options) {

@@ -92,6 +92,9 @@ void write_subject(const io::H5Group& group, const fitting::FitSetup& setup, con
   group.attribute("solver_error_test_failures", fit.solver_stats.error_test_failures);
   group.attribute("solver_nonlinear_failures", fit.solver_stats.nonlinear_failures);
   group.attribute("solver_sensitivity_rhs_evaluations", fit.solver_stats.sensitivity_rhs_evaluations);
+  group.attribute("solver_integrator", std::string(fit.solver_stats.steps > 0 ? integrator_used(fit.solver_stats) : "none"));
+  group.attribute("solver_explicit_steps", fit.solver_stats.explicit_steps);
+  group.attribute("solver_handovers", fit.solver_stats.handovers);
   if (fit.status != FitStatus::ok) return;
   group.write("names", fit.names);
   group.write("estimates", fit.estimates, "natural units of each parameter");
@@ -206,6 +209,7 @@ void write_fit_h5(const std::filesystem::path& path, const io::RunInfo& run_info
     fit.attribute("rtol", setup.solver_options.rtol);
     fit.attribute("atol_scale", setup.solver_options.atol_scale);
     fit.attribute("max_steps", setup.solver_options.max_steps);
+    fit.attribute("integrator", std::string(integrator_name(setup.solver_options.integrator)));
     long failed = 0;
     for (const auto& f : *run.fits) failed += f.status != FitStatus::ok;
     fit.attribute("n_subjects", static_cast<long>(run.fits->size()));
