@@ -82,6 +82,14 @@ Benchmarks:
               (SciPy LSODA with the hand-derived Jacobian on tests/python/singh2021_idecel_reference.py, written
               from the spec alone, same tolerances); both checked against a tight SciPy reference (<= 1e-5).
 
+  solver      cartpk's ODE integrators (CVODES BDF, and the explicit dopri5 with its stiffness hand-over) against
+              compiled LSODA (R deSolve `lsoda` on the right-hand side compiled to C, bench/peer_lsoda/; R is
+              installed with apt-get when missing): cart_cd19_bcma, stein2019 and lag_expansion over two years at
+              30 outputs, at matched accuracy (each side at the loosest rtol at least as accurate as cartpk's CVODES
+              at rtol 1e-6 and 1e-8, against a CVODES rtol 1e-12 reference), plain and with sensitivities (peer:
+              forward differences). See bench/solver_lsoda.py. Targets (issue 12): >= 1.0x plain, >= 1.2x with
+              sensitivities.
+
 To add one: write `def bench_<name>(ctx) -> dict` (see Context and bench_stein2019) and append it to BENCHMARKS.
 """
 import argparse
@@ -1289,6 +1297,11 @@ def bench_singh2021_idecel(ctx):
 
 # --------------------------------------------------------------------------------------------------------------
 
+def bench_solver(ctx):
+    import solver_lsoda  # bench/solver_lsoda.py
+    return solver_lsoda.run(ctx, BenchError, run_json, print_table)
+
+
 BENCHMARKS = {
     "stein2019": bench_stein2019,
     "cart_cd19_bcma": bench_cart_cd19_bcma,
@@ -1301,6 +1314,7 @@ BENCHMARKS = {
     "hardiansyah2019": bench_hardiansyah2019,
     "muellerschoell2021": bench_muellerschoell2021,
     "singh2021_idecel": bench_singh2021_idecel,
+    "solver": bench_solver,
 }
 
 
@@ -1376,6 +1390,10 @@ def main():
                     help="singh2021_idecel: timed solves of the SciPy peer (default 20)")
     ap.add_argument("--trial-repeats", type=int, default=5,
                     help="trial: timed cartpk trial runs, the best is reported (default 5)")
+    ap.add_argument("--solver-repeats", type=int, default=200,
+                    help="solver: timed cartpk solves per case and round (default 200)")
+    ap.add_argument("--solver-peer-repeats", type=int, default=100,
+                    help="solver: timed R lsoda solves per round (default 100)")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds allowed per program run (default 3600)")
     args = ap.parse_args()
     if args.n_sets < 5:
