@@ -405,6 +405,8 @@ def run_cases():
     bad_case("--threads -1", S + ["--threads", "-1"] + O, ["--threads", "-1"])
     bad_case("--rtol -1 (a negative tolerance)", S + ["--rtol", "-1"] + O, ["--rtol", "-1", "positive"])
     bad_case("--max-steps 0", S + ["--max-steps", "0"] + O, ["--max-steps", "0", "> 0"])
+    bad_case("--integrator rk4 (unknown)", S + ["--integrator", "rk4"] + O,
+             ["--integrator", "'rk4'", "cvodes, dopri5 or auto"])
     bad_case("--ci-calibration exact (unknown)", S + ["--ci-calibration", "exact"] + O,
              ["--ci-calibration", "'exact'", "auto, chi2 or f"])
     bad_case("--ids naming a missing subject (99)", S + ["--ids", "1,99"] + O, ["--ids", "99", "data.csv"])
