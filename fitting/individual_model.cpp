@@ -74,7 +74,8 @@ std::vector<double> IndividualModel::model_parameters(const Eigen::VectorXd& phi
 bool IndividualModel::solve(const Eigen::VectorXd& phi, bool derivatives) {
   for (std::size_t k = 0; k < transforms_.size(); ++k) {
     const double v = from_unconstrained(transforms_[k], phi(static_cast<Eigen::Index>(k)));
-    if (!std::isfinite(v)) return false;
+    if (!std::isfinite(v) || !in_domain(setup_.model->parameters()[static_cast<std::size_t>(setup_.estimated[k])].domain, v))
+      return false;
     request_.parameters[static_cast<std::size_t>(setup_.estimated[k])] = v;
   }
   if (!setup_.model->check_parameters(request_.parameters).empty()) return false;

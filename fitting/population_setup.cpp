@@ -66,6 +66,12 @@ void prepare_population_setup(PopulationSetup& setup, const std::vector<Subject>
                        " is not estimated (expected random effects on estimated parameters only; a fixed parameter "
                        "has no typical value to vary around)");
     if (!seen.insert(p).second) throw InputError("--iiv: " + parameter_name(setup, p) + " is named twice");
+    const auto k = static_cast<std::size_t>(estimated_position(setup, p));
+    const auto& spec = setup.base.model->parameters()[static_cast<std::size_t>(p)];
+    if (spec.domain != Domain::real && transform_for(spec.domain, setup.base.lower[k]) == Transform::identity)
+      throw InputError("--iiv: " + parameter_name(setup, p) + " has lower bound " + std::to_string(setup.base.lower[k]) +
+                       ", so a log-normal random effect cannot be placed on it (expected --bounds " +
+                       parameter_name(setup, p) + "=LOWER:UPPER with LOWER > 0)");
   }
   if (setup.omega.rows() != static_cast<Eigen::Index>(n_re) || setup.omega.cols() != static_cast<Eigen::Index>(n_re))
     throw InputError("--iiv: the starting Ω has the wrong size (expected " + std::to_string(n_re) + " × " +
