@@ -14,6 +14,7 @@ void add_simulate_command(CLI::App& app, const Context& context);
 void add_fit_command(CLI::App& app, Context& context);
 void add_popfit_command(CLI::App& app, Context& context);  // tools/cmd_popfit.cpp
 void add_vpop_command(CLI::App& app, Context& context);     // tools/cmd_vpop.cpp
+void add_vpc_command(CLI::App& app, Context& context);      // tools/cmd_vpc.cpp
 void add_design_command(CLI::App& app, const Context& context);  // tools/cmd_design.cpp
 void add_trial_command(CLI::App& app, Context& context);    // tools/cmd_trial.cpp
 

@@ -51,6 +51,7 @@ int run(int argc, char** argv) {
   cartpk::cli::add_simulate_command(app, context);
   cartpk::cli::add_fit_command(app, context);
   cartpk::cli::add_popfit_command(app, context);
+  cartpk::cli::add_vpc_command(app, context);
   cartpk::cli::add_vpop_command(app, context);
   cartpk::cli::add_design_command(app, context);
   cartpk::cli::add_trial_command(app, context);

@@ -62,6 +62,15 @@ void write_popfit_h5(const std::filesystem::path& path, const io::RunInfo& run_i
   table.write("kinds", kinds);
   table.write("estimates", estimates, "natural scale (typical values in the parameters' units; omega on the log scale)");
   table.write("se", ses, "same as estimates");
+  // The residual error model of every observable (fixed ones too), so `cartpk vpc` can simulate it.
+  std::vector<std::string> error_types;
+  Eigen::MatrixXd error_values(static_cast<Eigen::Index>(r.estimates.errors.size()), 2);
+  for (std::size_t j = 0; j < r.estimates.errors.size(); ++j) {
+    error_types.push_back(fitting::error_type_name(r.estimates.errors[j].type));
+    error_values.row(static_cast<Eigen::Index>(j)) << r.estimates.errors[j].a, r.estimates.errors[j].b;
+  }
+  pop.write("error_models", error_types);
+  pop.write("error_values", error_values, "a (additive SD, or log-scale SD for lognormal), b (proportional SD) per observable");
   pop.write("omega", r.estimates.omega, "variance of eta (estimation scale)");
   pop.write("random_effects", random_effect_names(run));
   pop.write("shrinkage_sd", r.shrinkage_sd, "%");
