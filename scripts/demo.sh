@@ -18,6 +18,13 @@ echo "== cartpk fit: the bundled SYNTHETIC cohort (examples/synthetic_stein2019_
 echo "   as written in the analysis file examples/stein2019_fit.toml =="
 "$build/cartpk" fit --config examples/stein2019_fit.toml --out "$out/fit_stein2019.h5" --table "$out/fit_stein2019.csv"
 echo
+echo "== cartpk popfit and vpc: the same SYNTHETIC cohort's qPCR as a population (SAEM), then its visual predictive"
+echo "   check, 500 replicates (docs/vpc.md; plots: notebooks/plot_population.ipynb) =="
+"$build/cartpk" popfit --model stein2019 --data examples/synthetic_stein2019_cohort.csv --dvid 1=qpcr --warnings none \
+  --quiet --out "$out/popfit_stein2019.h5"
+"$build/cartpk" vpc --fit "$out/popfit_stein2019.h5" --data examples/synthetic_stein2019_cohort.csv --dvid 1=qpcr \
+  --warnings none --replicates 500 --out "$out/vpc_stein2019.h5"
+echo
 echo "== cartpk vpop: 1,000 virtual cart_cd19_bcma patients (IIV: examples/iiv_cart_cd19_bcma.toml) at 0.5, 1 and"
 echo "   2 x 10^6 CAR+ cells/kg, the same patients in every scenario; per scenario: median [5 - 95 %] of each metric"
 echo "   (docs/vpop.md; plots: notebooks/plot_vpop.ipynb) =="

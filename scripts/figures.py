@@ -20,6 +20,7 @@ INPUTS = {
     "plot_simulation": {"CARTPK_H5": "demo/cart_cd19_bcma.h5"},
     "plot_fit": {"CARTPK_H5": "demo/fit_stein2019.h5"},
     "plot_vpop": {"CARTPK_H5": "demo/vpop_cart_cd19_bcma.h5"},
+    "plot_population": {"CARTPK_H5": "demo/popfit_stein2019.h5", "CARTPK_H5_VPC": "demo/vpc_stein2019.h5"},
     "plot_trial": {"CARTPK_H5": "demo/trial_registered.h5", "CARTPK_H5_DESIGN": "demo/design_oc_grid.h5"},
     "plot_models": {},
 }
