@@ -799,8 +799,8 @@ def vpop_run(ctx, args, threads, ranks=1):
     import h5py
     exe = cartpk_exe(ctx)
     cmd = [exe, "vpop"] + args + ["--threads", threads, "--quiet"]
-    if ranks > 1:
-        cmd = ["mpirun", "--oversubscribe", "--allow-run-as-root", "-np", ranks] + cmd
+    if ranks > 1:  # --bind-to none, as docs/scaling.md says for ranks with threads (rank 0 receives and writes too)
+        cmd = ["mpirun", "--oversubscribe", "--allow-run-as-root", "--bind-to", "none", "-np", ranks] + cmd
     with ChildUsage() as usage:
         wall = run_measured(cmd, ctx.args.timeout)
     out = args[args.index("--out") + 1]

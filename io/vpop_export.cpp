@@ -334,9 +334,9 @@ void VpopWriter::Impl::add_rows(const PatientResult& patient) {
   ++w.batch;
 }
 
-void VpopWriter::append(const PatientResult& patient) {
+void VpopWriter::append(PatientResult&& patient) {
   auto& w = *impl_;
-  w.gathering.push_back(patient);
+  w.gathering.push_back(std::move(patient));
   const auto since = std::chrono::steady_clock::now() - w.last_flush;
   if ((w.gathering.size() >= kChunkPatients && since > std::chrono::seconds(1)) || since > std::chrono::seconds(2))
     w.hand_over();

@@ -21,7 +21,7 @@ class VpopWriter {
   VpopWriter(const VpopWriter&) = delete;
   VpopWriter& operator=(const VpopWriter&) = delete;
 
-  void append(const PatientResult& patient);  // the next patient in order
+  void append(PatientResult&& patient);  // the next patient in order
   // Writes the summaries, marks the file complete or partial, and renames both outputs into place.
   void finish(const std::vector<ScenarioSummary>& summaries, bool complete, double seconds);
 

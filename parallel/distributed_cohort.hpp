@@ -35,14 +35,19 @@ std::size_t run_distributed(const MpiSession& mpi, std::size_t n, const CohortOp
                             Sink sink, Finish finish, Encode encode, Decode decode, Payload payload,
                             MergeRemote merge_remote) {
   enum Tag : int { kItems = 1, kDone = 2 };
-  constexpr std::size_t kBatchItems = 32, kBatchBytes = std::size_t{1} << 20;
+  // A batch goes when it holds 256 items or 1 MB, or 0.1 s after the last one: few messages for cheap items (each
+  // message above MPI's eager size waits for rank 0's receiver to take it), and slow items still travel promptly.
+  constexpr std::size_t kBatchItems = 256, kBatchBytes = std::size_t{1} << 20;
+  constexpr auto kBatchAge = std::chrono::milliseconds(100);
   const auto items = rank_items(n, mpi.rank(), mpi.size());
   if (!mpi.distributed()) return run_cohort(items, options, make, work, sink, finish);
   if (mpi.rank() != 0) {
     // Finished items travel in batches (fewer, larger messages); the last batch goes before the final payload.
     ByteWriter batch;
     std::size_t in_batch = 0;
+    auto last_send = std::chrono::steady_clock::now();
     const auto send_batch = [&] {
+      last_send = std::chrono::steady_clock::now();
       if (in_batch == 0) return;
       ByteWriter message;
       message.put(in_batch);
@@ -56,7 +61,9 @@ std::size_t run_distributed(const MpiSession& mpi, std::size_t n, const CohortOp
         [&](std::size_t i, auto&& result) {  // serialised by run_cohort: one MPI call at a time
           batch.put(i);
           encode(batch, result);
-          if (++in_batch == kBatchItems || batch.bytes().size() > kBatchBytes) send_batch();
+          if (++in_batch == kBatchItems || batch.bytes().size() > kBatchBytes ||
+              std::chrono::steady_clock::now() - last_send > kBatchAge)
+            send_batch();
         },
         finish);
     send_batch();

@@ -42,6 +42,8 @@ void each_metric(const Context& c, Emit emit) {
   const auto rates = [&](int j) -> std::span<const double> {
     const auto& t = c.r->times_day;
     if (c.r->observable_rates.rows() != static_cast<Eigen::Index>(t.size())) return {};
+    const auto given = c.r->observable_rates.col(j);
+    if (given.array().isNaN().all()) return {};  // none given (the closed form): the same as all unknown
     rate_buffer.resize(t.size());
     for (std::size_t k = 0; k < t.size(); ++k) rate_buffer[k] = c.r->observable_rates(static_cast<Eigen::Index>(k), j);
     for (double d : c.r->discontinuities_day) {

@@ -89,6 +89,11 @@ class InOrder {
   explicit InOrder(std::vector<std::size_t> order) : order_(std::move(order)) {}
   template <class Deliver>
   void push(std::size_t index, Result&& result, Deliver deliver) {
+    if (waiting_.empty() && next_ < order_.size() && order_[next_] == index) {  // the next one: no waiting
+      deliver(index, std::move(result));
+      ++next_;
+      return;
+    }
     waiting_.emplace(index, std::move(result));
     while (next_ < order_.size()) {
       auto it = waiting_.find(order_[next_]);

@@ -112,7 +112,10 @@ double auc(std::span<const double> t, std::span<const double> v, double t_from, 
   for (std::size_t k = 0; k < t.size(); ++k) {
     if (t[k] <= t_prev) continue;
     const double t_next = std::min(t[k], t_to);
-    const double v_next = value_at(t, v, t_next);
+    // value_at(t, v, t_next) without its search where t_next is the sample t[k] (and no later sample shares it):
+    // the same expression with weight 0, so the same number.
+    const bool sample = t_next == t[k] && (k + 1 == t.size() || t[k + 1] > t[k]);
+    const double v_next = !sample ? value_at(t, v, t_next) : k + 1 == t.size() ? v[k] : v[k] + 0.0 * (v[k + 1] - v[k]);
     area += 0.5 * (v_prev + v_next) * (t_next - t_prev);
     t_prev = t_next;
     v_prev = v_next;

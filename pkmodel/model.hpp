@@ -93,6 +93,11 @@ class Model {
   // The closed form and its sensitivities to the parameters `which` in one pass (S as above).
   virtual void closed_form_sensitivities(double t, const double* p, std::span<const int> which, double* x,
                                          double* S) const = 0;
+  // The closed form and the observables at every time of `times`, without sensitivities, in one call (the same
+  // numbers as closed_form and observables time by time): column-major with n = times.size() rows,
+  // states[i·n + k] and observables[j·n + k].
+  virtual void closed_form_series(std::span<const double> times, const double* p, double* states,
+                                  double* observables) const = 0;
 
   // The compile-time-sized explicit integrator of this model's equations (pkmodel/fast_integrator.hpp), which
   // OdeSolver runs for SolverOptions::integrator dopri5 or auto; nullptr when the model has none.

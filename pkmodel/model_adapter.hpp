@@ -231,6 +231,25 @@ class ModelAdapter final : public Model {
     }
   }
 
+  void closed_form_series(std::span<const double> times, const double* p, double* states,
+                          double* observables) const override {
+    if constexpr (requires { &Eq::template closed_form<double>; }) {
+      std::array<double, kNp> pc;  // a copy: the stores below cannot alias it, so what depends on p alone is hoisted
+      std::copy_n(p, kNp, pc.begin());
+      const std::size_t n = times.size();
+      for (std::size_t k = 0; k < n; ++k) {
+        std::array<double, kNx> x;
+        std::array<double, kNy> y;
+        Eq::closed_form(times[k], pc.data(), x.data());
+        Eq::observables(times[k], x.data(), pc.data(), y.data());
+        for (std::size_t i = 0; i < kNx; ++i) states[i * n + k] = x[i];
+        for (std::size_t j = 0; j < kNy; ++j) observables[j * n + k] = y[j];
+      }
+    } else {
+      throw ModelError(std::string(Eq::kName), "this model has no closed-form solution");
+    }
+  }
+
   void closed_form(double t, const double* p, const double* dp, double* x, double* dx) const override {
     if constexpr (requires { &Eq::template closed_form<double>; }) {
       if (!dx) return Eq::closed_form(t, p, x);

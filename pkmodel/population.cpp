@@ -95,12 +95,18 @@ void PopulationModel::validate(const std::string& origin) const {
 
 std::vector<double> scenario_parameters(const std::vector<double>& individual, const std::vector<double>& typical_base,
                                         const std::vector<double>& typical_scenario) {
-  std::vector<double> p(individual.size());
+  std::vector<double> p;
+  scenario_parameters(individual, typical_base, typical_scenario, p);
+  return p;
+}
+
+void scenario_parameters(const std::vector<double>& individual, const std::vector<double>& typical_base,
+                         const std::vector<double>& typical_scenario, std::vector<double>& p) {
+  p.resize(individual.size());
   for (std::size_t i = 0; i < p.size(); ++i)
     p[i] = typical_scenario[i] == typical_base[i] ? individual[i]
            : typical_base[i] != 0.0               ? individual[i] * (typical_scenario[i] / typical_base[i])
                                                   : typical_scenario[i];
-  return p;
 }
 
 PopulationModel published_population(const Model& model) {

@@ -64,6 +64,9 @@ struct PopulationModel {
 // this equals typical_scenario·covariate effects·exp(η); for an empirical patient it shifts their values alike.
 std::vector<double> scenario_parameters(const std::vector<double>& individual, const std::vector<double>& typical_base,
                                         const std::vector<double>& typical_scenario);
+// The same into `out` (resized; no allocation when it has the room).
+void scenario_parameters(const std::vector<double>& individual, const std::vector<double>& typical_base,
+                         const std::vector<double>& typical_scenario, std::vector<double>& out);
 
 // The model's published IIV (iiv_omega2 in its table), diagonal; InputError when it has none.
 PopulationModel published_population(const Model& model);

@@ -2,10 +2,15 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
 #include "pkmodel/errors.hpp"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace cartpk {
 
@@ -17,31 +22,86 @@ QuantileSketch::QuantileSketch(double relative_accuracy, double zero_threshold)
   if (!(zero_threshold >= std::numeric_limits<double>::min() && std::isfinite(zero_threshold)))
     throw std::invalid_argument("quantile sketch: zero threshold " + number_text(zero_threshold) +
                                 " must be finite and at least the smallest normal double");
-  log_gamma_ = std::log1p(2 * alpha_ / (1 - alpha_));  // ln γ, γ = (1+α)/(1−α), without rounding γ first
-  multiplier_ = 1 / log_gamma_;
-  value_shift_ = std::log1p(alpha_ / (1 - alpha_));    // ln((γ+1)/2)
+  const double log_gamma = std::log1p(2 * alpha_ / (1 - alpha_));  // ln γ, γ = (1+α)/(1−α), without rounding γ
+  multiplier_ = 0.7 / log_gamma;  // 1/(min df/d(ln a) · ln γ), min df/d(ln a) = 10/7 (header)
 }
 
 void QuantileSketch::add(std::span<const double> values) {
   constexpr std::size_t block = 256;
-  constexpr int other = std::numeric_limits<int>::min();  // not a positive finite value: the one-value path
   int index[block];
   for (std::size_t start = 0; start < values.size(); start += block) {
     const std::size_t n = std::min(block, values.size() - start);
     const double* v = values.data() + start;
-    for (std::size_t k = 0; k < n; ++k)
-      index[k] = v[k] >= zero_threshold_ && v[k] < std::numeric_limits<double>::infinity() ? index_of(v[k]) : other;
-    for (std::size_t k = 0; k < n; ++k) {
-      if (index[k] == other) {
-        add(v[k], 1);
-        continue;
+    // Positive finite values (the common case) first: their indices, how many, and the smallest and largest, so
+    // that the store grows once and the counts, totals and extremes are not updated through memory per value.
+    std::size_t m = 0;
+    double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+    std::size_t k = 0;
+#if defined(__SSE2__)
+    // Two values at a time, the same operations as index_of in the same order (so the same indices).
+    {
+      const __m128d zero = _mm_set1_pd(zero_threshold_), inf = _mm_set1_pd(std::numeric_limits<double>::infinity());
+      const __m128i mantissa = _mm_set1_epi64x(0x000FFFFFFFFFFFFFll), one_bits = _mm_set1_epi64x(0x3FF0000000000000ll);
+      const __m128i two52_bits = _mm_set1_epi64x(0x4330000000000000ll);          // 2^52
+      const __m128d two52_bias = _mm_set1_pd(4503599627370496.0 + 1023.0);     // 2^52 + the exponent bias
+      const __m128d one = _mm_set1_pd(1.0), a = _mm_set1_pd(kCubicA), b = _mm_set1_pd(kCubicB),
+                    c = _mm_set1_pd(kCubicC), mult = _mm_set1_pd(multiplier_);
+      __m128d vlo = _mm_set1_pd(lo), vhi = _mm_set1_pd(hi);
+      alignas(16) int out[4];
+      for (; k + 2 <= n; k += 2) {
+        const __m128d x = _mm_loadu_pd(v + k);
+        const __m128d ok = _mm_and_pd(_mm_cmpge_pd(x, zero), _mm_cmplt_pd(x, inf));
+        const int regular = _mm_movemask_pd(ok);
+        const __m128i bits = _mm_castpd_si128(x);
+        // e = biased exponent − 1023, exactly: (2^52 + biased) − (2^52 + 1023)
+        const __m128d e = _mm_sub_pd(_mm_castsi128_pd(_mm_or_si128(_mm_srli_epi64(bits, 52), two52_bits)), two52_bias);
+        const __m128d s = _mm_sub_pd(_mm_castsi128_pd(_mm_or_si128(_mm_and_si128(bits, mantissa), one_bits)), one);
+        const __m128d p = _mm_mul_pd(_mm_add_pd(_mm_mul_pd(_mm_add_pd(_mm_mul_pd(a, s), b), s), c), s);
+        const __m128d t = _mm_mul_pd(_mm_add_pd(e, p), mult);
+        const __m128i i = _mm_cvttpd_epi32(t);                                  // truncated, in the low two lanes
+        const __m128i below = _mm_castpd_si128(_mm_cmplt_pd(_mm_cvtepi32_pd(i), t));  // all ones where i < t
+        _mm_store_si128(reinterpret_cast<__m128i*>(out), _mm_sub_epi32(i, _mm_shuffle_epi32(below, 0x08)));
+        index[m] = out[0];
+        m += static_cast<std::size_t>(regular & 1);
+        index[m] = out[1];
+        m += static_cast<std::size_t>(regular >> 1);
+        const __m128d kept_lo = _mm_or_pd(_mm_and_pd(ok, x), _mm_andnot_pd(ok, vlo));
+        const __m128d kept_hi = _mm_or_pd(_mm_and_pd(ok, x), _mm_andnot_pd(ok, vhi));
+        vlo = _mm_min_pd(vlo, kept_lo);
+        vhi = _mm_max_pd(vhi, kept_hi);
       }
-      positive_.add(index[k], 1);
-      ++count_;
-      if (v[k] < min_) min_ = v[k];
-      if (v[k] > max_) max_ = v[k];
+      alignas(16) double l[2], h[2];
+      _mm_store_pd(l, vlo);
+      _mm_store_pd(h, vhi);
+      lo = std::min(l[0], l[1]);
+      hi = std::max(h[0], h[1]);
     }
+#endif
+    for (; k < n; ++k) {  // without branches: zeros and positives mix unpredictably in a band
+      const bool regular = v[k] >= zero_threshold_ && v[k] < std::numeric_limits<double>::infinity();
+      index[m] = index_of(regular ? v[k] : 1.0);
+      m += regular ? 1 : 0;
+      lo = std::min(lo, regular ? v[k] : lo);
+      hi = std::max(hi, regular ? v[k] : hi);
+    }
+    if (m > 0) {
+      positive_.add_run(index, m, index_of(lo), index_of(hi));  // the index is monotone in the value
+      count_ += m;
+      min_ = std::min(min_, lo);
+      max_ = std::max(max_, hi);
+    }
+    if (m < n)
+      for (std::size_t j = 0; j < n; ++j)
+        if (!(v[j] >= zero_threshold_ && v[j] < std::numeric_limits<double>::infinity())) add(v[j], 1);
   }
+}
+
+void QuantileSketch::Store::add_run(const int* index, std::size_t n, int lo, int hi) {
+  grow_to_cover(lo, hi);
+  std::uint64_t* c = counts_.data();
+  const int offset = offset_;
+  for (std::size_t k = 0; k < n; ++k) ++c[static_cast<std::size_t>(index[k] - offset)];
+  total_ += n;
 }
 
 void QuantileSketch::Store::grow_to(int index) {
@@ -120,8 +180,25 @@ void QuantileSketch::clear() {
 double QuantileSketch::min() const { return empty() ? std::numeric_limits<double>::quiet_NaN() : min_; }
 double QuantileSketch::max() const { return empty() ? std::numeric_limits<double>::quiet_NaN() : max_; }
 
+// The a with f(a) = f, as 2^e·(1+s): e = floor(f), P(s) = f − e solved by bisection (P increases on [0, 1]).
+QuantileSketch::Power QuantileSketch::inverse_mapping(double f) {
+  const double e = std::floor(f);
+  const double target = f - e;
+  double lo = 0.0, hi = 1.0;
+  for (int k = 0; k < 60; ++k) {
+    const double mid = 0.5 * (lo + hi);
+    if (((kCubicA * mid + kCubicB) * mid + kCubicC) * mid < target) lo = mid;
+    else hi = mid;
+  }
+  return {1.0 + 0.5 * (lo + hi), static_cast<int>(e)};
+}
+
 double QuantileSketch::bucket_value(int index) const {
-  return std::exp(static_cast<double>(index) * log_gamma_ - value_shift_);
+  const Power lower = inverse_mapping(static_cast<double>(index - 1) / multiplier_);
+  const Power upper = inverse_mapping(static_cast<double>(index) / multiplier_);
+  // 2·L·U/(L+U) scaled by 2^−e_L, so that a bucket at the end of the double range does not overflow on the way.
+  const double l = lower.mantissa, u = std::ldexp(upper.mantissa, upper.exponent - lower.exponent);
+  return std::ldexp(2.0 * l * u / (l + u), lower.exponent);
 }
 
 // The value of rank `rank` (0-based) in the order −inf, negatives (largest magnitude first), zeros, positives, +inf.
@@ -168,7 +245,7 @@ std::vector<double> QuantileSketch::quantiles(std::span<const double> qs) const 
 }
 
 namespace {
-constexpr std::uint64_t words_format = 0x4444534b45544331;  // "DDSKETC1"
+constexpr std::uint64_t words_format = 0x4444534b45544332;  // "DDSKETC2" (cubic index mapping)
 [[noreturn]] void bad_words(const char* what) {
   throw std::invalid_argument(std::string("quantile sketch: malformed words (") + what + ")");
 }

@@ -2,24 +2,32 @@
 // A mergeable streaming quantile estimator with a relative-accuracy guarantee (DDSketch: Masson, Rim & Lee,
 // "DDSketch: a fast and fully-mergeable quantile sketch with relative-error guarantees", VLDB 2019).
 //
-// A value a = |v| ≥ zero_threshold goes to bucket i = ceil(ln a / ln γ), γ = (1+α)/(1−α), i.e. a ∈ (γ^(i−1), γ^i];
-// the bucket stands for 2γ^i/(γ+1), which is within α·a of every value in it. Negative values use a mirrored
-// store of |v|. Each store is a dense array of integer counts over the buckets between its smallest and largest
-// index, so memory is 8 bytes × (ln(max/min) / ln γ) per sign, about 8 bytes × ln(max/min) / (2α)
-// (10⁶ log-normal values with σ = 2 at α = 10⁻³: about 90 KB), whatever the number of values.
+// Index mapping: the paper's cubically interpolated logarithm. A value a = |v| ≥ zero_threshold, written
+// a = 2^e·(1+s) with s in [0, 1) (read off the bits of the double, no call to log), has
+// f(a) = e + P(s), P(s) = ((6/35·s − 3/5)·s + 10/7)·s, a continuous increasing approximation of log2(a) that is
+// exact at powers of two. It goes to bucket i = ceil(m·f(a)), i.e. a ∈ (L_i, U_i] with f(L_i) = (i−1)/m and
+// f(U_i) = i/m; the bucket stands for 2·L_i·U_i/(L_i+U_i), which is within (U_i/L_i − 1)/(U_i/L_i + 1) relative of
+// every value in it. df/d(ln a) = P'(s)·(1+s) ≥ 10/7 (its minimum, at s = 0 and s = 2/3), so with
+// m = 7/(10·ln γ), γ = (1+α)/(1−α), every bucket has U_i/L_i ≤ γ and so relative width at most that of the exact
+// logarithmic mapping, and the representative is within α·a of every value a in it. Buckets are ~1 % narrower
+// on average than the exact mapping's (1 % more of them). Negative values use a mirrored store of |v|. Each store
+// is a dense array of integer counts over the buckets between its smallest and largest index, so memory is about
+// 8 bytes × 1.01·ln(max/min)/ln γ per sign, about 8 bytes × ln(max/min) / (2α) (10⁶ log-normal values with σ = 2
+// at α = 10⁻³: about 90 KB), whatever the number of values.
 //
 // Guarantee: quantile(q) returns an estimate of the order statistic x of rank floor(q·(n−1)) (0-based, NumPy's
-// method='lower'), with |estimate − x| ≤ α·|x| (up to ~10⁻¹³ relative rounding of the logarithm and the
-// exponential); exactly x when x is the minimum or maximum (both kept exactly), 0 when x is in the zero bucket.
+// method='lower'), with |estimate − x| ≤ α·|x| (up to ~10⁻¹³ relative rounding of f and of its inverse); exactly
+// x when x is the minimum or maximum (both kept exactly), 0 when x is in the zero bucket.
 //
 // Special values: |v| < zero_threshold (default: the smallest normal double, so ±0 and subnormals) counts as 0;
 // +inf and −inf are counted on their own and are order statistics like any other (a quantile that falls on them
 // returns ±inf exactly); NaN is counted apart (nan_count()) and takes no part in count() or the quantiles.
 //
-// Determinism: the bucket of a value is a pure function of the value (std::log of this libm), counts are
-// integers, min and max are exact, so the state that quantile() reads — and so every result — depends only on
-// the multiset of values added: any order, any split into sketches merged in any order, gives bit-identical
-// quantiles (on machines sharing the same libm). Not thread-safe: one sketch per thread, then merge.
+// Determinism: the bucket of a value is a pure function of the value's bits (a few multiplications and adds, no
+// libm), counts are integers, min and max are exact, so the state that quantile() reads — and so every result —
+// depends only on the multiset of values added: any order, any split into sketches merged in any order, gives
+// bit-identical quantiles. Not thread-safe: one sketch per thread, then merge.
+#include <bit>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -81,6 +89,8 @@ class QuantileSketch {
       }
       total_ += n;
     }
+    // Adds one to each of index[0..n), all of which are in [lo, hi].
+    void add_run(const int* index, std::size_t n, int lo, int hi);
     void merge(const Store& other);
     void clear();
     [[nodiscard]] std::uint64_t total() const { return total_; }
@@ -98,20 +108,27 @@ class QuantileSketch {
     std::uint64_t total_ = 0;
   };
 
-  // ceil(ln(a) · multiplier_) for a ≥ zero_threshold_ (≥ the smallest normal), without a call to ceil.
+  // ceil(m·f(a)) for a ≥ zero_threshold_ (≥ the smallest normal, finite), f the cubic log2 of the header.
   [[nodiscard]] int index_of(double a) const {
-    const double t = std::log(a) * multiplier_;
+    const auto bits = std::bit_cast<std::uint64_t>(a);
+    const double e = static_cast<double>(static_cast<int>(bits >> 52) - 1023);  // a > 0: no sign bit
+    const double s = std::bit_cast<double>((bits & 0x000FFFFFFFFFFFFFull) | 0x3FF0000000000000ull) - 1.0;
+    const double t = (e + ((kCubicA * s + kCubicB) * s + kCubicC) * s) * multiplier_;
     const int i = static_cast<int>(t);  // truncates towards zero
     return i + (static_cast<double>(i) < t ? 1 : 0);
   }
-  [[nodiscard]] double bucket_value(int index) const;  // 2γ^i/(γ+1)
+  static constexpr double kCubicA = 6.0 / 35.0, kCubicB = -3.0 / 5.0, kCubicC = 10.0 / 7.0;
+  struct Power {
+    double mantissa;  // in [1, 2]
+    int exponent;
+  };
+  [[nodiscard]] static Power inverse_mapping(double f);  // the a with f(a) = f, as mantissa·2^exponent
+  [[nodiscard]] double bucket_value(int index) const;  // 2·L·U/(L+U) of bucket (L, U]
   [[nodiscard]] double value_at_rank(std::uint64_t rank) const;
 
   double alpha_;
   double zero_threshold_;
-  double log_gamma_;     // ln γ
-  double multiplier_;    // 1 / ln γ
-  double value_shift_;   // ln((γ+1)/2): bucket_value(i) = exp(i·ln γ − value_shift_)
+  double multiplier_;    // m = 7/(10·ln γ)
   Store positive_;
   Store negative_;       // of |v|
   std::uint64_t zero_count_ = 0;

@@ -147,10 +147,14 @@ void ClosedFormSolver::solve(const SimulationRequest& request, SimulationResult&
   x_.resize(nx);
   S_.resize(nx * ns);
   const double* p = request.parameters.data();
-  for (std::size_t k = 0; k < request.times_day.size(); ++k) {
-    const double t = request.times_day[k];
-    model_.closed_form_sensitivities(t, p, request.sensitivity_parameters, x_.data(), S_.data());
-    detail::record_output(model_, request, k, t, x_.data(), S_.data(), result, scratch_);
+  if (ns == 0) {  // states and observables of every output time in one call
+    model_.closed_form_series(request.times_day, p, result.states.data(), result.observables.data());
+  } else {
+    for (std::size_t k = 0; k < request.times_day.size(); ++k) {
+      const double t = request.times_day[k];
+      model_.closed_form_sensitivities(t, p, request.sensitivity_parameters, x_.data(), S_.data());
+      detail::record_output(model_, request, k, t, x_.data(), S_.data(), result, scratch_);
+    }
   }
   for (int e = 0; e < model_.n_events(); ++e) {  // the solution at the model's events (e.g. the peak at tmax)
     double t = 0.0;

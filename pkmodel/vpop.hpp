@@ -56,8 +56,8 @@ struct ScenarioSummary {
   std::uint64_t simulated = 0, failed = 0;
   // Curves waiting to enter the band sketches: adding a block of patients one band point at a time keeps each
   // sketch in cache (adds in any grouping give the same sketch).
-  std::vector<double> pending;           // patient-major: n_pending × bands.size()
-  std::size_t n_pending = 0;
+  std::vector<double> pending;           // patient-major: n_pending × bands.size(), n_pending ≤ block
+  std::size_t n_pending = 0, block = 0;  // block: set by the first add_curve
   // Every ok patient's metrics, per metric column, kept where the patients are delivered (rank 0) for exact
   // quantiles; not merged between threads or ranks.
   std::vector<std::vector<double>> metric_values;
@@ -82,6 +82,15 @@ PatientResult decode_patient(ByteReader& in);
 void encode(ByteWriter& out, const std::vector<ScenarioSummary>& summaries);
 std::vector<ScenarioSummary> decode_summaries(ByteReader& in);
 
+class VirtualPopulation;
+
+// What simulate() reuses from patient to patient on one thread (the request and the solution's buffers).
+struct VpopScratch {
+  SimulationRequest request;
+  SimulationResult solution;
+  const VirtualPopulation* owner = nullptr;  // the population whose grid `request` holds
+};
+
 class VirtualPopulation {
  public:
   // Validates the scenarios against the model (InputError naming each scenario's origin).
@@ -96,6 +105,9 @@ class VirtualPopulation {
   [[nodiscard]] std::vector<ScenarioSummary> empty_summaries() const;
   // Patient `index` in every scenario, added to `summaries` (one per scenario). Never throws for a solver failure.
   PatientResult simulate(Solver& solver, std::size_t index, std::vector<ScenarioSummary>& summaries) const;
+  // The same, reusing the thread's scratch (no allocation for the solution).
+  PatientResult simulate(Solver& solver, VpopScratch& scratch, std::size_t index,
+                         std::vector<ScenarioSummary>& summaries) const;
 
  private:
   PopulationModel population_;

@@ -83,7 +83,7 @@ void run_vpop(const VpopCliOptions& opt, Context& context, bool times_given, boo
   auto previous_term = std::signal(SIGTERM, on_vpop_signal);
   const std::size_t n = vpop.settings().n_patients;
   const auto run = run_population(vpop, {opt.threads, opt.quiet, &g_interrupted, "cartpk vpop"},
-                                  [&](const PatientResult& p) { prepared.writer->append(p); });
+                                  [&](PatientResult& p) { prepared.writer->append(std::move(p)); });
   std::signal(SIGINT, previous_int);
   std::signal(SIGTERM, previous_term);
   if (!root) return;

@@ -37,14 +37,18 @@ class Progress {
 }  // namespace
 
 PopulationRun run_population(const VirtualPopulation& vpop, const PopulationRunOptions& options,
-                             const std::function<void(const PatientResult&)>& deliver) {
+                             const std::function<void(PatientResult&)>& deliver) {
   const auto& mpi = parallel::world();
   struct Workspace {
     std::unique_ptr<Solver> solver;
     std::vector<ScenarioSummary> summaries;
+    VpopScratch scratch;
   };
   PopulationRun run;
   run.totals = vpop.empty_summaries();
+  if (mpi.rank() == 0)  // every patient's metrics end up here: room for them up front, not grown by doubling
+    for (auto& summary : run.totals)
+      for (auto& column : summary.metric_values) column.reserve(vpop.settings().n_patients);
   const auto merge = [&](const std::vector<ScenarioSummary>& part) {
     for (std::size_t s = 0; s < run.totals.size(); ++s) run.totals[s].merge(part[s]);
   };
@@ -53,8 +57,8 @@ PopulationRun run_population(const VirtualPopulation& vpop, const PopulationRunO
   Progress progress(n, options.quiet || mpi.rank() != 0, options.command);
   parallel::run_distributed(
       mpi, n, {options.threads, options.cancel, 16},  // cheap patients (closed forms): one lock per 16
-      [&] { return Workspace{vpop.make_workspace_solver(), vpop.empty_summaries()}; },
-      [&](Workspace& w, std::size_t i) { return vpop.simulate(*w.solver, i, w.summaries); },
+      [&] { return Workspace{vpop.make_workspace_solver(), vpop.empty_summaries(), {}}; },
+      [&](Workspace& w, std::size_t i) { return vpop.simulate(*w.solver, w.scratch, i, w.summaries); },
       [&](std::size_t i, PatientResult&& patient) {  // rank 0: every patient, local or remote
         in_order.push(i, std::move(patient), [&](std::size_t, PatientResult&& p) {
           for (std::size_t s = 0; s < p.status.size(); ++s) {

@@ -25,8 +25,9 @@ struct PopulationRun {
   double seconds = 0.0;
 };
 
-// `deliver` runs on rank 0 only, once per patient, in patient order. Every rank must call this (collective).
+// `deliver` runs on rank 0 only, once per patient, in patient order (it may move the patient away). Every rank must
+// call this (collective).
 PopulationRun run_population(const VirtualPopulation& vpop, const PopulationRunOptions& options,
-                             const std::function<void(const PatientResult&)>& deliver);
+                             const std::function<void(PatientResult&)>& deliver);
 
 }  // namespace cartpk::cli
