@@ -342,7 +342,8 @@ void VpopWriter::append(PatientResult&& patient) {
     w.hand_over();
 }
 
-void VpopWriter::finish(const std::vector<ScenarioSummary>& summaries, bool complete, double seconds) {
+void VpopWriter::finish(const std::vector<ScenarioSummary>& summaries, bool complete, double seconds,
+                        unsigned threads) {
   auto& w = *impl_;
   w.hand_over();
   w.stop_writer();
@@ -359,7 +360,7 @@ void VpopWriter::finish(const std::vector<ScenarioSummary>& summaries, bool comp
       }
       w.bands[s][j].append(rows);
     }
-    const auto mq = summary.metric_quantiles(levels);
+    const auto mq = summary.metric_quantiles(levels, threads);
     if (!mq.empty()) w.metric_quantiles[s].append(mq);
     if (s < w.events.size()) {
       std::vector<double> rows;

@@ -23,7 +23,8 @@ class VpopWriter {
 
   void append(PatientResult&& patient);  // the next patient in order
   // Writes the summaries, marks the file complete or partial, and renames both outputs into place.
-  void finish(const std::vector<ScenarioSummary>& summaries, bool complete, double seconds);
+  // `threads`: how many may compute the exact metric quantiles (the run's thread count).
+  void finish(const std::vector<ScenarioSummary>& summaries, bool complete, double seconds, unsigned threads = 1);
 
  private:
   struct Impl;

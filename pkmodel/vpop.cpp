@@ -1,7 +1,9 @@
 #include "pkmodel/vpop.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <thread>
 
 #include "pkmodel/errors.hpp"
 
@@ -67,15 +69,15 @@ double sorted_linear_quantile(const std::vector<double>& values, double q) {
   return values[lower] + (position - static_cast<double>(lower)) * (values[upper] - values[lower]);
 }
 
-std::vector<double> ScenarioSummary::metric_quantiles(const std::vector<double>& levels) const {
+std::vector<double> ScenarioSummary::metric_quantiles(const std::vector<double>& levels, unsigned threads) const {
   std::vector<double> out(metric_values.size() * levels.size(), std::nan(""));
   // Levels in increasing order: each selection then only orders what lies above the previous one.
   std::vector<std::size_t> order(levels.size());
   for (std::size_t l = 0; l < order.size(); ++l) order[l] = l;
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return levels[a] < levels[b]; });
-  for (std::size_t m = 0; m < metric_values.size(); ++m) {
+  const auto column = [&](std::size_t m) {
     auto values = metric_values[m];  // a copy: partially ordered for each level (selection, not a full sort)
-    if (values.empty()) continue;
+    if (values.empty()) return;
     std::size_t from = 0;  // everything before `from` is <= everything from it on
     for (const std::size_t l : order) {
       const double position = levels[l] * static_cast<double>(values.size() - 1);
@@ -87,7 +89,16 @@ std::vector<double> ScenarioSummary::metric_quantiles(const std::vector<double>&
       const double next = lower + 1 < values.size() ? *std::min_element(at_lower + 1, values.end()) : at;
       out[m * levels.size() + l] = at + (position - static_cast<double>(lower)) * (next - at);
     }
-  }
+  };
+  // Columns are independent: spread over the threads (each column's numbers are the same whoever computes them).
+  std::atomic<std::size_t> next_column{0};
+  const auto work = [&] {
+    for (std::size_t m; (m = next_column.fetch_add(1)) < metric_values.size();) column(m);
+  };
+  std::vector<std::thread> pool;
+  for (std::size_t t = 1; t < std::min<std::size_t>(threads, metric_values.size()); ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
   return out;
 }
 

@@ -68,7 +68,8 @@ struct ScenarioSummary {
   void add_metrics(const std::vector<double>& values);
   // Quantiles (linear interpolation between order statistics, NumPy's default) of each metric over the patients
   // where it is defined (NaN excluded): n_metrics × levels.size(); NaN where no patient reached it.
-  [[nodiscard]] std::vector<double> metric_quantiles(const std::vector<double>& levels) const;
+  // `threads`: columns computed in parallel (the same numbers).
+  [[nodiscard]] std::vector<double> metric_quantiles(const std::vector<double>& levels, unsigned threads = 1) const;
   [[nodiscard]] std::size_t metric_count(std::size_t column) const;
 };
 

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <span>
 #include <stdexcept>
 #include <vector>
 
@@ -158,6 +159,54 @@ TEST_CASE("quantile sketch: values at bucket edges and at the extremes of the do
       CAPTURE(x);
       CAPTURE(e);
       FAIL("rank " << rank << " outside the guarantee");
+    }
+  }
+}
+
+TEST_CASE("quantile sketch: values at the cubic index mapping's bucket edges and powers of two keep the guarantee") {
+  // The edges computed here from the mapping's definition (header): f(a) = e + P(s), a = 2^e·(1+s),
+  // P(s) = ((6/35·s − 3/5)·s + 10/7)·s, bucket i = ceil(m·f(a)), m = 7/(10·ln γ).
+  for (const double alpha : {1e-3, 1e-2, 0.2}) {
+    const double m = 0.7 / std::log1p(2 * alpha / (1 - alpha));
+    const auto inverse = [](double f) {
+      const double e = std::floor(f);
+      double lo = 0.0, hi = 1.0;
+      for (int k = 0; k < 200; ++k) {
+        const double mid = 0.5 * (lo + hi);
+        (((6.0 / 35.0 * mid - 3.0 / 5.0) * mid + 10.0 / 7.0) * mid < f - e ? lo : hi) = mid;
+      }
+      return std::ldexp(1.0 + 0.5 * (lo + hi), static_cast<int>(e));
+    };
+    std::vector<double> values;
+    const int last = static_cast<int>(1000 * m);
+    for (int i = -last; i <= last; i += std::max(1, last / 3000)) {
+      const double edge = inverse(i / m);
+      if (!(edge >= std::numeric_limits<double>::min() && std::isfinite(edge))) continue;
+      for (const double v : {edge, std::nextafter(edge, 0.0), std::nextafter(edge, inf)}) {
+        values.push_back(v);
+        values.push_back(-v);
+      }
+    }
+    for (int e = -1020; e <= 1020; e += 7)  // powers of two and the mapping's flattest point, s = 2/3
+      for (const double v : {std::ldexp(1.0, e), std::ldexp(5.0 / 3.0, e), std::nextafter(std::ldexp(1.0, e), 0.0)})
+        values.push_back(v);
+    CAPTURE(alpha);
+    QuantileSketch whole(alpha);
+    whole.add(std::span<const double>(values));  // the block path
+    const auto one_by_one = sketch_of(values, alpha);
+    check_all_levels(values, whole);
+    std::vector<double> sorted = values;
+    std::sort(sorted.begin(), sorted.end());
+    for (std::size_t r = 0; r < sorted.size(); r += 7) {
+      const double q = static_cast<double>(r) / static_cast<double>(sorted.size() - 1);
+      const double x = sorted[static_cast<std::size_t>(q * static_cast<double>(sorted.size() - 1))];
+      const double e = whole.quantile(q);
+      CHECK(bit_identical(e, one_by_one.quantile(q)));
+      if (!(std::abs(e - x) <= (alpha + 1e-12) * std::abs(x))) {
+        CAPTURE(x);
+        CAPTURE(e);
+        FAIL("rank " << r << " outside the guarantee");
+      }
     }
   }
 }

@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,7 +33,7 @@ std::atomic<bool> g_interrupted{false};
 extern "C" void on_vpop_signal(int) { g_interrupted.store(true); }
 
 // Per scenario: median [5–95 %] of the main metrics.
-void print_summary(const VirtualPopulation& vpop, const std::vector<ScenarioSummary>& summaries) {
+void print_summary(const VirtualPopulation& vpop, const std::vector<ScenarioSummary>& summaries, unsigned threads) {
   const auto& columns = vpop.metric_columns();
   const std::vector<double> levels{0.5, 0.05, 0.95};
   for (std::size_t s = 0; s < summaries.size(); ++s) {
@@ -40,7 +41,7 @@ void print_summary(const VirtualPopulation& vpop, const std::vector<ScenarioSumm
     std::printf("scenario %s: %llu patients simulated, %llu failed; median [5 - 95 %%]\n",
                 vpop.settings().scenarios[s].name.c_str(), static_cast<unsigned long long>(summary.simulated),
                 static_cast<unsigned long long>(summary.failed));
-    const auto q = summary.metric_quantiles(levels);
+    const auto q = summary.metric_quantiles(levels, threads);
     for (std::size_t c = 0; c < columns.size(); ++c) {
       const std::size_t reached = summary.metric_count(c);
       if (reached == 0) {
@@ -90,8 +91,9 @@ void run_vpop(const VpopCliOptions& opt, Context& context, bool times_given, boo
   const bool interrupted = run.delivered < n;
   // Every claimed patient finishes before the pool stops, so after an interruption the summaries cover the patients
   // written (one process); across MPI ranks, patients finished beyond a gap in the order are in the summaries only.
-  prepared.writer->finish(run.totals, !interrupted, run.seconds);
-  print_summary(vpop, run.totals);
+  const unsigned threads = cohort_threads(opt.threads, std::numeric_limits<std::size_t>::max());  // the run's
+  prepared.writer->finish(run.totals, !interrupted, run.seconds, threads);
+  print_summary(vpop, run.totals, threads);
   std::printf("wrote %s%s%s\n", opt.out.c_str(), opt.table.empty() ? "" : " and ", opt.table.c_str());
   if (interrupted) {
     std::fprintf(stderr, "cartpk vpop: interrupted; the %zu patients completed in order are written to %s (marked partial)\n",
