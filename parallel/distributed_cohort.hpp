@@ -43,16 +43,24 @@ std::size_t run_distributed(const MpiSession& mpi, std::size_t n, const CohortOp
   if (!mpi.distributed()) return run_cohort(items, options, make, work, sink, finish);
   if (mpi.rank() != 0) {
     // Finished items travel in batches (fewer, larger messages); the last batch goes before the final payload.
+    // Two message buffers: a batch is sent without waiting for rank 0 to take it (the workers go on), and its
+    // buffer is reused once the batch after next is ready (by then long delivered).
     ByteWriter batch;
     std::size_t in_batch = 0;
     auto last_send = std::chrono::steady_clock::now();
+    ByteWriter messages[2];
+    PendingSend in_flight[2];
+    int slot = 0;
     const auto send_batch = [&] {
       last_send = std::chrono::steady_clock::now();
       if (in_batch == 0) return;
-      ByteWriter message;
+      in_flight[slot].wait();
+      ByteWriter& message = messages[slot];
+      message.bytes().clear();
       message.put(in_batch);
       message.put_bytes(batch.bytes());
-      mpi.send(0, kItems, message.bytes());
+      mpi.isend(0, kItems, message.bytes(), in_flight[slot]);
+      slot = 1 - slot;
       batch.bytes().clear();
       in_batch = 0;
     };
@@ -70,7 +78,9 @@ std::size_t run_distributed(const MpiSession& mpi, std::size_t n, const CohortOp
     ByteWriter out;
     out.put(done);
     payload(out);
-    mpi.send(0, kDone, out.bytes());
+    mpi.send(0, kDone, out.bytes());  // after the batches in flight (MPI keeps a sender's messages in order)
+    in_flight[0].wait();
+    in_flight[1].wait();
     return done;
   }
   std::mutex serial;  // rank 0: local workers and the receiver share the sink
@@ -78,15 +88,14 @@ std::size_t run_distributed(const MpiSession& mpi, std::size_t n, const CohortOp
   std::exception_ptr receive_error;
   std::thread receiver([&] {
     try {
+      Message message;  // one buffer for every message (no allocation per batch)
       for (int finished_ranks = 0; finished_ranks < mpi.size() - 1;) {
         // Polled, not a blocking receive: MPI's blocking calls spin, and this thread shares rank 0's cores with
         // its workers.
-        const auto waiting = mpi.poll();
-        if (!waiting) {
+        if (!mpi.poll(message)) {
           std::this_thread::sleep_for(std::chrono::microseconds(200));
           continue;
         }
-        const Message& message = *waiting;
         ByteReader in(message.bytes);
         if (message.tag == kItems) {
           for (auto count = in.get<std::size_t>(); count > 0; --count) {

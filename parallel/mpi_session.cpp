@@ -1,6 +1,7 @@
 #include "parallel/mpi_session.hpp"
 
 #include <cstdlib>
+#include <cstring>
 
 #ifdef CARTPK_HAVE_MPI
 #include <mpi.h>
@@ -83,6 +84,58 @@ Message MpiSession::receive_any() const {
 #else
   throw MpiError("MPI: receive called in a build without MPI");
 #endif
+}
+
+bool MpiSession::poll(Message& message) const {
+#ifdef CARTPK_HAVE_MPI
+  int waiting = 0;
+  MPI_Status status;
+  check(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &waiting, &status), "MPI_Iprobe");
+  if (!waiting) return false;
+  int count = 0;
+  check(MPI_Get_count(&status, MPI_BYTE, &count), "MPI_Get_count");
+  message.source = status.MPI_SOURCE;
+  message.tag = status.MPI_TAG;
+  message.bytes.resize(static_cast<std::size_t>(count));  // keeps its capacity: no allocation once grown
+  check(MPI_Recv(message.bytes.data(), count, MPI_BYTE, status.MPI_SOURCE, status.MPI_TAG, MPI_COMM_WORLD,
+                 MPI_STATUS_IGNORE), "MPI_Recv");
+  return true;
+#else
+  (void)message;
+  throw MpiError("MPI: poll called in a build without MPI");
+#endif
+}
+
+void MpiSession::isend(int destination, int tag, const std::vector<std::byte>& bytes, PendingSend& pending) const {
+#ifdef CARTPK_HAVE_MPI
+  static_assert(sizeof(MPI_Request) <= sizeof(pending.request_));
+  if (pending.active_) throw MpiError("MPI: isend on a send still in flight");
+  MPI_Request request;
+  check(MPI_Isend(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, destination, tag, MPI_COMM_WORLD, &request),
+        "MPI_Isend");
+  std::memcpy(pending.request_, &request, sizeof request);
+  pending.active_ = true;
+#else
+  (void)destination, (void)tag, (void)bytes, (void)pending;
+  throw MpiError("MPI: isend called in a build without MPI");
+#endif
+}
+
+void PendingSend::wait() {
+  if (!active_) return;
+  active_ = false;
+#ifdef CARTPK_HAVE_MPI
+  MPI_Request request;
+  std::memcpy(&request, request_, sizeof request);
+  check(MPI_Wait(&request, MPI_STATUS_IGNORE), "MPI_Wait");
+#endif
+}
+
+PendingSend::~PendingSend() {
+  try {
+    wait();
+  } catch (...) {  // a destructor does not throw; the failure shows in the next MPI call
+  }
 }
 
 std::optional<Message> MpiSession::poll() const {

@@ -22,6 +22,23 @@ struct Message {
   std::vector<std::byte> bytes;
 };
 
+// A send in flight (MpiSession::isend): its bytes must stay alive and unchanged until wait() returns. The
+// destructor waits.
+class PendingSend {
+ public:
+  PendingSend() = default;
+  ~PendingSend();
+  PendingSend(const PendingSend&) = delete;
+  PendingSend& operator=(const PendingSend&) = delete;
+  void wait();
+  [[nodiscard]] bool active() const { return active_; }
+
+ private:
+  friend class MpiSession;
+  alignas(8) unsigned char request_[16] = {};  // an MPI_Request
+  bool active_ = false;
+};
+
 class MpiSession {
  public:
   MpiSession(int& argc, char**& argv);  // MPI_Init_thread (serialized) when launched by mpirun/srun
@@ -38,6 +55,10 @@ class MpiSession {
   void send(int destination, int tag, const std::vector<std::byte>& bytes) const;
   [[nodiscard]] Message receive_any() const;  // from any rank, any tag
   [[nodiscard]] std::optional<Message> poll() const;  // a waiting message, or none (does not block)
+  // The same into `message`, reusing its buffer; false when none is waiting.
+  bool poll(Message& message) const;
+  // Starts sending without waiting for the receiver (MPI_Isend); `pending` must be inactive (wait() it first).
+  void isend(int destination, int tag, const std::vector<std::byte>& bytes, PendingSend& pending) const;
   void abort(int code) const;                 // MPI_Abort: every rank stops (a rank 0 failure mid-run)
   // Collective: true when every rank passes true (after input checks, so no rank starts work alone).
   [[nodiscard]] bool all_agree(bool ok) const;
