@@ -7,6 +7,8 @@ All results are written together to <build>/bench/results.json. The exit status 
 (a missing executable, a crashed run, or predictions that disagree).
 
 Benchmarks:
+  popfit      population fits (bench/popfit_bench.py): SAEM and FOCE-I on 100 simulated stein2019 subjects (1 and
+              2 threads), against R nlme on the same problems, and a 40-subject cart_cd19_bcma population.
   stein2019   10,000 log-normal parameter sets of the stein2019 model (spec M1) at 12 sampling times:
               bench_stein2019 (closed form / ODE, each with and without sensitivities) against
               bench/peer_stein2019.py (vectorised NumPy closed form; SciPy LSODA ODE in a per-set loop).
@@ -1302,6 +1304,12 @@ def bench_solver(ctx):
     return solver_lsoda.run(ctx, BenchError, run_json, print_table)
 
 
+def bench_popfit(ctx):
+    sys.path.insert(0, str(HERE))
+    import popfit_bench
+    return popfit_bench.bench_popfit(ctx, cartpk_exe(ctx), print_table, ctx.args.timeout)
+
+
 BENCHMARKS = {
     "stein2019": bench_stein2019,
     "cart_cd19_bcma": bench_cart_cd19_bcma,
@@ -1315,6 +1323,7 @@ BENCHMARKS = {
     "muellerschoell2021": bench_muellerschoell2021,
     "singh2021_idecel": bench_singh2021_idecel,
     "solver": bench_solver,
+    "popfit": bench_popfit,
 }
 
 

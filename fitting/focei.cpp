@@ -124,14 +124,14 @@ void run_focei(const PopulationContext& context, PopulationEstimates& estimates,
   int evaluations = 0, search_draws = kThoroughSearch;
   const auto evaluate = [&](const Eigen::VectorXd& psi) {
     const auto e = layout.unpack(psi, estimates);
-    auto etas = best_etas;
-    const auto terms = focei_terms(context, e, etas, search_draws);
+    auto modes = best_etas;
+    const auto terms = focei_terms(context, e, modes, search_draws);
     const double value = terms.failed.empty() ? terms.minus2ll : kInfeasible;
     ++evaluations;
     if (value < best) {
       best = value;
       best_psi = psi;
-      best_etas = std::move(etas);
+      best_etas = std::move(modes);
       PopulationIteration it{evaluations, "focei", value, e.mu};
       result.trace.push_back(it);
       if (progress) progress(it);
@@ -156,7 +156,7 @@ void run_focei(const PopulationContext& context, PopulationEstimates& estimates,
   // there can lower the objective the previous pass converged on (events crossing sampling times move the modes).
   for (int pass = 0; pass < kMaxPasses && !result.interrupted; ++pass) {
     const double before = best;
-    search_draws = kThoroughSearch;
+    search_draws = pass == 0 ? kThoroughSearch : kThoroughSearch / 4;
     best = std::numeric_limits<double>::infinity();  // the re-searched value at the best point is the new reference
     evaluate(best_psi);
     search_draws = 0;

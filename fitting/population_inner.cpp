@@ -1,4 +1,5 @@
 // The population fit's shared pieces: the subject pool and the FOCE-I inner problem (the conditional mode of η).
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -138,7 +139,8 @@ Kink nearest_kink(const PopulationContext& context, const Subject& subject, cons
 InnerSolution local_mode(const PopulationContext& context, IndividualModel& model, const Eigen::VectorXd& mean,
                          const OmegaFactors& omega, const std::vector<ErrorModel>& errors, Eigen::VectorXd eta) {
   constexpr int kMaxIterations = 100;
-  constexpr double kDecrement = 1e-12;  // stop when the Newton decrement −gᵀδ/2 is below this (on L)
+  constexpr double kDecrement = 1e-7;  // stop when the Newton decrement −gᵀδ/2 is below this (on L)
+  constexpr double kSettled = 1e-7;    // or when L changes by less than this (the solver's precision shows)
   InnerSolution out;
   InnerPoint point = evaluate(context, model, mean, omega, errors, eta);
   if (!std::isfinite(point.objective)) return out;
@@ -149,15 +151,21 @@ InnerSolution local_mode(const PopulationContext& context, IndividualModel& mode
     if (!(slope < 0.0) || -0.5 * slope < kDecrement) break;
     double s = 1.0, trial = 0.0;
     Eigen::VectorXd candidate;
-    for (int halving = 0; halving < 40; ++halving, s *= 0.5) {
+    // Backtracking by the minimum of the quadratic through L(0), L'(0) and L(s), kept within [s/10, s/2].
+    for (int backtrack = 0; backtrack < 40; ++backtrack) {
       candidate = eta + s * step;
       trial = value_at(context, model, mean, omega, errors, candidate);
-      if (trial <= point.objective + 1e-4 * s * slope) break;
+      if (trial <= point.objective + 1e-4 * s * slope || std::abs(trial - point.objective) < kSettled) break;
+      const double curvature = trial - point.objective - slope * s;
+      const double s_min = std::isfinite(trial) && curvature > 0.0 ? -slope * s * s / (2.0 * curvature) : 0.1 * s;
+      s = std::clamp(s_min, 0.1 * s, 0.5 * s);
     }
     if (!(trial <= point.objective)) break;  // no decrease along the Gauss–Newton direction: at the mode
+    const bool settled = point.objective - trial < kSettled;
     eta = candidate;
     point = evaluate(context, model, mean, omega, errors, eta);
     if (!std::isfinite(point.objective)) return out;
+    if (settled) break;  // the last step gained almost nothing: at the mode to the objective's precision
   }
   // Gauss–Newton stalls at a kink (an event time crossing a sampling time, as stein2019's tmax): finish there
   // derivative-free, then take the FOCE-I terms at the point found.
@@ -215,7 +223,9 @@ InnerSolution local_mode(const PopulationContext& context, IndividualModel& mode
 InnerSolution solve_inner(const PopulationContext& context, IndividualModel& model, const Eigen::VectorXd& mean,
                           const OmegaFactors& omega, const std::vector<ErrorModel>& errors,
                           const std::vector<Eigen::VectorXd>& starts) {
-  constexpr std::size_t kLocalSearches = 3;
+  // A thorough search (many starts) runs local searches from the best three; otherwise from the best start only
+  // (the warm start, unless η = 0 is better).
+  const std::size_t local_searches = starts.size() > 2 ? 3 : 1;
   // The candidates ranked by L; local searches from the best few (modes differ where events cross sampling times,
   // or where a model has a symmetry such as a biexponential's two labellings).
   std::vector<std::pair<double, Eigen::VectorXd>> ranked;
@@ -223,7 +233,7 @@ InnerSolution solve_inner(const PopulationContext& context, IndividualModel& mod
     if (start.size() == context.n_eta()) ranked.emplace_back(value_at(context, model, mean, omega, errors, start), start);
   std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   InnerSolution best;
-  for (std::size_t k = 0; k < ranked.size() && k < kLocalSearches; ++k) {
+  for (std::size_t k = 0; k < ranked.size() && k < local_searches; ++k) {
     if (!std::isfinite(ranked[k].first) && k > 0) break;
     auto candidate = local_mode(context, model, mean, omega, errors, ranked[k].second);
     if (candidate.ok && (!best.ok || candidate.objective < best.objective)) best = std::move(candidate);
