@@ -11,8 +11,9 @@ checks them against `cartpk models`):
                     eta ~ N(0, diag(omega^2)) with Stein 2019's omega^2 read as variances of the log parameters;
                     a patient with any parameter outside the model's bounds is redrawn whole (rejection);
                   - curves: qpcr at every output time, flow = qpcr / kcp;
-                  - metrics: Cmax, Tmax and AUC0-28 (linear trapezoids) of qpcr and flow, qpcr persistence (last
-                    time with qpcr >= LLOQ, crossing interpolated linearly);
+                  - metrics: Cmax, Tmax (the peak at tmax, where the closed form is cmax, when tmax is within the
+                    grid; else on the grid) and AUC0-28 (linear trapezoids) of qpcr and flow, qpcr persistence
+                    (last time with qpcr >= LLOQ, crossing interpolated linearly);
                   - summaries: 5/25/50/75/95 % quantiles of both observables at every time and of every metric.
   cart_cd19_bcma  N patients of the cart_cd19_bcma model (spec M2; equations from tests/python/m2_reference.py)
                   through dose scenarios (cells/kg), one scipy.integrate.solve_ivp(method="LSODA") solve per
@@ -153,6 +154,13 @@ def stein2019(args):
             flow = qpcr / STEIN_KCP
             mq = curve_metrics(times, qpcr, 28.0, STEIN_LLOQ)
             mf = curve_metrics(times, flow, 28.0)
+            # The peak is at tmax (the closed form's value there is cmax), as cartpk reports it: exactly, not on
+            # the output grid, when tmax lies within the grid.
+            at_peak = ((tmax >= times[0]) & (tmax <= times[-1]))[:, 0]
+            for m, peak in ((mq, cmax[:, 0]), (mf, cmax[:, 0] / STEIN_KCP)):
+                higher = at_peak & (peak > m["cmax"])
+                m["cmax"] = np.where(higher, peak, m["cmax"])
+                m["tmax"] = np.where(higher, tmax[:, 0], m["tmax"])
             metrics = np.column_stack([mf["cmax"], mf["tmax"], mf["auc"], mq["cmax"], mq["tmax"], mq["auc"],
                                        mq["persistence"]])
             results.append({"bands": {"qpcr": quantiles(qpcr), "flow": quantiles(flow)},

@@ -938,7 +938,7 @@ def bench_vpop(ctx):
     check_metric = max(abs(mmed[k][m] / v - 1) for k in range(len(names))
                        for m, v in peer["summary"]["metric_medians"][k].items() if m in mmed[k] and v)
     same = {label: same_numbers(h5_numbers(one), h5_numbers(r["out"])) for label, r in runs.items() if label != "1 thread"}
-    stein_ok = max(check_band, check_metric) <= VPOP_CHECK_TOL and all(same.values())
+    stein_ok = bool(max(check_band, check_metric) <= VPOP_CHECK_TOL and all(same.values()))
     peer_rate = peer["patients_per_second"]
     base = runs["1 thread"]
     rows = []
