@@ -11,15 +11,18 @@ Usage: test_popfit.py <path to cartpk>
 - the same numbers with --threads 1 and --threads 2;
 - a popfit result feeds `cartpk vpop --iiv` (its typical values and Ω are what vpop samples);
 - BLQ records (M3) are accepted and counted;
+- SIGINT writes the last completed iteration as a valid file marked interrupted (exit 130);
 - bad input exits 2 naming the option, file and what was expected, and writes nothing.
 Prints "N passed, M failed".
 """
 import csv
 import math
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 import h5py
 import numpy as np
@@ -120,6 +123,24 @@ def main():
         g = h5py.File(vp, "r")["vpop/population"]
         om = g["omega"][()]
         check(abs(om[2, 2] / saem["omega2_cmax"][0] - 1) < 1e-12, "vpop samples the fitted Omega")
+
+    # SIGINT: the last completed iteration is written as a valid file marked interrupted, exit 130.
+    partial = os.path.join(work, "partial.h5")
+    proc = subprocess.Popen([exe, "popfit", "--model", "stein2019", "--data", data, "--saem-iterations", "100000,10",
+                             "--is-samples", "50", "--out", partial], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    time.sleep(3.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    check(proc.returncode == 130 and "interrupted" in err, f"SIGINT: exit {proc.returncode} (130), says interrupted")
+    if os.path.exists(partial):
+        with h5py.File(partial, "r") as f:
+            n_iter = f["popfit/trace"].shape[0]
+            ok = f["popfit"].attrs["interrupted"] == 1 and 0 < n_iter < 100015 and \
+                np.all(np.isfinite(f["popfit/parameters/estimates"][()]))
+        check(ok, f"SIGINT: a valid file marked interrupted after {n_iter} iterations")
+    else:
+        check(False, "SIGINT: no file written")
 
     # Bad input: exit 2, the option/file named, nothing written.
     bad_out = os.path.join(work, "bad.h5")
