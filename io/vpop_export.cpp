@@ -22,6 +22,9 @@ namespace {
 // passed since the last flush, or after 2 s whatever its size: few flushes for fast models (each flush rewrites
 // the chunks it leaves part-filled), and a slow run still reaches the disk every few seconds.
 constexpr std::size_t kChunkPatients = 1024;
+// A fast run hands over a batch every 16 chunks whatever the time, so the batch left for finish() to write after the
+// last patient (on the critical path) is small: with the 1 s rule alone it was up to a second's worth of patients.
+constexpr std::size_t kBatchPatientsMax = 16 * kChunkPatients;
 // Per-patient doubles (sampled parameters, η, metrics) are stored uncompressed: shuffle + deflate made a
 // 100,000-patient stein2019 file 22 % smaller but its writing took longer than the simulation (measured).
 
@@ -338,12 +341,13 @@ void VpopWriter::append(PatientResult&& patient) {
   auto& w = *impl_;
   w.gathering.push_back(std::move(patient));
   const auto since = std::chrono::steady_clock::now() - w.last_flush;
-  if ((w.gathering.size() >= kChunkPatients && since > std::chrono::seconds(1)) || since > std::chrono::seconds(2))
+  if ((w.gathering.size() >= kChunkPatients && since > std::chrono::seconds(1)) || since > std::chrono::seconds(2) ||
+      w.gathering.size() >= kBatchPatientsMax)
     w.hand_over();
 }
 
-void VpopWriter::finish(const std::vector<ScenarioSummary>& summaries, bool complete, double seconds,
-                        unsigned threads) {
+void VpopWriter::finish(const std::vector<ScenarioSummary>& summaries,
+                        const std::vector<std::vector<double>>& metric_quantiles, bool complete, double seconds) {
   auto& w = *impl_;
   w.hand_over();
   w.stop_writer();
@@ -360,7 +364,7 @@ void VpopWriter::finish(const std::vector<ScenarioSummary>& summaries, bool comp
       }
       w.bands[s][j].append(rows);
     }
-    const auto mq = summary.metric_quantiles(levels, threads);
+    const auto& mq = metric_quantiles.at(s);
     if (!mq.empty()) w.metric_quantiles[s].append(mq);
     if (s < w.events.size()) {
       std::vector<double> rows;

@@ -23,8 +23,10 @@ class VpopWriter {
 
   void append(PatientResult&& patient);  // the next patient in order
   // Writes the summaries, marks the file complete or partial, and renames both outputs into place.
-  // `threads`: how many may compute the exact metric quantiles (the run's thread count).
-  void finish(const std::vector<ScenarioSummary>& summaries, bool complete, double seconds, unsigned threads = 1);
+  // `metric_quantiles`: per scenario, ScenarioSummary::metric_quantiles at the settings' levels (computed once by
+  // the caller, who prints some of them too).
+  void finish(const std::vector<ScenarioSummary>& summaries, const std::vector<std::vector<double>>& metric_quantiles,
+              bool complete, double seconds);
 
  private:
   struct Impl;

@@ -1,5 +1,6 @@
 // `cartpk vpop`: a virtual population through one or more dose scenarios: sample patients, simulate, summarise
 // (bands, metric quantiles, event fractions), stream every finished patient to the HDF5 file and the table.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -33,15 +34,28 @@ std::atomic<bool> g_interrupted{false};
 extern "C" void on_vpop_signal(int) { g_interrupted.store(true); }
 
 // Per scenario: median [5–95 %] of the main metrics.
-void print_summary(const VirtualPopulation& vpop, const std::vector<ScenarioSummary>& summaries, unsigned threads) {
+// `file_quantiles`: per scenario, the metric quantiles at the settings' levels, used where they include these.
+void print_summary(const VirtualPopulation& vpop, const std::vector<ScenarioSummary>& summaries,
+                   const std::vector<std::vector<double>>& file_quantiles, unsigned threads) {
   const auto& columns = vpop.metric_columns();
   const std::vector<double> levels{0.5, 0.05, 0.95};
+  const auto& file_levels = vpop.settings().quantile_levels;
+  std::vector<std::size_t> at;  // where each of `levels` is among the file's
+  for (double q : levels)
+    if (const auto it = std::find(file_levels.begin(), file_levels.end(), q); it != file_levels.end())
+      at.push_back(static_cast<std::size_t>(it - file_levels.begin()));
   for (std::size_t s = 0; s < summaries.size(); ++s) {
     const auto& summary = summaries[s];
     std::printf("scenario %s: %llu patients simulated, %llu failed; median [5 - 95 %%]\n",
                 vpop.settings().scenarios[s].name.c_str(), static_cast<unsigned long long>(summary.simulated),
                 static_cast<unsigned long long>(summary.failed));
-    const auto q = summary.metric_quantiles(levels, threads);
+    std::vector<double> q;
+    if (at.size() == levels.size()) {
+      for (std::size_t c = 0; c < columns.size(); ++c)
+        for (std::size_t l : at) q.push_back(file_quantiles[s][c * file_levels.size() + l]);
+    } else {
+      q = summary.metric_quantiles(levels, threads);
+    }
     for (std::size_t c = 0; c < columns.size(); ++c) {
       const std::size_t reached = summary.metric_count(c);
       if (reached == 0) {
@@ -92,8 +106,11 @@ void run_vpop(const VpopCliOptions& opt, Context& context, bool times_given, boo
   // Every claimed patient finishes before the pool stops, so after an interruption the summaries cover the patients
   // written (one process); across MPI ranks, patients finished beyond a gap in the order are in the summaries only.
   const unsigned threads = cohort_threads(opt.threads, std::numeric_limits<std::size_t>::max());  // the run's
-  prepared.writer->finish(run.totals, !interrupted, run.seconds, threads);
-  print_summary(vpop, run.totals, threads);
+  std::vector<std::vector<double>> metric_quantiles;  // exact, once: for the file and the printed summary
+  for (const auto& summary : run.totals)
+    metric_quantiles.push_back(summary.metric_quantiles(vpop.settings().quantile_levels, threads));
+  prepared.writer->finish(run.totals, metric_quantiles, !interrupted, run.seconds);
+  print_summary(vpop, run.totals, metric_quantiles, threads);
   std::printf("wrote %s%s%s\n", opt.out.c_str(), opt.table.empty() ? "" : " and ", opt.table.c_str());
   if (interrupted) {
     std::fprintf(stderr, "cartpk vpop: interrupted; the %zu patients completed in order are written to %s (marked partial)\n",
