@@ -27,7 +27,7 @@ struct SolverOptions {
   double atol_scale = 1e-12;   // absolute tolerance of state i = atol_scale × its typical scale (model table)
   long max_steps = 200000;     // bound on the work between two outputs; exceeding it is a SolverError
   double max_step_day = 0.0;   // 0: no bound on the step size
-  Integrator integrator = Integrator::cvodes;
+  Integrator integrator = Integrator::automatic;  // dopri5 for the small models, with hand-over (docs/solver.md)
 };
 
 // A workspace for `method` ("ode" or "closed"); InputError when the model has no closed form.

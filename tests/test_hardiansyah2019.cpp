@@ -135,7 +135,9 @@ TEST_CASE("hardiansyah2019 metrics: il6_peak and il6_peak_day are columns and eq
   const double true_peak = dense.observables.col(j).maxCoeff(&at_fine);
   INFO("il6 peak ", metric("il6_peak"), " at day ", metric("il6_peak_day"), "; fine grid ", true_peak, " at day ",
        times[static_cast<std::size_t>(at_fine)]);
-  CHECK(true_peak >= metric("il6_peak"));
+  // Both are numerical solutions (the metric from the 0.01-day solve's Hermite refinement): at most rounding-level
+  // above the fine grid's maximum.
+  CHECK(true_peak >= metric("il6_peak") * (1.0 - 1e-9));
   CHECK(close_relative(metric("il6_peak"), true_peak, 1e-6));
   CHECK(std::abs(metric("il6_peak_day") - times[static_cast<std::size_t>(at_fine)]) <= 0.005);
   // UPN3 at the defaults: a peak of ~49 pg/mL around day 19 (test_hardiansyah2019_reference.py: SciPy 49.31 at 19.25).

@@ -57,8 +57,8 @@ void add_solver_options(CLI::App& command, SolverOptions& options) {
               throw InputError(std::string("--") + e.what());
             }
           },
-          "ODE integrator: cvodes (BDF, default), dopri5 (explicit Dormand-Prince 5(4), handing over to CVODES on "
-          "stiffness), auto (dopri5 for models of at most 16 states); docs/solver.md")
+          "ODE integrator: auto (default: dopri5 for models of at most 16 states, else cvodes), cvodes (BDF), dopri5 "
+          "(explicit Dormand-Prince 5(4), handing over to CVODES on stiffness); docs/solver.md")
       ->type_name("NAME");
 }
 

@@ -90,6 +90,20 @@ fitting::VpcModel read_fit(const std::string& path) {
   const Model& model = find_model(file.string_attribute("/", "model"));
   fitting::VpcModel vpc;
   vpc.population = io::read_population(file, "/popfit/population", model);
+  // The fit's own random effects and Ω (those on fractions included, which vpop's log-normal population may leave
+  // out): the VPC simulates η on the scale the fit estimated it.
+  if (file.exists("/popfit/random_effects") && file.exists("/popfit/omega")) {
+    vpc.population.random_effects.clear();
+    for (const auto& name : file.read_strings("/popfit/random_effects")) {
+      const int i = model.parameter_index(name);
+      if (i < 0) throw InputError("--fit " + path + ": random effect '" + name + "' is not a parameter of model " + std::string(model.name()));
+      vpc.population.random_effects.push_back(i);
+    }
+    vpc.population.omega = vpc.population.random_effects.empty() ? Eigen::MatrixXd() : file.read_matrix("/popfit/omega");
+    if (vpc.population.omega.rows() != static_cast<Eigen::Index>(vpc.population.random_effects.size()) ||
+        vpc.population.omega.cols() != vpc.population.omega.rows())
+      throw InputError("--fit " + path + ": /popfit/omega does not match /popfit/random_effects");
+  }
   const auto kinds = file.read_strings("/popfit/parameters/kinds");
   const auto n_beta = static_cast<std::size_t>(std::count(kinds.begin(), kinds.end(), "beta"));
   if (n_beta != vpc.population.relations.size())
