@@ -48,14 +48,10 @@ IndividualModel::IndividualModel(const FitSetup& setup, const Subject& subject, 
   const Model& model = *setup.model;
   for (std::size_t k = 0; k < setup.estimated.size(); ++k)
     transforms_.push_back(transform_for(model.parameters()[static_cast<std::size_t>(setup.estimated[k])].domain, setup.lower[k]));
-  std::vector<double> times;
-  for (const auto& obs : subject.observations) times.push_back(obs.time_day);
-  std::sort(times.begin(), times.end());
-  times.erase(std::unique(times.begin(), times.end()), times.end());
-  for (const auto& obs : subject.observations)
-    time_index_.push_back(static_cast<std::size_t>(std::lower_bound(times.begin(), times.end(), obs.time_day) - times.begin()));
+  auto grid = observation_grid(subject);
+  time_index_ = std::move(grid.row);
   request_.parameters = setup.parameters;
-  request_.times_day = std::move(times);
+  request_.times_day = std::move(grid.times_day);
   if (model.accepts_doses())
     for (const auto& d : subject.doses) request_.doses.push_back(d.dose);
 }

@@ -14,6 +14,17 @@ constexpr double kFailedOfv = 1e300;  // parameters the model rejects (e.g. tlag
 
 }  // namespace
 
+ObservationGrid observation_grid(const Subject& subject) {
+  ObservationGrid grid;
+  for (const auto& obs : subject.observations) grid.times_day.push_back(obs.time_day);
+  std::sort(grid.times_day.begin(), grid.times_day.end());
+  grid.times_day.erase(std::unique(grid.times_day.begin(), grid.times_day.end()), grid.times_day.end());
+  for (const auto& obs : subject.observations)
+    grid.row.push_back(static_cast<std::size_t>(
+        std::lower_bound(grid.times_day.begin(), grid.times_day.end(), obs.time_day) - grid.times_day.begin()));
+  return grid;
+}
+
 std::pair<double, double> error_bounds(ErrorType type, int which) {
   const bool additive_sd = (type == ErrorType::additive) || (type == ErrorType::combined && which == 0);
   return additive_sd ? std::pair{std::log(1e-10), std::log(1e10)} : std::pair{std::log(1e-4), std::log(20.0)};
@@ -93,15 +104,10 @@ SubjectObjective::SubjectObjective(const FitSetup& setup, const Subject& subject
       z_upper_.push_back(hi);
     }
   }
-  // One solve covers every observation: the distinct observation times, in order.
-  std::vector<double> times;
-  for (const auto& obs : subject.observations) times.push_back(obs.time_day);
-  std::sort(times.begin(), times.end());
-  times.erase(std::unique(times.begin(), times.end()), times.end());
-  for (const auto& obs : subject.observations)
-    time_index_.push_back(static_cast<std::size_t>(std::lower_bound(times.begin(), times.end(), obs.time_day) - times.begin()));
+  auto grid = observation_grid(subject);
+  time_index_ = std::move(grid.row);
   request_.parameters = setup.parameters;
-  request_.times_day = std::move(times);
+  request_.times_day = std::move(grid.times_day);
   if (model.accepts_doses())
     for (const auto& d : subject.doses) request_.doses.push_back(d.dose);
 }

@@ -36,6 +36,13 @@ struct FitSetup {
   std::vector<Prior> priors;                  // MAP fitting when non-empty
 };
 
+// A subject's distinct observation times (sorted), and each observation's row among them: one solve covers all.
+struct ObservationGrid {
+  std::vector<double> times_day;
+  std::vector<std::size_t> row;  // per observation, in the subject's order
+};
+ObservationGrid observation_grid(const Subject& subject);
+
 // Log-scale box of error parameter `which` (parameter_values() order) of an error model of this type.
 std::pair<double, double> error_bounds(ErrorType type, int which);
 

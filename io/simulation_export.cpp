@@ -7,6 +7,7 @@
 #include "io/atomic_file.hpp"
 #include "io/csv_writer.hpp"
 #include "io/h5_file.hpp"
+#include "io/sha256.hpp"
 
 namespace cartpk::io {
 
@@ -48,17 +49,27 @@ void write_sensitivities(const H5Group& group, std::span<const VariableSpec> spe
 }
 }  // namespace
 
+void write_provenance(const H5Group& root, const RunInfo& run, std::string_view model) {
+  root.attribute("layout_version", kLayoutVersion);
+  root.attribute("cartpk_version", run.cartpk_version);
+  root.attribute("command_line", run.command_line);
+  root.attribute("created_utc", utc_now());
+  root.attribute("model", model);
+}
+
+void write_data_provenance(const H5Group& root, const std::filesystem::path& data) {
+  root.attribute("data", data.string());
+  root.attribute("data_absolute_path", std::filesystem::absolute(data).lexically_normal().string());
+  root.attribute("data_sha256", sha256_file_hex(data));
+}
+
 void write_simulation_h5(const std::filesystem::path& path, const RunInfo& run, const Model& model,
                          const SimulationRequest& request, const SimulationResult& result,
                          const SolverSettings& settings, const std::vector<metrics::Metric>& summary) {
   H5File file(path);
   {
     const auto root = file.root();
-    root.attribute("layout_version", kLayoutVersion);
-    root.attribute("cartpk_version", run.cartpk_version);
-    root.attribute("command_line", run.command_line);
-    root.attribute("created_utc", utc_now());
-    root.attribute("model", model.name());
+    write_provenance(root, run, model.name());
     write_parameters(root, model, request);
 
     const auto sim = root.subgroup("simulation");

@@ -3,6 +3,7 @@
 // callers write to AtomicOutput temporaries and commit once everything is written.
 #include <filesystem>
 #include <string>
+#include <string_view>
 
 #include "pkmodel/cart_metrics.hpp"
 #include "pkmodel/model.hpp"
@@ -16,6 +17,13 @@ struct RunInfo {  // provenance written as root attributes
   std::string cartpk_version;
   std::string command_line;
 };
+
+class H5Group;
+
+// Root provenance of every result file: layout_version, cartpk_version, command_line, created_utc, model.
+void write_provenance(const H5Group& root, const RunInfo& run, std::string_view model);
+// The dataset a result was computed from: data (as given), data_absolute_path, data_sha256.
+void write_data_provenance(const H5Group& root, const std::filesystem::path& data);
 
 struct SolverSettings {  // written beside the results so a file records how it was produced
   double rtol = 0.0;

@@ -9,7 +9,6 @@
 #include "io/csv_writer.hpp"
 #include "fitting/fit_report.hpp"
 #include "io/h5_file.hpp"
-#include "io/sha256.hpp"
 
 namespace cartpk::cli {
 
@@ -191,14 +190,8 @@ void write_fit_h5(const std::filesystem::path& path, const io::RunInfo& run_info
   io::H5File file(path);
   {
     const auto root = file.root();
-    root.attribute("layout_version", io::kLayoutVersion);
-    root.attribute("cartpk_version", run_info.cartpk_version);
-    root.attribute("command_line", run_info.command_line);
-    root.attribute("created_utc", io::utc_now());
-    root.attribute("model", model.name());
-    root.attribute("data", run.data_path);
-    root.attribute("data_absolute_path", std::filesystem::absolute(run.data_path).lexically_normal().string());
-    root.attribute("data_sha256", io::sha256_file_hex(run.data_path));
+    io::write_provenance(root, run_info, model.name());
+    io::write_data_provenance(root, run.data_path);
     const auto fit = root.subgroup("fit");
     fit.attribute("method", setup.method);
     fit.attribute("objective", std::string("OFV = -2 log-likelihood including 2*pi terms (lognormal: on ln DV)"));

@@ -7,7 +7,6 @@
 #include "io/csv_writer.hpp"
 #include "io/h5_file.hpp"
 #include "io/population_h5.hpp"
-#include "io/sha256.hpp"
 
 namespace cartpk::cli {
 
@@ -26,13 +25,8 @@ void write_popfit_h5(const std::filesystem::path& path, const io::RunInfo& run_i
   const Model& model = *setup.base.model;
   io::H5File file(path);
   const auto root = file.root();
-  root.attribute("layout_version", io::kLayoutVersion);
-  root.attribute("cartpk_version", run_info.cartpk_version);
-  root.attribute("command_line", run_info.command_line);
-  root.attribute("created_utc", io::utc_now());
-  root.attribute("model", model.name());
-  root.attribute("data", run.data_path);
-  root.attribute("data_sha256", io::sha256_file_hex(run.data_path));
+  io::write_provenance(root, run_info, model.name());
+  io::write_data_provenance(root, run.data_path);
   const auto pop = root.subgroup("popfit");
   pop.attribute("method", fitting::method_name(r.method));
   pop.attribute("minus2ll", r.minus2ll);
