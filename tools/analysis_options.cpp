@@ -10,7 +10,7 @@
 namespace cartpk::cli {
 
 namespace {
-const std::vector<std::string> kCommands{"fit", "simulate", "vpop", "trial"};  // commands with a [table]
+const std::vector<std::string> kCommands{"fit", "popfit", "simulate", "vpop", "trial"};  // commands with a [table]
 
 std::string option_name(std::string key) {  // atol_scale -> --atol-scale
   std::replace(key.begin(), key.end(), '_', '-');

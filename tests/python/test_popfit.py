@@ -124,6 +124,17 @@ def main():
         om = g["omega"][()]
         check(abs(om[2, 2] / saem["omega2_cmax"][0] - 1) < 1e-12, "vpop samples the fitted Omega")
 
+    # An analysis file's [popfit] table means what the same options on the command line mean.
+    config = os.path.join(work, "run.toml")
+    from_file = os.path.join(work, "from_file.h5")
+    with open(config, "w") as cf:
+        cf.write(f'[popfit]\nmodel = "stein2019"\ndata = "{small}"\nthreads = 1\nsaem_iterations = "40,20"\n'
+                 f'is_samples = 200\nout = "{from_file}"\n')
+    r = popfit(exe, ["--config", config])
+    same, what = cli_checks.identical_numbers(cli_checks.h5_numbers(outs[0]), cli_checks.h5_numbers(from_file)) \
+        if r.returncode == 0 else (False, r.stderr[-200:])
+    check(same, f"--config [popfit] gives the command line's numbers ({what})")
+
     # SIGINT: the last completed iteration is written as a valid file marked interrupted, exit 130.
     partial = os.path.join(work, "partial.h5")
     proc = subprocess.Popen([exe, "popfit", "--model", "stein2019", "--data", data, "--saem-iterations", "100000,10",
