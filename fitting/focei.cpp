@@ -142,7 +142,7 @@ void run_focei(const PopulationContext& context, PopulationEstimates& estimates,
   problem.lower = lo;
   problem.upper = hi;
   problem.f = [&](const std::vector<double>& z, std::vector<double>*) {
-    if (options.cancel && options.cancel->load()) {  // SIGINT: the optimiser runs out on cached values
+    if (context.stop_requested(options.cancel)) {  // SIGINT: the optimiser runs out on cached values
       result.interrupted = true;
       return best;
     }

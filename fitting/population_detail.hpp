@@ -8,10 +8,22 @@
 
 #include "fitting/population_fit.hpp"
 #include "pkmodel/population.hpp"
+#include "pkmodel/byte_codec.hpp"
 #include "pkmodel/cohort.hpp"
 #include "pkmodel/ode_solver.hpp"
 
 namespace cartpk::fitting::detail {
+
+struct InnerSolution;
+
+// Codecs of the per-subject results that cross processes (SubjectExchange); the same bytes on every platform
+// the ranks share.
+void encode(ByteWriter& out, const std::vector<double>& values);
+void decode(ByteReader& in, std::vector<double>& values);
+void encode(ByteWriter& out, const std::pair<double, double>& values);
+void decode(ByteReader& in, std::pair<double, double>& values);
+void encode(ByteWriter& out, const InnerSolution& solution);
+void decode(ByteReader& in, InnerSolution& solution);
 
 struct ErrorSlot {  // an estimated residual-error parameter: observable and entry of its parameter_values()
   std::size_t observable = 0;
@@ -21,7 +33,8 @@ struct ErrorSlot {  // an estimated residual-error parameter: observable and ent
 // The fixed structure of a fit: subjects, their covariate designs and the random-effect selector.
 class PopulationContext {
  public:
-  PopulationContext(const PopulationSetup& setup, const std::vector<Subject>& subjects, int threads);
+  PopulationContext(const PopulationSetup& setup, const std::vector<Subject>& subjects, int threads,
+                    const SubjectExchange* exchange = nullptr);
 
   [[nodiscard]] const PopulationSetup& setup() const { return setup_; }
   [[nodiscard]] const std::vector<Subject>& subjects() const { return subjects_; }
@@ -42,20 +55,44 @@ class PopulationContext {
   [[nodiscard]] Eigen::VectorXd phi(const Eigen::VectorXd& mean, const Eigen::VectorXd& eta) const;
   [[nodiscard]] Eigen::VectorXd eta_part(const Eigen::VectorXd& v) const;
 
-  // fn(IndividualModel&, i) for every subject on the thread pool; results in subject order.
+  // A stop request (SIGINT) seen by any process, so that every process stops at the same step.
+  [[nodiscard]] bool stop_requested(const std::atomic<bool>* cancel) const {
+    const bool mine = cancel && cancel->load();
+    return exchange_ ? exchange_->any(mine) : mine;
+  }
+
+  // fn(IndividualModel&, i) for every subject: this process's subjects on the thread pool, the others' results
+  // received from their processes; in subject order.
   template <class Fn>
   auto map(Fn fn) const {
     using Result = std::invoke_result_t<Fn&, IndividualModel&, std::size_t>;
     std::vector<Result> results(subjects_.size());
+    std::vector<std::size_t> mine;
+    for (std::size_t i = 0; i < subjects_.size(); ++i)
+      if (!exchange_ || exchange_->owns(i)) mine.push_back(i);
     std::atomic<std::size_t> next_solver{0};
     run_cohort(
-        all_items(subjects_.size()), {threads_, nullptr, 1},
+        mine, {threads_, nullptr, 1},
         [&] { return solvers_[next_solver++].get(); },
         [&](Solver* solver, std::size_t i) {
           IndividualModel model(setup_.base, subjects_[i], *solver);
           return fn(model, i);
         },
         [&](std::size_t i, Result&& r) { results[i] = std::move(r); }, [](Solver*) {});
+    if (exchange_ && exchange_->distributed()) {
+      std::vector<std::vector<std::byte>> own(subjects_.size());
+      for (std::size_t i : mine) {
+        ByteWriter out;
+        encode(out, results[i]);
+        own[i] = std::move(out.bytes());
+      }
+      const auto all = exchange_->exchange(std::move(own));
+      for (std::size_t i = 0; i < subjects_.size(); ++i)
+        if (!exchange_->owns(i)) {
+          ByteReader in(all[i]);
+          decode(in, results[i]);
+        }
+    }
     return results;
   }
 
@@ -67,6 +104,7 @@ class PopulationContext {
   bool events_move_ = false;
   std::vector<Eigen::MatrixXd> designs_;
   int threads_;
+  const SubjectExchange* exchange_;
   std::vector<std::unique_ptr<Solver>> solvers_;  // one per thread, reused by every map()
 };
 

@@ -139,7 +139,7 @@ PopulationFitResult fit_population(const PopulationSetup& setup, const std::vect
       if (std::find(setup.random_effects.begin(), setup.random_effects.end(), p) == setup.random_effects.end())
         throw InputError("--method saem: " + std::string(setup.base.model->parameters()[static_cast<std::size_t>(p)].name) +
                          " has no random effect (expected --iiv on every estimated parameter for SAEM, or --method focei)");
-  const detail::PopulationContext context(setup, subjects, options.threads);
+  const detail::PopulationContext context(setup, subjects, options.threads, options.exchange);
   PopulationFitResult result;
   result.method = options.method;
   result.estimates = initial_estimates(setup);

@@ -6,6 +6,7 @@
 // problems run on threads; each subject's numbers depend only on its index, never on the thread count.
 #include <Eigen/Dense>
 #include <atomic>
+#include <cstddef>
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -33,6 +34,22 @@ struct PopulationEstimates {
   std::vector<ErrorModel> errors;
 };
 
+// How subjects' results travel between processes (MPI ranks). Every process runs the same algorithm; at each step
+// it computes the subjects it owns and exchange() gives it every subject's encoded result, in subject order. The
+// base class is one process that owns every subject. (parallel/ implements it over MPI; fitting never sees MPI.)
+class SubjectExchange {
+ public:
+  virtual ~SubjectExchange() = default;
+  [[nodiscard]] virtual bool distributed() const { return false; }
+  [[nodiscard]] virtual bool owns(std::size_t /*subject*/) const { return true; }
+  // `own[i]` is subject i's encoding where this process owns i (empty elsewhere); returns all of them.
+  [[nodiscard]] virtual std::vector<std::vector<std::byte>> exchange(std::vector<std::vector<std::byte>> own) const {
+    return own;
+  }
+  // Collective: true when any process passes true (a stop request seen by one rank stops all at the same step).
+  [[nodiscard]] virtual bool any(bool flag) const { return flag; }
+};
+
 struct PopulationOptions {
   PopulationMethod method = PopulationMethod::saem;
   int threads = 0;                // 0: all cores
@@ -47,6 +64,7 @@ struct PopulationOptions {
   int focei_max_evaluations = 3000;
   double focei_ftol_abs = 1e-5;   // on the −2LL
   const std::atomic<bool>* cancel = nullptr;  // SIGINT: stop after the current iteration, result marked partial
+  const SubjectExchange* exchange = nullptr;  // MPI ranks; null: this process does every subject
 };
 
 struct PopulationIteration {

@@ -10,8 +10,10 @@
 
 namespace cartpk::fitting::detail {
 
-PopulationContext::PopulationContext(const PopulationSetup& setup, const std::vector<Subject>& subjects, int threads)
-    : setup_(setup), subjects_(subjects), positions_(random_effect_positions(setup)), threads_(threads) {
+PopulationContext::PopulationContext(const PopulationSetup& setup, const std::vector<Subject>& subjects, int threads,
+                                     const SubjectExchange* exchange)
+    : setup_(setup), subjects_(subjects), positions_(random_effect_positions(setup)), threads_(threads),
+      exchange_(exchange) {
   for (const auto& s : subjects) designs_.push_back(covariate_design(setup, s));
   std::vector<bool> observed(setup.base.error_models.size(), false);
   for (const auto& s : subjects)
@@ -47,6 +49,55 @@ Eigen::VectorXd PopulationContext::eta_part(const Eigen::VectorXd& v) const {
   Eigen::VectorXd out(n_eta());
   for (std::size_t k = 0; k < positions_.size(); ++k) out(static_cast<Eigen::Index>(k)) = v(positions_[k]);
   return out;
+}
+
+void encode(ByteWriter& out, const std::vector<double>& values) { out.put_vector(values); }
+void decode(ByteReader& in, std::vector<double>& values) { values = in.get_vector<double>(); }
+void encode(ByteWriter& out, const std::pair<double, double>& values) {
+  out.put(values.first);
+  out.put(values.second);
+}
+void decode(ByteReader& in, std::pair<double, double>& values) {
+  values.first = in.get<double>();
+  values.second = in.get<double>();
+}
+
+namespace {
+void put_vector(ByteWriter& out, const Eigen::VectorXd& v) { out.put_vector(std::vector<double>(v.data(), v.data() + v.size())); }
+Eigen::VectorXd get_vector(ByteReader& in) {
+  const auto values = in.get_vector<double>();
+  return Eigen::Map<const Eigen::VectorXd>(values.data(), static_cast<Eigen::Index>(values.size()));
+}
+}  // namespace
+
+void encode(ByteWriter& out, const InnerSolution& s) {
+  out.put(s.ok);
+  put_vector(out, s.eta);
+  out.put(s.objective);
+  out.put(s.focei);
+  out.put_matrix(s.hessian);
+  out.put(s.iterations);
+  out.put(s.records.size());
+  for (const auto& r : s.records) {
+    for (double v : {r.f, r.g, r.y, r.variance, r.weight, r.d_minus2ll}) out.put(v);
+    out.put(r.censored);
+    put_vector(out, r.dg);
+  }
+}
+
+void decode(ByteReader& in, InnerSolution& s) {
+  s.ok = in.get<bool>();
+  s.eta = get_vector(in);
+  s.objective = in.get<double>();
+  s.focei = in.get<double>();
+  s.hessian = in.get_matrix();
+  s.iterations = in.get<int>();
+  s.records.resize(in.get<std::size_t>());
+  for (auto& r : s.records) {
+    for (double* v : {&r.f, &r.g, &r.y, &r.variance, &r.weight, &r.d_minus2ll}) *v = in.get<double>();
+    r.censored = in.get<bool>();
+    r.dg = get_vector(in);
+  }
 }
 
 OmegaFactors::OmegaFactors(const Eigen::MatrixXd& omega) {

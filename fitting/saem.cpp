@@ -42,6 +42,31 @@ struct SubjectStep {
   double u_joint = 0.0;                 // mean over chains of −ln p(y, φ) (without the Ω determinant)
 };
 
+void encode(ByteWriter& out, const SubjectStep& step) {
+  out.put(step.chains.size());
+  for (const auto& chain : step.chains) {
+    out.put_vector(std::vector<double>(chain.phi.data(), chain.phi.data() + chain.phi.size()));
+    out.put_vector(chain.f);
+    out.put(chain.u_data);
+  }
+  out.put_vector(step.accepted);
+  out.put_vector(step.proposed);
+  out.put(step.u_joint);
+}
+
+void decode(ByteReader& in, SubjectStep& step) {
+  step.chains.resize(in.get<std::size_t>());
+  for (auto& chain : step.chains) {
+    const auto phi = in.get_vector<double>();
+    chain.phi = Eigen::Map<const Eigen::VectorXd>(phi.data(), static_cast<Eigen::Index>(phi.size()));
+    chain.f = in.get_vector<double>();
+    chain.u_data = in.get<double>();
+  }
+  step.accepted = in.get_vector<int>();
+  step.proposed = in.get_vector<int>();
+  step.u_joint = in.get<double>();
+}
+
 // The MCMC kernels for one subject at one iteration.
 SubjectStep mcmc(const PopulationContext& context, IndividualModel& model, std::size_t i, std::vector<Chain> chains,
                  const PopulationEstimates& e, const OmegaFactors& omega, const Eigen::MatrixXd& omega_l,
@@ -192,7 +217,7 @@ void run_saem(const PopulationContext& context, PopulationEstimates& e, const Po
     error_variance.push_back(std::pow(e.errors[slot.observable].parameter_values()[static_cast<std::size_t>(slot.which)], 2));
 
   for (int k = 0; k < k_total; ++k) {
-    if (options.cancel && options.cancel->load()) {
+    if (context.stop_requested(options.cancel)) {
       result.interrupted = true;
       break;
     }

@@ -17,7 +17,9 @@
 #include "tools/cli_values.hpp"
 #include "tools/commands.hpp"
 #include "tools/fit_setup.hpp"
+#include "tools/mpi_subject_exchange.hpp"
 #include "tools/popfit_output.hpp"
+#include "tools/rank_checks.hpp"
 
 namespace cartpk::cli {
 
@@ -116,15 +118,20 @@ fitting::PopulationOptions population_options(const PopfitCliOptions& opt) {
 }
 
 void run_popfit(const PopfitCliOptions& opt, Context& context) {
-  auto prepared = prepare_fit(opt.fit);
-  if (!opt.pop_table.empty())
-  {
-    std::vector<std::filesystem::path> others{opt.fit.data, opt.fit.out};
-    if (!opt.fit.table.empty()) others.emplace_back(opt.fit.table);
-    io::check_output_path(opt.pop_table, "--pop-table", others);
-  }
-  const auto setup = population_setup(opt, prepared.setup, prepared.subjects);
-  const auto options = population_options(opt);
+  const auto& mpi = parallel::world();
+  auto prepared = checked_on_every_rank(mpi, [&] {
+    auto p = prepare_fit(opt.fit);
+    if (!opt.pop_table.empty() && mpi.rank() == 0) {
+      std::vector<std::filesystem::path> others{opt.fit.data, opt.fit.out};
+      if (!opt.fit.table.empty()) others.emplace_back(opt.fit.table);
+      io::check_output_path(opt.pop_table, "--pop-table", others);
+    }
+    return p;
+  });
+  const auto setup = checked_on_every_rank(mpi, [&] { return population_setup(opt, prepared.setup, prepared.subjects); });
+  auto options = checked_on_every_rank(mpi, [&] { return population_options(opt); });
+  const MpiSubjectExchange exchange(mpi);  // subjects over MPI ranks (each with its threads)
+  if (mpi.distributed()) options.exchange = &exchange;
   g_interrupted.store(false);
   auto previous_int = std::signal(SIGINT, on_popfit_signal);
   auto previous_term = std::signal(SIGTERM, on_popfit_signal);
@@ -138,6 +145,7 @@ void run_popfit(const PopfitCliOptions& opt, Context& context) {
   const auto result = fitting::fit_population(setup, prepared.subjects, options, progress);
   std::signal(SIGINT, previous_int);
   std::signal(SIGTERM, previous_term);
+  if (mpi.rank() != 0) return;  // rank 0 writes the one result
 
   const PopfitRun run{&setup, &prepared.subjects, &result, opt.fit.data, opt.fit.seed};
   io::AtomicOutput h5(opt.fit.out);

@@ -18,7 +18,7 @@ namespace {
 bool distributed_command(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string word = argv[i];
-    if (word == "vpop" || word == "fit" || word == "trial") return true;
+    if (word == "vpop" || word == "fit" || word == "popfit" || word == "trial") return true;
     if (!word.starts_with("-")) return false;
   }
   return false;

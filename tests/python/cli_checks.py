@@ -137,3 +137,18 @@ def identical_numbers(a, b):
         if a[k].shape != b[k].shape or not np.array_equal(a[k], b[k], equal_nan=True):
             return False, k
     return True, f"{len(a)} datasets"
+
+
+def mpi_launcher(exe):
+    """(mpirun command, reason): `mpirun --oversubscribe -np 2` when cartpk is built with MPI and mpirun exists,
+    else None and why not."""
+    import shutil
+    import subprocess
+    version = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout
+    if "MPI: yes" not in version:
+        return None, f"cartpk was built without MPI ({version.strip()})"
+    if not shutil.which("mpirun"):
+        return None, "mpirun not found"
+    os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
+    os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    return ["mpirun", "--oversubscribe", "-np", "2"], ""

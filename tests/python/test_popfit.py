@@ -8,7 +8,7 @@ Usage: test_popfit.py <path to cartpk>
   check measures estimation error, not the luck of drawing 100 subjects), σ within 10 %;
 - SAEM and FOCE-I agree with each other within their SEs;
 - the per-subject table has the EBE of every parameter, the η, and matches the HDF5;
-- the same numbers with --threads 1 and --threads 2;
+- the same numbers with --threads 1 and --threads 2, and with `mpirun -np 2` (when built with MPI);
 - a popfit result feeds `cartpk vpop --iiv` (its typical values and Ω are what vpop samples);
 - BLQ records (M3) are accepted and counted;
 - SIGINT writes the last completed iteration as a valid file marked interrupted (exit 130);
@@ -107,6 +107,18 @@ def main():
         outs.append(out)
     same, what = cli_checks.identical_numbers(cli_checks.h5_numbers(outs[0]), cli_checks.h5_numbers(outs[1]))
     check(same, f"SAEM: identical numbers with --threads 1 and 2 ({what})")
+    launcher, why = cli_checks.mpi_launcher(exe)
+    if launcher is None:
+        print(f"  skip  mpirun -np 2: {why}")
+    for method in ("saem", "focei") if launcher else ():
+        one, two = os.path.join(work, f"mpi1_{method}.h5"), os.path.join(work, f"mpi2_{method}.h5")
+        args = ["--model", "stein2019", "--data", small, "--method", method, "--saem-iterations", "40,20",
+                "--is-samples", "200", "--threads", "1", "--quiet"]
+        subprocess.run([exe, "popfit"] + args + ["--out", one], capture_output=True, timeout=600)
+        r = subprocess.run(launcher + [exe, "popfit"] + args + ["--out", two], capture_output=True, text=True, timeout=600)
+        same, what = cli_checks.identical_numbers(cli_checks.h5_numbers(one), cli_checks.h5_numbers(two)) \
+            if r.returncode == 0 else (False, r.stderr[-300:])
+        check(same, f"{method}: mpirun -np 2 identical to one process ({what})")
     f = h5py.File(outs[0], "r")
     n_cens = sum(1 for r in csv.DictReader(open(small)) if r["CENS"] == "1")
     check(n_cens > 0 and f["popfit"].attrs["n_censored"] == n_cens, f"BLQ records counted ({n_cens})")
