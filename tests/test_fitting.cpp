@@ -80,7 +80,8 @@ TEST_CASE("stein2019 OFV gradient equals central differences (closed form and CV
   std::mt19937_64 rng(11);
   auto truth = find_model("stein2019").default_parameters();
   auto subject = cartpk::testing::simulate_stein_subject(truth, 0.4, 200.0, rng, "1");
-  for (auto o : subject.observations) {  // add flow records (observable 1) with a combined error model
+  const auto qpcr_records = subject.observations;  // a copy: the loop appends to subject.observations
+  for (auto o : qpcr_records) {  // add flow records (observable 1) with a combined error model
     o.observable = 1;
     o.value = o.censored ? 0.5 : o.value / 300.0 * 1.1;
     subject.observations.push_back(o);
