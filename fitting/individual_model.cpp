@@ -48,12 +48,7 @@ IndividualModel::IndividualModel(const FitSetup& setup, const Subject& subject, 
   const Model& model = *setup.model;
   for (std::size_t k = 0; k < setup.estimated.size(); ++k)
     transforms_.push_back(transform_for(model.parameters()[static_cast<std::size_t>(setup.estimated[k])].domain, setup.lower[k]));
-  auto grid = observation_grid(subject);
-  time_index_ = std::move(grid.row);
-  request_.parameters = setup.parameters;
-  request_.times_day = std::move(grid.times_day);
-  if (model.accepts_doses())
-    for (const auto& d : subject.doses) request_.doses.push_back(d.dose);
+  request_ = subject_request(setup, subject, time_index_);
 }
 
 std::vector<double> parameters_at(const FitSetup& setup, const Eigen::VectorXd& phi) {

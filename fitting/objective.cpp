@@ -25,6 +25,17 @@ ObservationGrid observation_grid(const Subject& subject) {
   return grid;
 }
 
+SimulationRequest subject_request(const FitSetup& setup, const Subject& subject, std::vector<std::size_t>& row) {
+  auto grid = observation_grid(subject);
+  row = std::move(grid.row);
+  SimulationRequest request;
+  request.parameters = setup.parameters;
+  request.times_day = std::move(grid.times_day);
+  if (setup.model->accepts_doses())
+    for (const auto& d : subject.doses) request.doses.push_back(d.dose);
+  return request;
+}
+
 std::pair<double, double> error_bounds(ErrorType type, int which) {
   const bool additive_sd = (type == ErrorType::additive) || (type == ErrorType::combined && which == 0);
   return additive_sd ? std::pair{std::log(1e-10), std::log(1e10)} : std::pair{std::log(1e-4), std::log(20.0)};
@@ -104,12 +115,7 @@ SubjectObjective::SubjectObjective(const FitSetup& setup, const Subject& subject
       z_upper_.push_back(hi);
     }
   }
-  auto grid = observation_grid(subject);
-  time_index_ = std::move(grid.row);
-  request_.parameters = setup.parameters;
-  request_.times_day = std::move(grid.times_day);
-  if (model.accepts_doses())
-    for (const auto& d : subject.doses) request_.doses.push_back(d.dose);
+  request_ = subject_request(setup, subject, time_index_);
 }
 
 std::size_t SubjectObjective::n_censored() const {

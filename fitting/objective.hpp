@@ -43,6 +43,10 @@ struct ObservationGrid {
 };
 ObservationGrid observation_grid(const Subject& subject);
 
+// The one solve that covers a subject's records: the set-up's parameters, the distinct observation times and, for
+// a model dosed by records, the subject's doses; `row` gets each observation's row.
+SimulationRequest subject_request(const FitSetup& setup, const Subject& subject, std::vector<std::size_t>& row);
+
 // Log-scale box of error parameter `which` (parameter_values() order) of an error model of this type.
 std::pair<double, double> error_bounds(ErrorType type, int which);
 

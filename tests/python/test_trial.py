@@ -224,7 +224,7 @@ def pool_sources(exe, tmp):
     check("less than 20 x the trial size" in r1.stderr, "a pool below 20 x n is flagged on stderr")
     ok, detail = identical(numbers(from_file), numbers(in_process))
     check(ok, f"file pool and in-process pool identical ({detail})")
-    launcher, why = mpi_available(exe)
+    launcher, why = cli_checks.mpi_launcher(exe)
     if launcher is None:
         print(f"  MPI skipped: {why}")
         return
@@ -259,18 +259,6 @@ def partial_pool(exe, tmp):
         t = trial_table(out)
         check(int(t["pool_patients"][0]) == written and int(t["attrs"]["pool_complete"]) == 0,
               f"pool = the {written} patients written, pool_complete = 0")
-
-
-def mpi_available(exe):
-    import shutil
-    version = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout
-    if "MPI: yes" not in version:
-        return None, f"cartpk was built without MPI ({version.strip()})"
-    if not shutil.which("mpirun"):
-        return None, "mpirun not found"
-    os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
-    os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-    return ["mpirun", "--oversubscribe", "-np", "2"], ""
 
 
 def bad_input(exe, tmp, pool):

@@ -145,22 +145,9 @@ def determinism(exe, tmp):
         check(ok, f"{model}: identical numbers for 1 and 2 threads ({detail})")
 
 
-def mpi_available(exe):
-    """(mpirun command, reason): the launcher when the build has MPI and mpirun exists, else None and why not."""
-    import shutil
-    version = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout
-    if "MPI: yes" not in version:
-        return None, f"cartpk was built without MPI ({version.strip()})"
-    if not shutil.which("mpirun"):
-        return None, "mpirun not found"
-    os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
-    os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-    return ["mpirun", "--oversubscribe", "-np", "2"], ""
-
-
 def mpi_determinism(exe, tmp):
     print("MPI: mpirun -np 2 writes the same numbers as one process (vpop and fit)")
-    launcher, why = mpi_available(exe)
+    launcher, why = cli_checks.mpi_launcher(exe)
     if launcher is None:
         print(f"  skipped: {why}")
         return
