@@ -152,3 +152,10 @@ def mpi_launcher(exe):
     os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
     os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
     return ["mpirun", "--oversubscribe", "-np", "2"], ""
+
+
+def check_bad_input(check, name, result, require, out_path):
+    """A bad-input case of a command: exit 2, a complete message naming `require`, and nothing written at out_path."""
+    problems = check_message(result.stderr, require, True, [])
+    check(result.returncode == 2 and not problems and not os.path.exists(out_path),
+          f"bad input, {name}: exit {result.returncode} {problems} {result.stderr.strip()[:160]}")

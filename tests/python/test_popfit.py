@@ -187,9 +187,7 @@ def main():
     ]
     for name, args, require in cases:
         r = popfit(exe, ["--model", "stein2019", "--out", bad_out] + args, expect=2)
-        problems = cli_checks.check_message(r.stderr, require, True, [])
-        check(r.returncode == 2 and not problems and not os.path.exists(bad_out),
-              f"bad input, {name}: exit {r.returncode} {problems} {r.stderr.strip()[:160]}")
+        cli_checks.check_bad_input(check, name, r, require, bad_out)
     return check.summary()
 
 

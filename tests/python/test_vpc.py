@@ -265,9 +265,7 @@ def main():
     ]
     for name, args, require in cases:
         r = run(exe, ["vpc", "--quiet", "--out", bad_out] + args, expect=2)
-        problems = cli_checks.check_message(r.stderr, require, True, [])
-        check(r.returncode == 2 and not problems and not os.path.exists(bad_out),
-              f"(f) bad input, {name}: exit {r.returncode} {problems} {r.stderr.strip()[:160]}")
+        cli_checks.check_bad_input(check, "(f) " + name, r, require, bad_out)
     return check.summary()
 
 
