@@ -125,6 +125,38 @@ RecordLikelihood record_likelihood(const ErrorModel& m, double y, double f, bool
   return out;
 }
 
+Eigen::Matrix3d record_information(const ErrorModel& m, double f_in, double limit) {
+  const double f = std::max(f_in, kTiny);
+  const bool log_scale = m.type == ErrorType::lognormal;
+  const double s = m.sd(f);
+  // The Jacobian of (g, s) in (f, a, b): g = ln f or f is the residual scale's mean, s its SD.
+  Eigen::Matrix<double, 2, 3> jacobian = Eigen::Matrix<double, 2, 3>::Zero();
+  jacobian(0, 0) = log_scale ? 1.0 / f : 1.0;
+  switch (m.type) {
+    case ErrorType::additive:
+    case ErrorType::lognormal: jacobian(1, 1) = 1.0; break;
+    case ErrorType::proportional: jacobian(1, 0) = m.b; jacobian(1, 2) = f; break;
+    case ErrorType::combined:
+      jacobian(1, 0) = m.b * m.b * f / s;
+      jacobian(1, 1) = m.a / s;
+      jacobian(1, 2) = m.b * f * f / s;
+      break;
+  }
+  // Information about (g, s) in units of 1/s²: N(g, s²) gives diag(1, 2); censoring below c = (L − g)/s replaces
+  // the part below c by the score of the event Y < L (truncated moments of the standard normal).
+  Eigen::Matrix2d info{{1.0, 0.0}, {0.0, 2.0}};
+  if (std::isfinite(limit) && limit > 0.0) {
+    const double c = ((log_scale ? std::log(limit) : limit) - (log_scale ? std::log(f) : f)) / s;
+    const double phi = std::exp(-0.5 * c * c - 0.5 * kLog2Pi);
+    const double upper = 0.5 * std::erfc(c / std::numbers::sqrt2);  // P(Y > L)
+    const double phi2_over_cdf = phi * normal_pdf_over_cdf(c);       // φ²/Φ, stable in the lower tail
+    info(0, 0) = phi2_over_cdf + upper + c * phi;
+    info(0, 1) = info(1, 0) = c * phi2_over_cdf + (c * c + 1.0) * phi;
+    info(1, 1) = c * c * phi2_over_cdf + 2.0 * upper + (c * c * c + c) * phi;
+  }
+  return jacobian.transpose() * (info / (s * s)) * jacobian;
+}
+
 double weighted_residual(const ErrorModel& m, double y, double f) {
   const double fc = std::max(f, kTiny);
   if (m.type == ErrorType::lognormal) return (std::log(y) - std::log(fc)) / m.a;

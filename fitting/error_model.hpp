@@ -3,6 +3,7 @@
 // OFV = −2·log-likelihood with the 2π terms, so it compares with NONMEM, nlmixr2 and scipy numbers.
 // `lognormal` is additive on the log scale: its likelihood is that of ln(DV) (as NONMEM's log-transform-both-
 // sides), without the −ln(DV) Jacobian term.
+#include <Eigen/Dense>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,12 @@ struct RecordLikelihood {
   double d_parameters[2] = {0.0, 0.0};
 };
 RecordLikelihood record_likelihood(const ErrorModel& model, double y, double f, bool censored);
+
+// Fisher information of one record about (f, a, b), the prediction and the error parameters a, b (the ErrorModel's
+// fields; rows of an unused parameter are zero). Gaussian on the residual's scale; when `limit` is a number (the
+// record's LLOQ, censored or not), a normal censored below it (Tobit): the expectation of the M3 score's outer
+// product, so a quantified record and a BLQ record of the same design carry the same information.
+Eigen::Matrix3d record_information(const ErrorModel& model, double f, double limit);
 
 // Weighted residual (y − f)/SD (on the log scale for lognormal), as IWRES.
 double weighted_residual(const ErrorModel& model, double y, double f);

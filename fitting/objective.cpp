@@ -290,6 +290,43 @@ std::vector<RecordPrediction> SubjectObjective::predictions(const std::vector<do
   return out;
 }
 
+Eigen::MatrixXd SubjectObjective::expected_information(const std::vector<double>& z) {
+  const std::size_t nk = transforms_.size();
+  const auto n = static_cast<Eigen::Index>(z.size());
+  request_.parameters = model_parameters(z);
+  request_.sensitivity_parameters = setup_.estimated;
+  std::vector<ErrorModel> errors;
+  apply(z, errors);
+  solve(request_, result_);
+  const auto dtheta = natural_derivative(z);
+  Eigen::MatrixXd h = Eigen::MatrixXd::Zero(n, n);
+  Eigen::Matrix<double, Eigen::Dynamic, 3> jacobian(n, 3);  // d(f, a, b)/dz of one record
+  for (std::size_t i = 0; i < subject_.observations.size(); ++i) {
+    const auto& obs = subject_.observations[i];
+    const auto row = static_cast<Eigen::Index>(time_index_[i]);
+    const auto j = static_cast<std::size_t>(obs.observable);
+    jacobian.setZero();
+    for (std::size_t k = 0; k < nk; ++k)
+      jacobian(static_cast<Eigen::Index>(k), 0) =
+          result_.observable_sensitivities[j](row, static_cast<Eigen::Index>(k)) * dtheta[k];
+    for (std::size_t s = 0; s < error_slots_.size(); ++s) {
+      if (error_slots_[s].observable != j) continue;
+      const bool is_b = errors[j].type == ErrorType::proportional || error_slots_[s].which == 1;
+      jacobian(static_cast<Eigen::Index>(nk + s), is_b ? 2 : 1) = dtheta[nk + s];
+    }
+    const double f = result_.observables(row, static_cast<Eigen::Index>(j));
+    const double limit = obs.censored ? obs.value : obs.lloq;
+    h += 2.0 * jacobian * record_information(errors[j], f, limit) * jacobian.transpose();
+  }
+  for (const auto& prior : setup_.priors) {  // −2 ln prior = u²/ω², u = ln θ − ln typical: 2/ω² (du/dz)²
+    const auto k = static_cast<Eigen::Index>(std::find(setup_.estimated.begin(), setup_.estimated.end(), prior.parameter) -
+                                             setup_.estimated.begin());
+    const double du = dtheta[static_cast<std::size_t>(k)] / request_.parameters[static_cast<std::size_t>(prior.parameter)];
+    h(k, k) += 2.0 * du * du / prior.omega2;
+  }
+  return h;
+}
+
 Eigen::MatrixXd SubjectObjective::curve(const std::vector<double>& z, const std::vector<double>& times_day) {
   SimulationRequest request{model_parameters(z), times_day, {}, request_.doses};
   SimulationResult result;

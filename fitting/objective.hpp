@@ -91,6 +91,9 @@ class SubjectObjective {
   // z of the model's canonical labelling of the point z (same predictions), when that lies in the box.
   [[nodiscard]] std::optional<std::vector<double>> canonical_point(const std::vector<double>& z) const;
   std::vector<RecordPrediction> predictions(const std::vector<double>& z);
+  // The expected information at z: E[d²OFV/dz²] (twice the Fisher information), the Gauss–Newton Hessian from one
+  // sensitivity solve; each record as record_information() states, each prior by its Gauss–Newton term.
+  Eigen::MatrixXd expected_information(const std::vector<double>& z);
   // The model's observables on a time grid at z (for plots): n_times × n_observables.
   Eigen::MatrixXd curve(const std::vector<double>& z, const std::vector<double>& times_day);
 

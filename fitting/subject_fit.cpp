@@ -91,7 +91,10 @@ SubjectFit fit_subject(const FitSetup& setup, const Subject& subject, Solver& so
     fit.status = FitStatus::ok;
     fit.message = "ok";
     if (options.uncertainty && !z.empty()) {
-      fit.uncertainty = observed_information(problem, z, fit.estimates, objective.natural_derivative(z));
+      const auto hessian = options.information == Information::expected ? objective.expected_information(z)
+                                                                         : observed_hessian(problem, z);
+      fit.uncertainty = uncertainty_from(options.information, hessian, problem, z, fit.estimates,
+                                         objective.natural_derivative(z));
       std::string poor;
       for (std::size_t k = 0; k < fit.names.size(); ++k)
         if (fit.uncertainty.poorly_determined[k]) poor += (poor.empty() ? "" : ", ") + fit.names[k];

@@ -22,6 +22,7 @@ struct FitOptions {
   // data), χ² when every error parameter is fixed; or as set.
   std::optional<CiCalibration> ci_calibration;
   bool uncertainty = true;
+  Information information = Information::expected;  // the matrix the SEs come from
   int curve_points = 200;          // dense prediction grid for plots, 0 to the last observation × 1.1
 };
 

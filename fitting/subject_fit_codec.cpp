@@ -35,6 +35,7 @@ void encode(ByteWriter& out, const SubjectFit& f) {
   }
   out.put(f.optimization.best);
   const auto& u = f.uncertainty;
+  out.put(u.information);
   out.put_matrix(u.hessian);
   out.put_matrix(u.covariance);
   out.put_matrix(u.correlation);
@@ -84,6 +85,7 @@ SubjectFit decode_subject_fit(ByteReader& in) {
   }
   f.optimization.best = in.get<int>();
   auto& u = f.uncertainty;
+  u.information = in.get<Information>();
   u.hessian = in.get_matrix();
   u.covariance = in.get_matrix();
   u.correlation = in.get_matrix();

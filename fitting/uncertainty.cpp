@@ -5,31 +5,51 @@
 #include <algorithm>
 #include <sstream>
 
+#include "pkmodel/errors.hpp"
+
 namespace cartpk::fitting {
 
-Uncertainty observed_information(const Problem& problem, const std::vector<double>& z,
-                                 const std::vector<double>& natural, const std::vector<double>& dnatural_dz) {
-  const auto& f = problem.f;
+std::string_view information_name(Information information) {
+  return information == Information::expected ? "expected" : "observed";
+}
+
+Information parse_information(const std::string& name) {
+  if (name == "expected") return Information::expected;
+  if (name == "observed") return Information::observed;
+  throw InputError("information '" + name + "': expected 'expected' or 'observed'");
+}
+
+Eigen::MatrixXd observed_hessian(const Problem& problem, const std::vector<double>& z) {
   const auto n = static_cast<Eigen::Index>(z.size());
-  Uncertainty u;
-  u.hessian.resize(n, n);
+  Eigen::MatrixXd hessian(n, n);
   std::vector<double> gp, gm, zs = z;
-  std::vector<bool> at_bound(z.size(), false);
   for (Eigen::Index j = 0; j < n; ++j) {
     const auto jj = static_cast<std::size_t>(j);
     const double h = 1e-4 * std::max(1.0, std::abs(z[jj]));
-    // Central differences inside the box; one-sided where a bound is nearer than h.
     const double up = std::min(z[jj] + h, problem.upper[jj]), down = std::max(z[jj] - h, problem.lower[jj]);
-    at_bound[jj] = z[jj] - problem.lower[jj] < 1e-6 * h || problem.upper[jj] - z[jj] < 1e-6 * h;
     zs[jj] = up;
-    f(zs, &gp);
+    problem.f(zs, &gp);
     zs[jj] = down;
-    f(zs, &gm);
+    problem.f(zs, &gm);
     zs[jj] = z[jj];
     for (Eigen::Index i = 0; i < n; ++i)
-      u.hessian(i, j) = (gp[static_cast<std::size_t>(i)] - gm[static_cast<std::size_t>(i)]) / (up - down);
+      hessian(i, j) = (gp[static_cast<std::size_t>(i)] - gm[static_cast<std::size_t>(i)]) / (up - down);
   }
-  u.hessian = 0.5 * (u.hessian + u.hessian.transpose()).eval();
+  return 0.5 * (hessian + hessian.transpose());
+}
+
+Uncertainty uncertainty_from(Information information, const Eigen::MatrixXd& hessian, const Problem& problem,
+                             const std::vector<double>& z, const std::vector<double>& natural,
+                             const std::vector<double>& dnatural_dz) {
+  const auto n = static_cast<Eigen::Index>(z.size());
+  Uncertainty u;
+  u.information = information;
+  u.hessian = hessian;
+  std::vector<bool> at_bound(z.size(), false);
+  for (std::size_t i = 0; i < z.size(); ++i) {
+    const double h = 1e-4 * std::max(1.0, std::abs(z[i]));
+    at_bound[i] = z[i] - problem.lower[i] < 1e-6 * h || problem.upper[i] - z[i] < 1e-6 * h;
+  }
   Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(u.hessian);
   const auto& lambda = eig.eigenvalues();
   const double lmax = lambda.cwiseAbs().maxCoeff();

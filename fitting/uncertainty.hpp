@@ -1,7 +1,7 @@
 #pragma once
-// Uncertainty of an optimum: the observed Fisher information (the Hessian of the OFV, from central differences
-// of its exact gradient), standard errors by the delta method, correlations, identifiability flags; and
-// profile-likelihood confidence intervals.
+// Uncertainty of an optimum: from an information matrix (the expected information, or the observed one: the
+// Hessian of the OFV by central differences of its exact gradient), standard errors by the delta method,
+// correlations, identifiability flags; and profile-likelihood confidence intervals.
 #include <Eigen/Dense>
 #include <cmath>
 #include <string>
@@ -12,8 +12,15 @@
 
 namespace cartpk::fitting {
 
+// Which matrix stands for d²OFV/dz² at the optimum: its expectation (Gauss–Newton, from the sensitivities) or
+// the observed Hessian (central differences of the gradient, 2·dim more gradient evaluations).
+enum class Information { expected, observed };
+std::string_view information_name(Information information);
+Information parse_information(const std::string& name);  // throws InputError listing the choices
+
 struct Uncertainty {
-  Eigen::MatrixXd hessian;      // d²OFV/dz² at the optimum
+  Information information = Information::expected;
+  Eigen::MatrixXd hessian;      // d²OFV/dz² at the optimum (expected or observed)
   Eigen::MatrixXd covariance;   // of z: 2·H⁻¹ (OFV = −2 log L, so the information is H/2)
   Eigen::MatrixXd correlation;  // of z
   std::vector<double> se;           // natural scale, delta method: |dθ/dz|·sqrt(C_zz)
@@ -24,10 +31,14 @@ struct Uncertainty {
   std::string note;  // why not ok, or what was flagged
 };
 
-// `natural` and `dnatural_dz` are the natural-scale values and the transforms' derivatives at z.
-// Differences stay inside [lower, upper] (one-sided at a bound); an estimate at a bound is flagged.
-Uncertainty observed_information(const Problem& problem, const std::vector<double>& z,
-                                 const std::vector<double>& natural, const std::vector<double>& dnatural_dz);
+// The observed information: central differences of the exact gradient, inside [lower, upper] (one-sided at a bound).
+Eigen::MatrixXd observed_hessian(const Problem& problem, const std::vector<double>& z);
+
+// Covariance, SEs and flags from `hessian`. `natural` and `dnatural_dz` are the natural-scale values and the
+// transforms' derivatives at z; an estimate on a bound of the problem's box is flagged.
+Uncertainty uncertainty_from(Information information, const Eigen::MatrixXd& hessian, const Problem& problem,
+                             const std::vector<double>& z, const std::vector<double>& natural,
+                             const std::vector<double>& dnatural_dz);
 
 struct ProfilePoint {
   double z = 0.0;

@@ -108,6 +108,9 @@ void add_fit_command(CLI::App& app, Context& context) {
   cmd->add_option("--ci-calibration", opt->ci_calibration,
                   "Profile CI calibration: auto (default: f when a residual SD is estimated, else chi2), chi2 "
                   "(asymptotic, 3.84) or f (small-sample, n ln(1 + F(1, n-p)/(n-p)); docs/fitting.md)");
+  cmd->add_option("--information", opt->information,
+                  "Standard errors from the expected information (default: Gauss-Newton from the sensitivities, one "
+                  "solve) or the observed information (central differences of the gradient; docs/fitting.md)");
   cmd->add_option("--maxeval", opt->maxeval, "Objective evaluations per start (default 4000; 0: only evaluate the OFV at the initial values)");
   cmd->add_flag("--quiet", opt->quiet, "No progress on stderr");
   cmd->add_option("--out", opt->out, "HDF5 output (written atomically); required");

@@ -105,6 +105,7 @@ void write_subject(const io::H5Group& group, const fitting::FitSetup& setup, con
   group.write("correlation", fit.uncertainty.correlation, "-");
   group.write("hessian", fit.uncertainty.hessian, "OFV per estimation-scale unit squared");
   group.attribute("condition_number", fit.uncertainty.condition_number);
+  group.attribute("information", std::string(fitting::information_name(fit.uncertainty.information)));
 
   const auto starts = group.subgroup("starts");
   const auto n = static_cast<Eigen::Index>(fit.names.size());

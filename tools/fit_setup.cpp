@@ -191,6 +191,11 @@ PreparedFit prepare_fit(const FitCliOptions& opt) {
         throw InputError("--profile: " + std::string(model.parameters()[static_cast<std::size_t>(i)].name) + " is not estimated");
       fit_options.profile.push_back(i);
     }
+  try {
+    fit_options.information = fitting::parse_information(opt.information);
+  } catch (const InputError& e) {
+    throw InputError(std::string("--information: ") + e.what());
+  }
   if (opt.ci_calibration == "chi2") fit_options.ci_calibration = fitting::CiCalibration::chi_square;
   else if (opt.ci_calibration == "f") fit_options.ci_calibration = fitting::CiCalibration::f_small_sample;
   else if (opt.ci_calibration != "auto")

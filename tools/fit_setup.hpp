@@ -19,6 +19,7 @@ namespace cartpk::cli {
 struct FitCliOptions {
   std::string model, data, estimate, prior, iiv = "variance", profile, ids, solution, out, table;
   std::string ci_calibration = "auto";  // profile intervals: auto, chi2 or f
+  std::string information = "expected";  // the matrix the SEs come from: expected or observed
   io::DatasetChoices dataset;         // --dvid, --sep, --ignore, --accept
   std::string warnings = "summary";   // --warnings: summary, all or none
   std::vector<std::string> fix, init, error, bounds;
