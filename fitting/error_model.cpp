@@ -112,6 +112,10 @@ std::string error_type_name(ErrorType type) {
 }
 
 RecordLikelihood record_likelihood(const ErrorModel& m, double y, double f, bool censored) {
+  if (m.type == ErrorType::lognormal && !censored && f >= kTiny) {  // the common record, without the dual pass
+    const double z = (std::log(y) - std::log(f)) / m.a;
+    return {-0.5 * (kLog2Pi + z * z) - std::log(m.a), z / (m.a * f), {(z * z - 1.0) / m.a, 0.0}};
+  }
   RecordLikelihood out;
   Dual3 fd(f), ad(m.a), bd(m.b);
   fd.d[0] = ad.d[1] = bd.d[2] = 1.0;

@@ -36,8 +36,8 @@ struct Problem {
 struct OptimizerOptions {
   int starts = 10;
   unsigned long seed = 1;
-  double xtol_rel = 1e-8;
-  double ftol_abs = 1e-9;       // on the OFV
+  double xtol_rel = 1e-6;
+  double ftol_abs = 1e-6;       // on the OFV
   int max_evaluations = 4000;   // per start; 0: evaluate the OFV at the initial values only
   int kink_scan_rounds = -1;     // rounds of the kink scan around the best optimum (see multistart); 0: none;
                                  // -1: one round for piecewise problems, none for smooth ones

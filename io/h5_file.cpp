@@ -174,7 +174,14 @@ void H5Group::dataset_attribute(std::string_view dataset, std::string_view name,
   attribute_raw(set.get(), name, type.get(), dims, ptrs.data());
 }
 
-H5File::H5File(const std::filesystem::path& path) : H5File(path, H5P_DEFAULT) {}
+H5File::H5File(const std::filesystem::path& path) : H5File(path, compact_access().get()) {}
+
+H5Handle H5File::compact_access() {
+  H5Handle access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  if (access.get() < 0 || H5Pset_libver_bounds(access.get(), H5F_LIBVER_V18, H5F_LIBVER_LATEST) < 0)
+    throw OutputError("HDF5: could not set the file format");
+  return access;
+}
 
 H5File::H5File(const std::filesystem::path& path, hid_t access) : name_(path.string()) {
   silence_hdf5();

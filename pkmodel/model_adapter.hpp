@@ -216,15 +216,20 @@ class ModelAdapter final : public Model {
   }
 
   void closed_form_sensitivities(double t, const double* p, std::span<const int> which, double* x,
-                                 double* S) const override {
+                                 double* S, double* y, double* Sy) const override {
     if constexpr (requires { &Eq::template closed_form<double>; }) {
       Eq::closed_form(t, p, x);
+      Eq::observables(t, x, p, y);
       by_chunks(which, [&](std::span<const int> chunk, std::size_t first) {
         auto pd = seed_p_chunk(p, chunk);
         std::array<Chunk, kNx> xd;
         Eq::closed_form(t, pd.data(), xd.data());
+        std::array<Chunk, kNy> yd;
+        Eq::observables(t, xd.data(), pd.data(), yd.data());
         std::array<double, kNx> ignored{};
         unseed_chunk(xd, chunk.size(), ignored.data(), S + first * kNx);
+        std::array<double, kNy> ignored_y{};
+        unseed_chunk(yd, chunk.size(), ignored_y.data(), Sy + first * kNy);
       });
     } else {
       throw ModelError(std::string(Eq::kName), "this model has no closed-form solution");

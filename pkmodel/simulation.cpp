@@ -110,18 +110,23 @@ void record_event_point(const Model& model, double t, const double* x, const dou
 
 void record_output(const Model& model, const SimulationRequest& request, std::size_t k, double t,
                    const double* x, const double* S, SimulationResult& result, OutputScratch& scratch) {
+  if (request.sensitivity_parameters.empty())
+    model.observables(t, x, nullptr, request.parameters.data(), nullptr, scratch.y.data(), nullptr);
+  else
+    model.observable_sensitivities(t, x, S, request.parameters.data(), request.sensitivity_parameters,
+                                   scratch.y.data(), scratch.dy.data());
+  record_values(model, request, k, x, S, result, scratch);
+}
+
+void record_values(const Model& model, const SimulationRequest& request, std::size_t k, const double* x,
+                   const double* S, SimulationResult& result, const OutputScratch& scratch) {
   const std::size_t nx = model.n_states();
   const std::size_t ny = model.n_observables();
   const auto row = static_cast<Eigen::Index>(k);
-  double* y = scratch.y.data();
-  double* dy = scratch.dy.data();
+  const double* y = scratch.y.data();
+  const double* dy = scratch.dy.data();
   for (std::size_t i = 0; i < nx; ++i) result.states(row, static_cast<Eigen::Index>(i)) = x[i];
   const std::size_t ns = request.sensitivity_parameters.size();
-  if (ns == 0) {
-    model.observables(t, x, nullptr, request.parameters.data(), nullptr, y, nullptr);
-  } else {
-    model.observable_sensitivities(t, x, S, request.parameters.data(), request.sensitivity_parameters, y, dy);
-  }
   for (std::size_t j = 0; j < ny; ++j) result.observables(row, static_cast<Eigen::Index>(j)) = y[j];
   for (std::size_t s = 0; s < ns; ++s) {
     const auto col = static_cast<Eigen::Index>(s);
@@ -152,8 +157,9 @@ void ClosedFormSolver::solve(const SimulationRequest& request, SimulationResult&
   } else {
     for (std::size_t k = 0; k < request.times_day.size(); ++k) {
       const double t = request.times_day[k];
-      model_.closed_form_sensitivities(t, p, request.sensitivity_parameters, x_.data(), S_.data());
-      detail::record_output(model_, request, k, t, x_.data(), S_.data(), result, scratch_);
+      model_.closed_form_sensitivities(t, p, request.sensitivity_parameters, x_.data(), S_.data(), scratch_.y.data(),
+                                       scratch_.dy.data());
+      detail::record_values(model_, request, k, x_.data(), S_.data(), result, scratch_);
     }
   }
   for (int e = 0; e < model_.n_events(); ++e) {  // the solution at the model's events (e.g. the peak at tmax)

@@ -62,6 +62,9 @@ struct OutputScratch {
 // Fills output row k from the state x and its sensitivities S (n_states × n_sens, column-major).
 void record_output(const Model& model, const SimulationRequest& request, std::size_t k, double t,
                    const double* x, const double* S, SimulationResult& result, OutputScratch& scratch);
+// The same with the observables and their sensitivities already in scratch.y and scratch.dy.
+void record_values(const Model& model, const SimulationRequest& request, std::size_t k, const double* x,
+                   const double* S, SimulationResult& result, const OutputScratch& scratch);
 // Appends the observables of state x at time t to the result's event points.
 void record_event_point(const Model& model, double t, const double* x, const double* p, SimulationResult& result,
                         OutputScratch& scratch);
