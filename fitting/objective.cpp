@@ -138,6 +138,9 @@ std::vector<double> SubjectObjective::initial_point() const {
 Problem SubjectObjective::problem() {
   Problem out;
   out.f = [this](const std::vector<double>& z, std::vector<double>* g) { return ofv(z, g); };
+  out.scoring = [this](const std::vector<double>& z, std::vector<double>& g, Eigen::MatrixXd& h) {
+    return ofv_with_information(z, g, h);
+  };
   out.lower = z_lower_;
   out.upper = z_upper_;
   for (std::size_t k = 0; k < transforms_.size(); ++k)
@@ -291,15 +294,27 @@ std::vector<RecordPrediction> SubjectObjective::predictions(const std::vector<do
 }
 
 Eigen::MatrixXd SubjectObjective::expected_information(const std::vector<double>& z) {
+  std::vector<double> gradient;
+  Eigen::MatrixXd h;
+  if (ofv_with_information(z, gradient, h) >= kFailedOfv)
+    throw InputError("expected information: the model rejects the parameters at the optimum");
+  return h;
+}
+
+double SubjectObjective::ofv_with_information(const std::vector<double>& z, std::vector<double>& gradient,
+                                              Eigen::MatrixXd& h) {
+  const double value = ofv(z, &gradient);
+  if (value < kFailedOfv) information_at_last_solve(h);
+  return value;
+}
+
+// From the last ofv() with a gradient: its solve (with sensitivities), error models and transform derivatives.
+void SubjectObjective::information_at_last_solve(Eigen::MatrixXd& h) const {
   const std::size_t nk = transforms_.size();
-  const auto n = static_cast<Eigen::Index>(z.size());
-  request_.parameters = model_parameters(z);
-  request_.sensitivity_parameters = setup_.estimated;
-  std::vector<ErrorModel> errors;
-  apply(z, errors);
-  solve(request_, result_);
-  const auto dtheta = natural_derivative(z);
-  Eigen::MatrixXd h = Eigen::MatrixXd::Zero(n, n);
+  const auto n = static_cast<Eigen::Index>(dtheta_.size());
+  const auto& dtheta = dtheta_;
+  const auto& errors = errors_;
+  h.setZero(n, n);
   Eigen::Matrix<double, Eigen::Dynamic, 3> jacobian(n, 3);  // d(f, a, b)/dz of one record
   for (std::size_t i = 0; i < subject_.observations.size(); ++i) {
     const auto& obs = subject_.observations[i];
@@ -324,7 +339,6 @@ Eigen::MatrixXd SubjectObjective::expected_information(const std::vector<double>
     const double du = dtheta[static_cast<std::size_t>(k)] / request_.parameters[static_cast<std::size_t>(prior.parameter)];
     h(k, k) += 2.0 * du * du / prior.omega2;
   }
-  return h;
 }
 
 Eigen::MatrixXd SubjectObjective::curve(const std::vector<double>& z, const std::vector<double>& times_day) {

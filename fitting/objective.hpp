@@ -94,6 +94,8 @@ class SubjectObjective {
   // The expected information at z: E[d²OFV/dz²] (twice the Fisher information), the Gauss–Newton Hessian from one
   // sensitivity solve; each record as record_information() states, each prior by its Gauss–Newton term.
   Eigen::MatrixXd expected_information(const std::vector<double>& z);
+  // The OFV, its gradient and the expected information from one solve (Fisher scoring's step).
+  double ofv_with_information(const std::vector<double>& z, std::vector<double>& gradient, Eigen::MatrixXd& h);
   // The model's observables on a time grid at z (for plots): n_times × n_observables.
   Eigen::MatrixXd curve(const std::vector<double>& z, const std::vector<double>& times_day);
 
@@ -109,6 +111,7 @@ class SubjectObjective {
   [[nodiscard]] std::optional<std::vector<double>> kink_points(std::size_t k) const;
 
   void solve(const SimulationRequest& request, SimulationResult& result);  // counts the work
+  void information_at_last_solve(Eigen::MatrixXd& h) const;
 
   const FitSetup& setup_;
   const Subject& subject_;

@@ -9,6 +9,8 @@
 #include <random>
 #include <set>
 
+#include "fitting/scoring.hpp"
+
 namespace cartpk::fitting {
 
 namespace {
@@ -139,6 +141,22 @@ Problem Problem::with_fixed(std::size_t k, double value) const {
     if (g) *g = drop(full_gradient, k);
     return ofv;
   };
+  if (scoring)
+    out.scoring = [full = scoring, k, value](const std::vector<double>& w, std::vector<double>& g, Eigen::MatrixXd& h) {
+      std::vector<double> full_gradient;
+      Eigen::MatrixXd full_h;
+      const double ofv = full(insert(w, k, value), full_gradient, full_h);
+      g = drop(full_gradient, k);
+      const auto n = full_h.rows(), kk = static_cast<Eigen::Index>(k);
+      h.resize(n - 1, n - 1);  // full_h without row and column k
+      for (Eigen::Index r = 0, rr = 0; r < n; ++r) {
+        if (r == kk) continue;
+        for (Eigen::Index c = 0, cc = 0; c < n; ++c)
+          if (c != kk) h(rr, cc++) = full_h(r, c);
+        ++rr;
+      }
+      return ofv;
+    };
   out.lower = drop(lower, k);
   out.upper = drop(upper, k);
   for (std::size_t c = 0; c < kink_coordinates.size(); ++c) {  // the other kink coordinates, renumbered
@@ -189,6 +207,27 @@ bool near_a_kink(const Problem& problem, const std::vector<double>& z) {
 }  // namespace
 
 StartResult minimise(const Problem& problem, const std::vector<double>& start, const OptimizerOptions& options) {
+  // Scoring for smooth objectives only: at a kink its quadratic model fails step after step.
+  if (problem.scoring && !problem.piecewise()) {
+    auto scored = minimise_scoring(problem, start, options);
+    if (scored.ok && scored.status == "ok: converged") return scored;
+    // Stalled (a kink, round-off) or no usable information: the quasi-Newton path below, from where it got to.
+    auto rest = minimise_quasi_newton(problem, scored.ok ? scored.optimum : start, options);
+    rest.start = start;
+    rest.evaluations += scored.evaluations;
+    if (scored.ok && scored.ofv < rest.ofv) {
+      rest.optimum = scored.optimum;
+      rest.ofv = scored.ofv;
+      rest.ok = true;
+    }
+    rest.algorithm = "scoring, then " + rest.algorithm;
+    return rest;
+  }
+  return minimise_quasi_newton(problem, start, options);
+}
+
+StartResult minimise_quasi_newton(const Problem& problem, const std::vector<double>& start,
+                                  const OptimizerOptions& options) {
   CallbackState state;
   state.f = &problem.f;
   auto result = run(nlopt::LD_LBFGS, problem, start, options, state);

@@ -1,9 +1,11 @@
 #pragma once
-// Multi-start bounded minimisation with NLopt: gradient-based (LD_LBFGS, exact gradients) from each start,
-// with a derivative-free fallback (LN_BOBYQA) for a start whose gradient evaluation fails or that stops at a kink.
+// Multi-start bounded minimisation: Fisher scoring where the objective has its expected information, else
+// NLopt's LD_LBFGS (exact gradients), from each start, with a derivative-free fallback (LN_BOBYQA) for a start
+// whose gradient evaluation fails or that stops at a kink.
 // Starts: the given initial point, then Latin-hypercube points of the (transformed) box, half of them the best
 // of a screening design, reproducible by seed; for piecewise objectives, a scan across the kinks and a
 // derivative-free polish.
+#include <Eigen/Dense>
 #include <functional>
 #include <string>
 #include <vector>
@@ -12,10 +14,14 @@ namespace cartpk::fitting {
 
 // f(z, gradient or nullptr) -> value; may throw (a failed solve): the optimiser then treats z as infeasible.
 using ObjectiveFunction = std::function<double(const std::vector<double>&, std::vector<double>*)>;
+// f(z, gradient, information) -> value, with the gradient and an approximation of the Hessian (the expected
+// information) from the same evaluation; may throw as f does.
+using ScoringFunction = std::function<double(const std::vector<double>&, std::vector<double>&, Eigen::MatrixXd&)>;
 
 // What is minimised: f over the box [lower, upper] (LD_LBFGS, falling back to LN_BOBYQA).
 struct Problem {
   ObjectiveFunction f;
+  ScoringFunction scoring;  // optional: minimise() then starts with Fisher scoring (fitting/scoring.hpp)
   std::vector<double> lower, upper;
   // Piecewise objective: the coordinates that move events (stein2019's tmax), whose kinks (tmax on a sampling
   // day) a gradient method does not cross. Such problems get help across the kinks: see multistart().
@@ -62,8 +68,12 @@ struct OptimizationResult {
 std::vector<std::vector<double>> latin_hypercube(const std::vector<double>& lower, const std::vector<double>& upper,
                                                  int n, unsigned long seed);
 
-// Minimises from one start.
+// Minimises from one start: Fisher scoring when the problem has it, finished (where scoring stalls) or done
+// by minimise_quasi_newton.
 StartResult minimise(const Problem& problem, const std::vector<double>& start, const OptimizerOptions& options);
+// LD_LBFGS, restarted where it gives up on a smooth problem, LN_BOBYQA where the gradient fails or at a kink.
+StartResult minimise_quasi_newton(const Problem& problem, const std::vector<double>& start,
+                                  const OptimizerOptions& options);
 
 // Minimises from one start without derivatives (LN_BOBYQA), for objectives that have none (e.g. FOCE-I's).
 StartResult minimise_derivative_free(const Problem& problem, const std::vector<double>& start,

@@ -223,7 +223,7 @@ TEST_CASE("a start whose gradient fails is finished derivative-free (LN_BOBYQA) 
     for (double v : z) s += (v - 1.0) * (v - 1.0);
     return s;
   };
-  const auto r = minimise(Problem{f, {-5.0, -5.0}, {5.0, 5.0}, {}, {}}, {3.0, -2.0}, OptimizerOptions{});
+  const auto r = minimise(Problem{f, {}, {-5.0, -5.0}, {5.0, 5.0}, {}, {}}, {3.0, -2.0}, OptimizerOptions{});
   CHECK(r.algorithm == "LN_BOBYQA");
   CHECK(r.ok);
   CHECK(r.optimum[0] == doctest::Approx(1.0).epsilon(1e-5));
@@ -245,7 +245,7 @@ TEST_CASE("an L-BFGS that gives up is restarted by L-BFGS on a smooth problem an
   };
   for (const bool piecewise : {false, true}) {
     calls = 0;
-    Problem problem{f, {-5.0, -5.0}, {5.0, 5.0}, {}, {}};
+    Problem problem{f, {}, {-5.0, -5.0}, {5.0, 5.0}, {}, {}};
     if (piecewise) problem.kink_coordinates = {0};
     const auto r = minimise(problem, {3.0, -2.0}, OptimizerOptions{});
     INFO("piecewise ", piecewise, ": ", r.status);
@@ -268,7 +268,7 @@ TEST_CASE("the kink scan finds the basin across a kink that L-BFGS and the polis
   OptimizerOptions options;
   options.starts = 1;
   for (const bool with_points : {true, false}) {
-    Problem problem{f, {-5.0, -5.0}, {5.0, 5.0}, {0}, {with_points ? std::vector<double>{0.0} : std::vector<double>{}}};
+    Problem problem{f, {}, {-5.0, -5.0}, {5.0, 5.0}, {0}, {with_points ? std::vector<double>{0.0} : std::vector<double>{}}};
     const auto r = multistart(problem, {-1.0, 0.0}, options);  // the left basin's minimum
     REQUIRE(r.best >= 0);
     const auto& best = r.starts[static_cast<std::size_t>(r.best)];
