@@ -1304,6 +1304,13 @@ def bench_solver(ctx):
     return solver_lsoda.run(ctx, BenchError, run_json, print_table)
 
 
+def bench_rtol_rule(ctx):
+    sys.path.insert(0, str(HERE))
+    import rtol_rule  # bench/rtol_rule.py: the fit's default ODE tolerance
+    sys.argv = ["rtol_rule.py", str(ctx.build)]
+    return {"ok": True, **rtol_rule.main()}
+
+
 def bench_popfit(ctx):
     sys.path.insert(0, str(HERE))
     import popfit_bench
@@ -1324,6 +1331,7 @@ BENCHMARKS = {
     "singh2021_idecel": bench_singh2021_idecel,
     "solver": bench_solver,
     "popfit": bench_popfit,
+    "rtol_rule": bench_rtol_rule,
 }
 
 

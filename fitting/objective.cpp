@@ -45,6 +45,7 @@ FitSetup default_setup(const Model& model, const std::string& method) {
   FitSetup setup;
   setup.model = &model;
   setup.method = method;
+  setup.solver_options.rtol = kFitRtol;
   setup.parameters = model.default_parameters();
   for (auto name : model.default_estimated()) {
     const auto i = static_cast<std::size_t>(model.parameter_index(name));

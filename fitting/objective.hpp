@@ -17,6 +17,11 @@
 
 namespace cartpk::fitting {
 
+// Fits solve at this relative tolerance unless told otherwise: the loosest decade whose OFVs stay within 1e-3
+// of rtol 1e-12 fits with a tenfold margin on the benchmark and example cohorts (bench/rtol_rule.py;
+// docs/fitting.md).
+inline constexpr double kFitRtol = 1e-6;
+
 // A log-normal prior on a model parameter: ln θ ~ N(ln typical, omega2).
 struct Prior {
   int parameter = -1;  // model parameter index

@@ -42,7 +42,9 @@ std::vector<std::string> split(std::string_view text, char separator) {
 }
 
 void add_solver_options(CLI::App& command, SolverOptions& options) {
-  command.add_option("--rtol", options.rtol, "ODE relative tolerance (default 1e-8)");
+  auto rtol = number_text(options.rtol);  // 1e-08 -> 1e-8
+  if (const auto e = rtol.find("e-0"); e != std::string::npos) rtol.erase(e + 2, 1);
+  command.add_option("--rtol", options.rtol, "ODE relative tolerance (default " + rtol + ")");
   command.add_option("--atol-scale", options.atol_scale,
                      "ODE absolute tolerance per unit of a state's typical scale (default 1e-12)");
   command.add_option("--max-steps", options.max_steps,

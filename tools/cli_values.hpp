@@ -16,6 +16,7 @@ class App;
 namespace cartpk::cli {
 
 // --rtol and --atol-scale, for every command that solves ODEs; check_solver_options once they are parsed.
+// The help states options.rtol as the default (the caller sets it first).
 void add_solver_options(CLI::App& command, SolverOptions& options);
 void check_solver_options(const SolverOptions& options);  // InputError unless both tolerances are > 0
 

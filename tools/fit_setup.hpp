@@ -27,7 +27,7 @@ struct FitCliOptions {
   std::optional<int> kink_scan;  // unset: the optimiser's choice (piecewise models 1, smooth ones 0)
   unsigned long seed = 1;
   bool quiet = false;
-  SolverOptions solver;  // --rtol, --atol-scale
+  SolverOptions solver{.rtol = fitting::kFitRtol};  // --rtol, --atol-scale
 };
 
 // Everything a fit needs, read and checked before any fitting (on every MPI rank alike).
