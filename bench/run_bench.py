@@ -33,6 +33,13 @@ Benchmarks:
               gradient) from the same starts (cartpk's, read from its HDF5 output; the model defaults first).
               The peer can be run on fewer patients (--fit-m2-peer-patients) and its time scaled.
               Ratio fit time against fit time (and whole process); target >= 50x.
+              Then issue 12's compiled-R comparison: a 4-patient cohort (--fit-m2-r-patients) fitted by `cartpk
+              fit --starts 1` (the model defaults; standard errors, its default; whole process, best of
+              --fit-m2-r-repeats) against bench/peer_lsoda/peer_fit.R (R deSolve lsoda on the right-hand side
+              compiled to C + optim L-BFGS-B with finite-difference gradients, no standard errors, from the same
+              start; its rtol the loosest whose OFV at the start is within 1e-6 of the SciPy reference). Ratio R fit
+              seconds / cartpk whole-process seconds; target >= 3x, and cartpk's OFV <= R's + 0.01 on every
+              patient. Skipped (not failed) when R, deSolve and jsonlite cannot be installed.
 
   design      the exact two-stage design searches: `cartpk design simon` (nmax 100) and `cartpk design
               bryant-day` (n up to 60) against bench/peer_designs.py (the same searches written with NumPy/SciPy
@@ -378,6 +385,11 @@ FIT_M2_SEED = 1912
 FIT_M2_TARGET = 50.0
 FIT_M2_SIGMA = 0.3
 FIT_M2_CHECK_TOL = 1e-5    # relative agreement of the two OFVs at the model defaults (ODE tolerances)
+FIT_M2_R_TARGET = 3.0      # issue 12: >= 3x faster than the compiled-R peer (R fit seconds / cartpk seconds)
+FIT_M2_R_CHECK_TOL = 1e-6  # the R peer's OFV (rtol 1e-10) against the SciPy peer's (rtol 1e-10) at fixed points
+FIT_M2_R_RTOL_TOL = 1e-6   # the R peer runs at the loosest rtol whose OFV at the start point is this close to the
+                           # tight reference on every subject (the solver benchmark's rule)
+FIT_M2_R_APT = ("r-cran-jsonlite",)  # besides solver_lsoda.APT_PACKAGES (R, its headers, deSolve)
 FIT_STEIN_CHECK_TOL = 1e-8  # the same for the closed form
 
 
@@ -662,9 +674,11 @@ def bench_fit_cart_cd19_bcma(ctx):
     print(f"  check: OFV at the model defaults, max relative difference cartpk vs SciPy reference {check:.2e}")
     print_failed(failed)
     print()
+    compiled_r = fit_m2_compiled_r(ctx, exe, peer_mod, errors, sigmas)
     return {
-        "ok": not failed,
+        "ok": not failed and compiled_r.get("ok", True),
         "cartpk_failed_subjects": failed,
+        "compiled_r": compiled_r,
         "inputs": {"data": str(data), "patients": len(ids), "seed": FIT_M2_SEED, "sigma": FIT_M2_SIGMA,
                    "starts": a.fit_m2_starts, "threads": 1, "car_times": list(peer_mod.SIM_CAR_TIMES),
                    "bcell_times": list(peer_mod.SIM_BCELL_TIMES), "truths": truths},
@@ -677,6 +691,202 @@ def bench_fit_cart_cd19_bcma(ctx):
         "target": {"min_ratio": FIT_M2_TARGET, "ratio": ratio_fit, "met": target_met},
         "ofv_check": {"slack": FIT_OFV_SLACK, "all_ok": not worse, "cartpk_worse": worse, "patients": rows},
         "check_ofv_at_defaults_max_rel_diff": check,
+    }
+
+
+def ensure_r_fit_peer():
+    """Rscript with deSolve and jsonlite and a working R CMD SHLIB; apt-get installs what is missing (as root).
+    Raises BenchError saying why when R cannot be had."""
+    import shutil
+    import solver_lsoda
+    solver_lsoda.ensure_r(BenchError)  # R, its headers, deSolve
+    def have():
+        return subprocess.run(["Rscript", "-e", "suppressPackageStartupMessages(library(jsonlite))"],
+                              capture_output=True).returncode == 0
+    if have():
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        raise BenchError("R's jsonlite is missing; install it: sudo apt-get install -y " + " ".join(FIT_M2_R_APT))
+    print("fit_cart_cd19_bcma: installing " + " ".join(FIT_M2_R_APT) + " ...", flush=True)
+    proc = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", *FIT_M2_R_APT], capture_output=True,
+                          text=True, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    if proc.returncode != 0 or not have():
+        raise BenchError("apt-get install " + " ".join(FIT_M2_R_APT) + " failed:\n" + proc.stderr[-2000:])
+
+
+def fit_m2_compiled_r(ctx, exe, peer_mod, errors, sigmas):
+    """Issue 12's fit target: the --fit-m2-r-patients cart_cd19_bcma cohort fitted by `cartpk fit --starts 1`
+    (standard errors included, whole process, best of --fit-m2-r-repeats) against bench/peer_lsoda/peer_fit.R (R
+    deSolve lsoda on the compiled right-hand side + optim L-BFGS-B with finite-difference gradients, no standard
+    errors, one start per subject: the model defaults, cartpk's own start). Target: R seconds / cartpk seconds
+    >= 3 and cartpk's OFV <= the R peer's + 0.01 on every subject. Skipped (not failed) when R cannot be had."""
+    import h5py
+    import solver_lsoda
+    a = ctx.args
+    n = a.fit_m2_r_patients
+    if n < 1:
+        print("fit_cart_cd19_bcma (compiled R): skipped (--fit-m2-r-patients 0)\n")
+        return {"ok": True, "skipped": True, "reason": "--fit-m2-r-patients 0"}
+    try:
+        ensure_r_fit_peer()
+        dll = solver_lsoda.build_peer(ctx.out, BenchError)  # R CMD SHLIB of models.c, outside every timing
+    except BenchError as e:
+        print(f"fit_cart_cd19_bcma (compiled R): skipped: {e}\n")
+        return {"ok": True, "skipped": True, "reason": str(e)}
+    repeats = a.fit_m2_r_repeats
+    data = ctx.out / "fit_cart_cd19_bcma_r_data.csv"
+    truths = peer_mod.simulate_cohort(data, n, FIT_M2_SEED, sigma=FIT_M2_SIGMA)
+    ids = [str(i) for i in range(1, len(truths) + 1)]
+    h5 = ctx.out / "fit_cart_cd19_bcma_r.h5"
+    table = ctx.out / "fit_cart_cd19_bcma_r_table.csv"
+    base = [exe, "fit", "--model", "cart_cd19_bcma", "--data", data, "--threads", "1", "--quiet", "--out", h5,
+            "--table", table] + errors
+
+    # Untimed: cartpk's start points (--starts 1: the model defaults) and its OFV there (--maxeval 0, which still
+    # reads, computes the standard errors and curves and writes the files: cartpk's fixed costs).
+    print(f"fit_cart_cd19_bcma (compiled R): {n} patients; cartpk fit --maxeval 0 ...", flush=True)
+    overhead = min(run_timed(base + ["--maxeval", "0"], a.fit_timeout, FIT_OK_CODES) for _ in range(repeats))
+    at_start = read_fit_table(table)
+    starts, points_truth = {}, {}
+    with h5py.File(h5, "r") as f:
+        names = [x.decode() if isinstance(x, bytes) else str(x) for x in f["fit/parameters/estimated"][:]]
+        if tuple(names) != peer_mod.NAMES:
+            raise BenchError(f"cartpk estimates {names}; the R peer expects {list(peer_mod.NAMES)}")
+        for sid in ids:
+            row = f[f"fit/subjects/{sid}/starts/start"][0]
+            starts[sid] = [{nm: peer_mod.from_z(nm, float(v)) for nm, v in zip(names, row[:len(names)])}]
+    for sid, truth in zip(ids, truths):
+        points_truth[sid] = [truth]
+    starts_json = ctx.out / "fit_cart_cd19_bcma_r_starts.json"
+    starts_json.write_text(json.dumps(starts))
+    truths_json = ctx.out / "fit_cart_cd19_bcma_r_truths.json"
+    truths_json.write_text(json.dumps(points_truth))
+
+    # Untimed: the R peer's OFV against the SciPy peer's (tight tolerances) at the start point and at the truth;
+    # then the rtol sweep at the start point (the solver benchmark's rule picks the R peer's rtol).
+    rscript = HERE / "peer_lsoda" / "peer_fit.R"
+    error_arg = "error=" + ",".join(f"{obs}:{sd:.17g}" for obs, sd in sigmas.items())
+    r_base = ["Rscript", rscript, f"dll={dll}", f"data={data}", error_arg]
+    subjects = dict(peer_mod.read_dataset(data))
+    tight = 1e-10
+    sweep = run_json(r_base + ["mode=ofv", f"starts={starts_json}",
+                               "rtols=" + ",".join(f"{r:g}" for r in (tight,) + solver_lsoda.RTOLS)], a.timeout)
+    at_truth = run_json(r_base + ["mode=ofv", f"starts={truths_json}", f"rtols={tight:g}"], a.timeout)
+    check_r, check_cartpk, rtol_errors = 0.0, 0.0, {f"{r:g}": 0.0 for r in solver_lsoda.RTOLS}
+    reference = {}
+    for entry, points, label in ((sweep, starts, "start"), (at_truth, points_truth, "truth")):
+        for s in entry["subjects"]:
+            sid = s["id"]
+            obj = peer_mod.Objective(subjects[sid], sigmas, tight, 1e-14 * peer_mod.STATE_SCALES)
+            ref = obj(np.array([peer_mod.to_z(nm, points[sid][0][nm]) for nm in peer_mod.NAMES]))
+            reference[(sid, label)] = ref
+            values = s["ofv"][0]
+            check_r = max(check_r, abs(values[0] - ref) / abs(ref))
+            if label == "start":
+                check_cartpk = max(check_cartpk, abs(float(at_start[sid]["ofv"]) - ref) / abs(ref))
+                for r, v in zip(solver_lsoda.RTOLS, values[1:]):
+                    rtol_errors[f"{r:g}"] = max(rtol_errors[f"{r:g}"], abs(v - ref) / abs(ref))
+    if check_r > FIT_M2_R_CHECK_TOL:
+        raise BenchError(f"the R peer and the SciPy peer disagree on the OFV at fixed points: {check_r:.2e} relative")
+    if check_cartpk > FIT_M2_CHECK_TOL:
+        raise BenchError(f"cartpk and the SciPy reference disagree on the OFV at the model defaults: "
+                         f"{check_cartpk:.2e} relative")
+    good = [r for r in solver_lsoda.RTOLS if rtol_errors[f"{r:g}"] <= FIT_M2_R_RTOL_TOL]
+    if not good:
+        raise BenchError(f"no rtol of the sweep brings the R peer's OFV within {FIT_M2_R_RTOL_TOL:g} of the reference")
+    r_rtol = max(good)
+
+    print(f"fit_cart_cd19_bcma (compiled R): cartpk fit --starts 1 --threads 1, standard errors (best of {repeats}) "
+          "...", flush=True)
+    walls, fit_times = [], []
+    for _ in range(repeats):
+        walls.append(run_timed(base + ["--starts", "1"], a.fit_timeout, FIT_OK_CODES))
+        fit_times.append(fit_seconds(h5))
+    cartpk_s, cartpk_fit_s = min(walls), min(fit_times)
+    fitted = read_fit_table(table)
+    failed = failed_subjects(fitted, ids)
+    evaluations, statuses, solver_work = {}, {}, {}
+    with h5py.File(h5, "r") as f:
+        for sid in ids:
+            solver_work[sid] = {k: (v.decode() if isinstance(v, bytes) else v.item() if hasattr(v, "item") else v)
+                                for k, v in f[f"fit/subjects/{sid}"].attrs.items() if k.startswith("solver_")}
+            g = f"fit/subjects/{sid}/starts"
+            if g in f:
+                evaluations[sid] = [int(v) for v in f[f"{g}/evaluations"][:]]
+                statuses[sid] = [x.decode() if isinstance(x, bytes) else str(x) for x in f[f"{g}/status"][:]] \
+                    if f"{g}/status" in f else []
+    print(f"fit_cart_cd19_bcma (compiled R): peer_fit.R (lsoda rtol {r_rtol:g}, L-BFGS-B; best of {repeats}) ...",
+          flush=True)
+    r_fit_times, r_walls, peer = [], [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = run_json(r_base + ["mode=fit", f"starts={starts_json}", f"rtol={r_rtol:g}", "quiet=1"], a.timeout)
+        r_walls.append(time.perf_counter() - t0)
+        r_fit_times.append(result["seconds"])
+        if peer is not None and [s["ofv"] for s in result["subjects"]] != [s["ofv"] for s in peer["subjects"]]:
+            print("  note: the R peer's OFVs differ between runs")
+        peer = result
+    r_fit_s, r_wall = min(r_fit_times), min(r_walls)
+    rows, worse = compare_fits(fitted, peer["subjects"], ids)
+    by_id = {p["id"]: p for p in peer["subjects"]}
+    ratio = r_fit_s / cartpk_s          # the issue's ratio: cartpk pays start-up, I/O and SEs; R only its fits
+    ratio_whole = r_wall / cartpk_s     # whole process against whole process
+    ratio_fit = r_fit_s / cartpk_fit_s  # fits against fits (cartpk's SEs and curves included)
+    target_met = ratio >= FIT_M2_R_TARGET
+    r_solves = sum(s["solves"] for s in peer["subjects"])
+    cartpk_evals = sum(sum(v) for v in evaluations.values())
+    print()
+    print(f"fit_cart_cd19_bcma against compiled R: {len(ids)} patients, one start each (the model defaults), 6 "
+          f"estimates, SD {FIT_M2_SIGMA} fixed, one thread")
+    print_table(f"  per patient (diff = cartpk OFV - R OFV; '!' where cartpk is worse by more than {FIT_OFV_SLACK:g})",
+                ["ID", "OFV cartpk", "OFV R peer", "diff", "cartpk evals", "R solves", "R s", ""],
+                [[r["id"], f"{r['ofv_cartpk']:.6f}", f"{r['ofv_peer']:.6f}", f"{r['diff']:.2e}",
+                  "+".join(str(v) for v in evaluations.get(r["id"], [])), by_id[r["id"]]["solves"],
+                  f"{by_id[r['id']]['seconds']:.2f}", "" if r["cartpk_ok"] else "!"] for r in rows])
+    print(f"  cartpk whole process (fit, standard errors, curves, HDF5 and table; best of {repeats}): "
+          f"{cartpk_s:.3f} s; its fit time (/fit@fit_seconds) {cartpk_fit_s:.3f} s; a --maxeval 0 run "
+          f"{overhead:.3f} s")
+    work = [solver_work[sid] for sid in ids]
+    print(f"  cartpk objective evaluations (OFV + gradient): {cartpk_evals} "
+          f"({cartpk_fit_s / max(cartpk_evals, 1) * 1e3:.2f} ms each, all of the fit time included); solves "
+          f"{sum(w.get('solver_solves', 0) for w in work)} (fit, SEs, curves), steps "
+          f"{sum(w.get('solver_steps', 0) for w in work)}, integrator "
+          f"{', '.join(sorted({str(w.get('solver_integrator', '?')) for w in work}))}")
+    print(f"  R peer fit time (best of {repeats}): {r_fit_s:.3f} s ({r_solves} lsoda solves, "
+          f"{r_fit_s / max(r_solves, 1) * 1e3:.3f} ms each); whole Rscript process {r_wall:.3f} s; "
+          f"R {peer['meta']['r']}, deSolve {peer['meta']['deSolve']}, rtol {r_rtol:g}, "
+          f"atol {peer['meta']['atol_scale']:g} x scale, ndeps {peer['meta']['ndeps']:g}")
+    print(f"  ratio R/cartpk: {ratio:.2f}x (R fit time / cartpk whole process); {ratio_whole:.2f}x whole process "
+          f"against whole process; {ratio_fit:.2f}x fit time against fit time")
+    print(f"  target >= {FIT_M2_R_TARGET:g}x: " + ("met" if target_met else "NOT met"))
+    print(f"  cartpk OFV <= R OFV + {FIT_OFV_SLACK:g} on every patient: "
+          + ("yes" if not worse else f"NO (patients {', '.join(worse)})"))
+    print(f"  checks: R vs SciPy OFV at the start point and the truth (rtol {tight:g}): {check_r:.2e} relative; "
+          f"cartpk vs SciPy at the start point {check_cartpk:.2e}; R rtol {r_rtol:g} = the loosest with OFV error "
+          f"<= {FIT_M2_R_RTOL_TOL:g} at the start ({rtol_errors[f'{r_rtol:g}']:.1e})")
+    print_failed(failed)
+    print()
+    return {
+        "ok": not failed,
+        "skipped": False,
+        "cartpk_failed_subjects": failed,
+        "inputs": {"data": str(data), "patients": len(ids), "seed": FIT_M2_SEED, "sigma": FIT_M2_SIGMA,
+                   "starts": 1, "threads": 1, "repeats": repeats, "truths": truths, "start_points": starts},
+        "cartpk": {"wall_seconds": cartpk_s, "wall_seconds_all_repeats": walls, "fit_seconds": cartpk_fit_s,
+                   "fit_seconds_all_repeats": fit_times, "maxeval0_wall_seconds": overhead,
+                   "evaluations": evaluations, "start_status": statuses, "solver_work": solver_work,
+                   "command": " ".join(map(str, base + ["--starts", "1"]))},
+        "peer": {"seconds": r_fit_s, "seconds_all_repeats": r_fit_times, "wall_seconds": r_wall,
+                 "wall_seconds_all_repeats": r_walls, "solves": r_solves, "subjects": peer["subjects"],
+                 "meta": peer["meta"], "rtol_sweep_max_rel_error": rtol_errors,
+                 "command": " ".join(map(str, r_base + ["mode=fit", f"starts={starts_json}", f"rtol={r_rtol:g}"]))},
+        "ratio": ratio,
+        "ratio_whole_process": ratio_whole,
+        "ratio_fit_time": ratio_fit,
+        "target": {"min_ratio": FIT_M2_R_TARGET, "ratio": ratio, "met": target_met},
+        "ofv_check": {"slack": FIT_OFV_SLACK, "all_ok": not worse, "cartpk_worse": worse, "patients": rows},
+        "check_r_vs_scipy_max_rel_diff": check_r,
+        "check_cartpk_vs_scipy_at_start_max_rel_diff": check_cartpk,
     }
 
 
@@ -1368,6 +1578,12 @@ def main():
     ap.add_argument("--fit-m2-peer-patients", type=int, default=6,
                     help="fit_cart_cd19_bcma: patients given to the slow SciPy peer; its time is scaled to all "
                          "(default 6)")
+    ap.add_argument("--fit-m2-r-patients", type=int, default=4,
+                    help="fit_cart_cd19_bcma: patients of the comparison with the compiled-R peer (issue 12; "
+                         "default 4; 0 skips it)")
+    ap.add_argument("--fit-m2-r-repeats", type=int, default=3,
+                    help="fit_cart_cd19_bcma: timed runs of cartpk and of the R peer in that comparison, the best "
+                         "of each is reported (default 3)")
     ap.add_argument("--fit-timeout", type=float, default=180,
                     help="seconds allowed per cartpk fit run in the fit_* benchmarks (default 180; they need ~0.3 s "
                          "and ~30 s); a run over the limit is killed and the benchmark fails")
@@ -1422,6 +1638,8 @@ def main():
     if min(args.fit_patients, args.fit_repeats, args.fit_m2_patients, args.fit_m2_starts,
            args.fit_m2_peer_patients) < 1:
         ap.error("--fit-* options must be at least 1")
+    if args.fit_m2_r_patients < 0 or args.fit_m2_r_repeats < 1:
+        ap.error("--fit-m2-r-patients must be at least 0 and --fit-m2-r-repeats at least 1")
 
     build = Path(args.build).resolve()
     ctx = Context(build=build, out=build / "bench", args=args)
