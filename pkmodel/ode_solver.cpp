@@ -29,6 +29,12 @@ struct OdeSolver::Callbacks {
     std::vector<double> rate_sens;  // n_sens × n_states
   };
   std::vector<Infusion> infusions;
+  std::vector<Infusion> finished;  // ended infusions, whose storage the next one reuses
+
+  void end_all_infusions() {
+    for (auto& i : infusions) finished.push_back(std::move(i));
+    infusions.clear();
+  }
 };
 
 namespace {
@@ -119,8 +125,37 @@ struct ScheduledEvent {
 
 }  // namespace
 
+struct OdeSolver::Scratch {
+  std::vector<double> dp, x, S, f, y_value, y_rate;
+  std::vector<double> x_minus, x_plus, f_minus, f_plus, g_f, ds, zero;  // an event's jump
+  std::vector<ScheduledEvent> events;  // the first n_events are this solve's, in time order
+  std::size_t n_events = 0;
+  // The next event slot, reusing its storage.
+  ScheduledEvent& add_event(double time, int order, int model_event, const DoseRecord* dose, int infusion, std::size_t ns) {
+    if (n_events == events.size()) events.emplace_back();
+    auto& ev = events[n_events++];
+    ev.time = time;
+    ev.order = order;
+    ev.model_event = model_event;
+    ev.dose = dose;
+    ev.infusion = infusion;
+    ev.time_sensitivity.assign(ns, 0.0);
+    return ev;
+  }
+  // Insertion sort by (time, order): stable, few events, and no buffer (std::stable_sort allocates one).
+  void sort_events() {
+    for (std::size_t i = 1; i < n_events; ++i)
+      for (std::size_t j = i; j > 0; --j) {
+        const auto& a = events[j - 1];
+        const auto& b = events[j];
+        if (!(b.time < a.time || (b.time == a.time && b.order < a.order))) break;
+        std::swap(events[j - 1], events[j]);
+      }
+  }
+};
+
 OdeSolver::OdeSolver(const Model& model, SolverOptions options)
-    : model_(model), options_(options), callbacks_(std::make_unique<Callbacks>()) {
+    : model_(model), options_(options), callbacks_(std::make_unique<Callbacks>()), scratch_(std::make_unique<Scratch>()) {
   SUNContext ctx = nullptr;
   if (SUNContext_Create(nullptr, &ctx) != 0) throw ModelError(std::string(model.name()), "SUNContext_Create failed");
   context_.reset(ctx);
@@ -192,7 +227,7 @@ void OdeSolver::prepare(double t0, const SimulationRequest& request, bool explic
   cb.p = request.parameters.data();
   cb.regime = Regime{};
   cb.sens_parameters = request.sensitivity_parameters;
-  cb.infusions.clear();
+  cb.end_all_infusions();
   t_ = t0;
   stats_ = SolverStats{};
   last_message_.clear();
@@ -314,15 +349,30 @@ void OdeSolver::integrate_to(double t_target, double t_stop) {
 void OdeSolver::switch_infusion(double t, const DoseRecord& dose, bool start) {
   auto& cb = *callbacks_;
   if (!start) {
-    std::erase_if(cb.infusions, [&dose](const Callbacks::Infusion& i) { return i.dose == &dose; });
+    for (std::size_t k = 0; k < cb.infusions.size(); ++k)
+      if (cb.infusions[k].dose == &dose) {
+        cb.finished.push_back(std::move(cb.infusions[k]));
+        cb.infusions.erase(cb.infusions.begin() + static_cast<long>(k));
+        break;
+      }
     return reinitialise(t);
   }
   const std::size_t nx = model_.n_states(), ns = cb.sens_parameters.size();
-  const std::vector<double> zero(nx, 0.0);
-  Callbacks::Infusion infusion{&dose, std::vector<double>(nx), std::vector<double>(ns * nx)};
+  auto& work = *scratch_;
+  work.zero.assign(nx, 0.0);
+  work.x_plus.resize(nx);
+  const auto& zero = work.zero;
+  auto& unused = work.x_plus;
+  Callbacks::Infusion infusion;
+  if (!cb.finished.empty()) {  // an ended infusion's vectors, already of the right capacity
+    infusion = std::move(cb.finished.back());
+    cb.finished.pop_back();
+  }
+  infusion.dose = &dose;
+  infusion.rate.resize(nx);
+  infusion.rate_sens.resize(ns * nx);
   model_.apply_dose(dose, zero.data(), nullptr, cb.p, nullptr, infusion.rate.data(), nullptr);
   for (double& r : infusion.rate) r /= dose.duration_day;
-  std::vector<double> unused(nx);
   for (std::size_t s = 0; s < ns; ++s) {
     const auto ip = static_cast<std::size_t>(cb.sens_parameters[s]);
     cb.dp[ip] = 1.0;
@@ -350,7 +400,15 @@ void OdeSolver::apply_event(double t, int model_event, const DoseRecord* dose,
   if (model_event >= 0) after.fired |= 1u << static_cast<unsigned>(model_event);
 
   double* y = N_VGetArrayPointer(y_.get());
-  std::vector<double> x_minus(y, y + nx), x_plus(nx), f_minus(nx), f_plus(nx), g_f(nx), ds(nx);
+  auto& work = *scratch_;
+  auto& x_minus = work.x_minus;
+  auto& x_plus = work.x_plus;
+  auto& f_minus = work.f_minus;
+  auto& f_plus = work.f_plus;
+  auto& g_f = work.g_f;
+  auto& ds = work.ds;
+  x_minus.assign(y, y + nx);
+  for (auto* v : {&x_plus, &f_minus, &f_plus, &g_f, &ds}) v->assign(nx, 0.0);
   jump(x_minus.data(), nullptr, nullptr, x_plus.data(), nullptr);
 
   const bool moving_time =
@@ -398,21 +456,24 @@ void OdeSolver::solve_once(const SimulationRequest& request, SimulationResult& r
   constexpr double t0 = 0.0;  // day of infusion: every model starts here
 
   // Initial state and its sensitivities.
-  std::vector<double> dp(model_.n_parameters(), 0.0), scratch(nx);
+  auto& work = *scratch_;
+  auto& dp = work.dp;
+  dp.assign(model_.n_parameters(), 0.0);
+  work.x.resize(nx);
   double* y = N_VGetArrayPointer(y_.get());
   model_.initial_state(p, nullptr, y, nullptr);
   prepare(t0, request, explicit_first);
   for (std::size_t s = 0; s < ns; ++s) {
     const auto ip = static_cast<std::size_t>(request.sensitivity_parameters[s]);
     dp[ip] = 1.0;
-    model_.initial_state(p, dp.data(), scratch.data(), sens_.data(static_cast<int>(s)));
+    model_.initial_state(p, dp.data(), work.x.data(), sens_.data(static_cast<int>(s)));
     dp[ip] = 0.0;
   }
 
   // The events of this solve: model resets at parameter-dependent times, then dose records.
-  std::vector<ScheduledEvent> events;
+  work.n_events = 0;
   for (int e = 0; e < model_.n_events(); ++e) {
-    ScheduledEvent ev{0.0, 1 + e, e, nullptr, 0, std::vector<double>(ns, 0.0)};
+    auto& ev = work.add_event(0.0, 1 + e, e, nullptr, 0, ns);
     model_.event_time(e, p, nullptr, &ev.time, nullptr);
     for (std::size_t s = 0; s < ns; ++s) {
       const auto ip = static_cast<std::size_t>(request.sensitivity_parameters[s]);
@@ -421,23 +482,28 @@ void OdeSolver::solve_once(const SimulationRequest& request, SimulationResult& r
       model_.event_time(e, p, dp.data(), &t_unused, &ev.time_sensitivity[s]);
       dp[ip] = 0.0;
     }
-    events.push_back(std::move(ev));
   }
   for (const auto& dose : request.doses) {
     if (dose.duration_day > 0.0) {
-      events.push_back(ScheduledEvent{dose.time_day, 0, -1, &dose, +1, std::vector<double>(ns, 0.0)});
-      events.push_back(ScheduledEvent{dose.time_day + dose.duration_day, -1, -1, &dose, -1, std::vector<double>(ns, 0.0)});
+      work.add_event(dose.time_day, 0, -1, &dose, +1, ns);
+      work.add_event(dose.time_day + dose.duration_day, -1, -1, &dose, -1, ns);
     } else {
-      events.push_back(ScheduledEvent{dose.time_day, 0, -1, &dose, 0, std::vector<double>(ns, 0.0)});
+      work.add_event(dose.time_day, 0, -1, &dose, 0, ns);
     }
   }
-  std::stable_sort(events.begin(), events.end(), [](const ScheduledEvent& a, const ScheduledEvent& b) {
-    return a.time < b.time || (a.time == b.time && a.order < b.order);
-  });
+  work.sort_events();
+  const auto& events = work.events;
+  const std::size_t n_events = work.n_events;
 
   detail::prepare_result(model_, request, "ode", result, output_scratch_);
-  std::vector<double> S(nx * ns);
-  std::vector<double> f(nx), y_value(model_.n_observables()), y_rate(model_.n_observables());
+  auto& S = work.S;
+  auto& f = work.f;
+  auto& y_value = work.y_value;
+  auto& y_rate = work.y_rate;
+  S.resize(nx * ns);
+  f.resize(nx);
+  y_value.resize(model_.n_observables());
+  y_rate.resize(model_.n_observables());
   auto record = [&](std::size_t k, double t) {
     for (std::size_t s = 0; s < ns; ++s)
       std::copy_n(sens_.data(static_cast<int>(s)), nx, S.data() + s * nx);
@@ -459,7 +525,7 @@ void OdeSolver::solve_once(const SimulationRequest& request, SimulationResult& r
   // integrated.
   for (; k < request.times_day.size() && request.times_day[k] < t0; ++k) record(k, request.times_day[k]);
   while (k < request.times_day.size()) {
-    if (next_event < events.size() && events[next_event].time <= t_) {  // right-continuous: event, then output
+    if (next_event < n_events && events[next_event].time <= t_) {  // right-continuous: event, then output
       const auto& ev = events[next_event++];
       if (ev.infusion != 0) switch_infusion(t_, *ev.dose, ev.infusion > 0);
       else apply_event(t_, ev.model_event, ev.dose, ev.time_sensitivity);
@@ -474,7 +540,7 @@ void OdeSolver::solve_once(const SimulationRequest& request, SimulationResult& r
       ++k;
       continue;
     }
-    const double t_stop = next_event < events.size() ? std::min(events[next_event].time, t_end) : t_end;
+    const double t_stop = next_event < n_events ? std::min(events[next_event].time, t_end) : t_end;
     integrate_to(std::min(t_out, t_stop), t_stop);
   }
   collect_stats();

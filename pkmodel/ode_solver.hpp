@@ -48,6 +48,7 @@ class OdeSolver final : public Solver {
   [[nodiscard]] const SolverOptions& options() const { return options_; }
 
   struct Callbacks;  // the C callbacks' view of this workspace (ode_solver.cpp)
+  struct Scratch;    // per-solve working storage, kept so a warm solve allocates nothing (ode_solver.cpp)
 
  private:
   void solve_once(const SimulationRequest& request, SimulationResult& result, bool explicit_first);
@@ -73,6 +74,7 @@ class OdeSolver final : public Solver {
   sundials::LinearSolver linear_solver_;
   sundials::CvodeMemory cvode_;
   std::unique_ptr<Callbacks> callbacks_;
+  std::unique_ptr<Scratch> scratch_;
   std::unique_ptr<FastIntegrator> fast_;  // the model's explicit integrator (dopri5/auto), or none
 
   bool fast_active_ = false;      // this solve is on the explicit integrator (until a hand-over)

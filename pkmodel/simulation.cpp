@@ -91,7 +91,15 @@ void prepare_result(const Model& model, const SimulationRequest& request, const 
   for (auto& m : result.observable_sensitivities) m.resize(nt, ns);
   result.stats = SolverStats{};
   result.event_times_day.clear();
-  result.event_observables.resize(0, static_cast<Eigen::Index>(model.n_observables()));
+  // One row per model event inside the output range (where the solvers record them): sized up front, so a
+  // solve of the same shape reuses the storage.
+  Eigen::Index in_range = 0;
+  for (int e = 0; e < model.n_events() && !request.times_day.empty(); ++e) {
+    double t = 0.0;
+    model.event_time(e, request.parameters.data(), nullptr, &t, nullptr);
+    in_range += t >= request.times_day.front() && t <= request.times_day.back();
+  }
+  result.event_observables.resize(in_range, static_cast<Eigen::Index>(model.n_observables()));
   result.observable_rates.setConstant(nt, static_cast<Eigen::Index>(model.n_observables()), std::nan(""));
   result.discontinuities_day.clear();
   scratch.y.resize(model.n_observables());
@@ -101,8 +109,8 @@ void prepare_result(const Model& model, const SimulationRequest& request, const 
 void record_event_point(const Model& model, double t, const double* x, const double* p, SimulationResult& result,
                         OutputScratch& scratch) {
   model.observables(t, x, nullptr, p, nullptr, scratch.y.data(), nullptr);
-  const auto row = result.event_observables.rows();
-  result.event_observables.conservativeResize(row + 1, Eigen::NoChange);
+  const auto row = static_cast<Eigen::Index>(result.event_times_day.size());
+  if (row >= result.event_observables.rows()) result.event_observables.conservativeResize(row + 1, Eigen::NoChange);
   for (std::size_t j = 0; j < model.n_observables(); ++j)
     result.event_observables(row, static_cast<Eigen::Index>(j)) = scratch.y[j];
   result.event_times_day.push_back(t);
