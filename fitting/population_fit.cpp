@@ -5,6 +5,7 @@
 #include <numbers>
 
 #include "fitting/focei.hpp"
+#include "fitting/npde.hpp"
 #include "fitting/saem.hpp"
 #include "fitting/transforms.hpp"
 #include "pkmodel/errors.hpp"
@@ -113,6 +114,27 @@ void fill_subjects(const detail::PopulationContext& context, const std::vector<d
   }
 }
 
+// pd and npde per record from K replicates of every subject; skipped after a stop request (K solves per subject).
+void fill_discrepancies(const detail::PopulationContext& context, const PopulationOptions& options,
+                        PopulationFitResult& result) {
+  const bool run = options.npde_samples > 0 && !result.interrupted && !context.stop_requested(options.cancel);
+  const auto d = run ? detail::prediction_discrepancies(context, result.estimates, options.npde_samples, options.seed)
+                     : std::vector<SubjectDiscrepancies>();
+  result.npde_samples = run ? options.npde_samples : 0;
+  for (std::size_t i = 0; i < result.subjects.size(); ++i) {
+    auto& s = result.subjects[i];
+    if (!run) {
+      s.pd.assign(context.subjects()[i].observations.size(), std::nan(""));
+      s.npde = s.pd;
+      continue;
+    }
+    s.pd = d[i].pd;
+    s.npde = d[i].npde;
+    result.npde_failed_simulations += d[i].failed_simulations;
+    result.npde_singular_subjects += d[i].decorrelated ? 0 : 1;
+  }
+}
+
 std::vector<double> shrinkage_sd(const std::vector<SubjectEstimate>& subjects, const Eigen::MatrixXd& omega) {
   std::vector<double> out;
   for (Eigen::Index k = 0; k < omega.rows(); ++k) {
@@ -154,7 +176,7 @@ PopulationFitResult fit_population(const PopulationSetup& setup, const std::vect
     detail::run_focei(context, result.estimates, options, progress, result, etas);
   }
 
-  // The same ending for both methods: conditional modes, FOCE-I terms, SEs, residuals, shrinkage.
+  // The same ending for both methods: conditional modes, FOCE-I terms, SEs, residuals, shrinkage, pd and npde.
   auto terms = detail::focei_terms(context, result.estimates, etas, detail::kThoroughSearch);
   for (const auto& s : subjects) {
     result.n_observations += s.observations.size();
@@ -179,6 +201,7 @@ PopulationFitResult fit_population(const PopulationSetup& setup, const std::vect
   result.aic = result.minus2ll + 2.0 * n_parameters;
   result.bic = result.minus2ll + n_parameters * std::log(static_cast<double>(subjects.size()));
   fill_subjects(context, terms.solutions, result);
+  fill_discrepancies(context, options, result);
   result.shrinkage_sd = shrinkage_sd(result.subjects, result.estimates.omega);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;

@@ -2,7 +2,7 @@
 // Population (NLME) fitting: SAEM (stochastic approximation EM with MCMC for the individual parameters, as in
 // Monolix, saemix and nlmixr2) and FOCE-I (NONMEM's first-order conditional estimation with interaction), on one
 // set-up (fitting/population_setup.hpp) and one result. Both handle BLQ records by M3; both end with the same
-// empirical-Bayes estimates (conditional modes), linearised standard errors, shrinkage and CWRES. Subjects' inner
+// empirical-Bayes estimates (conditional modes), linearised standard errors, shrinkage, CWRES and NPDE. Subjects' inner
 // problems run on threads; each subject's numbers depend only on its index, never on the thread count.
 #include <Eigen/Dense>
 #include <atomic>
@@ -60,6 +60,7 @@ struct PopulationOptions {
   int kernel_steps[3] = {2, 2, 2};  // prior draws, joint random walk, component-wise random walk per iteration
   double annealing = 0.97;        // Ω may shrink by at most this factor per iteration during annealing
   int importance_samples = 1000;  // −2LL of an SAEM fit by importance sampling (0: skip)
+  int npde_samples = 1000;        // replicates per subject behind pd and npde (fitting/npde.hpp; 0: skip)
   // FOCE-I outer problem (NLopt BOBYQA on the population parameters).
   int focei_max_evaluations = 3000;
   double focei_ftol_abs = 1e-5;   // on the −2LL
@@ -82,8 +83,9 @@ struct SubjectEstimate {
   Eigen::VectorXd eta;               // conditional mode (EBE), one per random effect
   std::vector<double> parameters;    // every model parameter at the EBE
   double focei_contribution = 0.0;   // this subject's FOCE-I −2LL term at the final estimates
-  // Per observation, in the subject's order (CWRES and IWRES NaN for a censored record).
-  std::vector<double> pred, ipred, iwres, cwres;
+  // Per observation, in the subject's order (CWRES and IWRES NaN for a censored record; pd and npde NaN when not
+  // computed, npde also when the subject's simulated covariance is singular).
+  std::vector<double> pred, ipred, iwres, cwres, pd, npde;
 };
 
 struct PopulationParameter {  // one row of the population table
@@ -106,6 +108,9 @@ struct PopulationFitResult {
   std::vector<SubjectEstimate> subjects;
   std::vector<PopulationIteration> trace;
   std::size_t n_observations = 0, n_censored = 0;
+  int npde_samples = 0;                 // K behind pd and npde (0: not computed)
+  long npde_failed_simulations = 0;     // replicates left out because the model failed there
+  std::size_t npde_singular_subjects = 0;  // subjects with pd but no npde (their simulations' covariance is singular)
   bool interrupted = false;
   std::string covariance_status = "ok";  // or why SEs are missing
   double seconds = 0.0;

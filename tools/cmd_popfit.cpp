@@ -33,7 +33,7 @@ struct PopfitCliOptions {
   std::string iiv, omega_init, method = "saem", saem_iterations = "300,100", pop_table;
   std::vector<std::string> covariates;
   bool omega_full = false;
-  int chains = 0, importance_samples = 1000, maxeval = 3000;
+  int chains = 0, importance_samples = 1000, npde_samples = 1000, maxeval = 3000;
 };
 
 // "cmax~WT:power[:reference]", "cmax~WT:exponential[:reference]" or "cmax~PRODUCT:categorical:LEVEL".
@@ -107,9 +107,12 @@ fitting::PopulationOptions population_options(const PopfitCliOptions& opt) {
   o.saem_smooth = static_cast<int>(k[1]);
   if (opt.chains < 0) throw InputError("--chains " + std::to_string(opt.chains) + ": expected 0 (automatic) or more");
   if (opt.importance_samples < 0) throw InputError("--is-samples " + std::to_string(opt.importance_samples) + ": expected 0 or more");
+  if (opt.npde_samples < 0 || opt.npde_samples == 1)
+    throw InputError("--npde-samples " + std::to_string(opt.npde_samples) + ": expected 0 (no NPDE) or at least 2 replicates");
   if (opt.maxeval < 1) throw InputError("--maxeval " + std::to_string(opt.maxeval) + ": expected at least 1");
   o.saem_chains = opt.chains;
   o.importance_samples = opt.importance_samples;
+  o.npde_samples = opt.npde_samples;
   o.focei_max_evaluations = opt.maxeval;
   o.threads = opt.fit.threads;
   o.seed = opt.fit.seed;
@@ -190,8 +193,10 @@ void add_popfit_command(CLI::App& app, Context& context) {
   cmd->add_option("--saem-iterations", opt->saem_iterations, "SAEM exploration and smoothing iterations K1,K2 (default 300,100)");
   cmd->add_option("--chains", opt->chains, "SAEM MCMC chains per subject (default 0: ceil(50/N))");
   cmd->add_option("--is-samples", opt->importance_samples, "Importance samples per subject for the SAEM -2LL (default 1000; 0: FOCE-I approximation)");
+  cmd->add_option("--npde-samples", opt->npde_samples,
+                  "Replicates per subject behind the pd and NPDE of every record (default 1000; 0: none)");
   cmd->add_option("--maxeval", opt->maxeval, "FOCE-I: objective evaluations of each outer pass (default 3000)");
-  cmd->add_option("--seed", opt->fit.seed, "Seed of SAEM's random streams (default 1)");
+  cmd->add_option("--seed", opt->fit.seed, "Seed of SAEM's and the NPDE's random streams (default 1)");
   cmd->add_option("--threads", opt->fit.threads, "Threads (default 0: all cores); results do not depend on it");
   cmd->add_flag("--quiet", opt->fit.quiet, "No progress on stderr");
   cmd->add_option("--out", opt->fit.out, "HDF5 output (written atomically); required");

@@ -43,6 +43,9 @@ void write_popfit_h5(const std::filesystem::path& path, const io::RunInfo& run_i
   pop.attribute("atol_scale", setup.base.solver_options.atol_scale);
   pop.attribute("n_observations", static_cast<long>(r.n_observations));
   pop.attribute("n_censored", static_cast<long>(r.n_censored));
+  pop.attribute("npde_samples", static_cast<long>(r.npde_samples));
+  pop.attribute("npde_failed_simulations", r.npde_failed_simulations);
+  pop.attribute("npde_singular_subjects", static_cast<long>(r.npde_singular_subjects));
   std::vector<std::string> names, kinds;
   std::vector<double> estimates, ses;
   for (const auto& p : r.parameters) {
@@ -94,7 +97,7 @@ void write_popfit_h5(const std::filesystem::path& path, const io::RunInfo& run_i
   subjects.write("parameter_names", parameter_names);
   subjects.write("ebe", ebe, "model parameter units");
   subjects.write("focei_contribution", contribution, "-2LL");
-  Eigen::MatrixXd records(static_cast<Eigen::Index>(r.n_observations), 9);
+  Eigen::MatrixXd records(static_cast<Eigen::Index>(r.n_observations), 11);
   std::vector<std::string> record_ids;
   Eigen::Index row = 0;
   for (std::size_t i = 0; i < r.subjects.size(); ++i)
@@ -103,12 +106,13 @@ void write_popfit_h5(const std::filesystem::path& path, const io::RunInfo& run_i
       const auto& s = r.subjects[i];
       record_ids.push_back(s.id);
       records.row(row) << obs.time_day, obs.observable, obs.value, obs.censored ? 1.0 : 0.0, s.pred[o], s.ipred[o],
-          s.iwres[o], s.cwres[o], static_cast<double>(i);
+          s.iwres[o], s.cwres[o], static_cast<double>(i), s.npde[o], s.pd[o];
     }
   const auto obs_group = pop.subgroup("observations");
   obs_group.write("id", record_ids);
-  obs_group.write("table", records, "TIME day, observable index, DV (LLOQ when censored), CENS, PRED, IPRED, IWRES, CWRES, subject index");
-  obs_group.write("columns", std::vector<std::string>{"TIME", "OBSERVABLE", "DV", "CENS", "PRED", "IPRED", "IWRES", "CWRES", "SUBJECT"});
+  obs_group.write("table", records, "TIME day, observable index, DV (LLOQ when censored), CENS, PRED, IPRED, IWRES, CWRES, subject index, NPDE, PD");
+  obs_group.write("columns", std::vector<std::string>{"TIME", "OBSERVABLE", "DV", "CENS", "PRED", "IPRED", "IWRES", "CWRES",
+                                                      "SUBJECT", "NPDE", "PD"});
   std::vector<std::string> observable_names;
   for (const auto& o : model.observables()) observable_names.emplace_back(o.name);
   obs_group.write("observable_names", observable_names);
@@ -183,6 +187,18 @@ void print_popfit_summary(const PopfitRun& run) {
   std::printf("shrinkage (SD):");
   for (std::size_t k = 0; k < re.size(); ++k) std::printf(" %s %.1f %%", re[k].c_str(), r.shrinkage_sd[k]);
   std::printf("\nstandard errors: %s\n", r.covariance_status.c_str());
+  double sum = 0.0, sum2 = 0.0;
+  long n = 0;
+  for (const auto& s : r.subjects)
+    for (double v : s.npde)
+      if (std::isfinite(v)) {
+        sum += v;
+        sum2 += v * v;
+        ++n;
+      }
+  if (n > 1)  // under the model the npde are N(0, 1): the first look at the fit (Comets et al. 2008)
+    std::printf("NPDE (%d replicates per subject): mean %.3f, variance %.3f over %ld records\n", r.npde_samples,
+                sum / static_cast<double>(n), (sum2 - sum * sum / static_cast<double>(n)) / static_cast<double>(n - 1), n);
 }
 
 }  // namespace cartpk::cli

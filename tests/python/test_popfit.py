@@ -10,7 +10,7 @@ Usage: test_popfit.py <path to cartpk>
 - the per-subject table has the EBE of every parameter, the η, and matches the HDF5;
 - the same numbers with --threads 1 and --threads 2, and with `mpirun -np 2` (when built with MPI);
 - a popfit result feeds `cartpk vpop --iiv` (its typical values and Ω are what vpop samples);
-- BLQ records (M3) are accepted and counted;
+- BLQ records (M3) are accepted and counted; NPDE and PD are given for every record, BLQ ones included;
 - SIGINT writes the last completed iteration as a valid file marked interrupted (exit 130);
 - bad input exits 2 naming the option, file and what was expected, and writes nothing.
 Prints "N passed, M failed".
@@ -125,6 +125,11 @@ def main():
     cwres = f["popfit/observations/table"][()][:, 7]
     cens = f["popfit/observations/table"][()][:, 3]
     check(np.all(np.isnan(cwres[cens == 1])) and np.all(np.isfinite(cwres[cens == 0])), "CWRES NaN exactly for BLQ records")
+    columns = [text(c) for c in f["popfit/observations/columns"][()]]
+    npde = f["popfit/observations/table"][()][:, columns.index("NPDE")]
+    pd = f["popfit/observations/table"][()][:, columns.index("PD")]
+    check(f["popfit"].attrs["npde_samples"] == 1000 and np.all(np.isfinite(npde)) and np.all((pd > 0) & (pd < 1)),
+          f"NPDE and PD for every record, BLQ ones included (NPDE mean {npde.mean():.2f}, variance {npde.var():.2f})")
 
     # A popfit result as vpop's population.
     vp = os.path.join(work, "vp.h5")
@@ -184,6 +189,7 @@ def main():
         ("Omega not positive definite", ["--data", small, "--omega-init", not_pd], [not_pd]),
         ("fewer subjects than random effects", ["--data", small, "--ids", "1,2,3"], ["random effects"]),
         ("unknown method", ["--data", small, "--method", "laplace"], ["--method", "laplace"]),
+        ("negative NPDE replicates", ["--data", small, "--npde-samples", "-1"], ["--npde-samples", "-1"]),
     ]
     for name, args, require in cases:
         r = popfit(exe, ["--model", "stein2019", "--out", bad_out] + args, expect=2)
