@@ -198,7 +198,7 @@ start_z <- function(st) pmin(pmax(to_z(vapply(NAMES, function(n) as.numeric(st[[
 meta <- list(peer = "R deSolve lsoda (compiled C right-hand side) + optim L-BFGS-B (finite-difference gradient)",
              r = paste(R.version$major, R.version$minor, sep = "."),
              deSolve = as.character(packageVersion("deSolve")), atol_scale = atol_scale,
-             state_scales = I(STATE_SCALES))
+             state_scales = I(STATE_SCALES), atol = I(atol))
 emit <- function(x) {
   text <- toJSON(x, auto_unbox = TRUE, digits = I(17), null = "null", na = "null", pretty = FALSE)
   if (getopt("out", "") != "") writeLines(text, getopt("out", "")) else cat(text, "\n", sep = "")
