@@ -80,11 +80,16 @@ SubjectFit fit_subject(const FitSetup& setup, const Subject& subject, Solver& so
       return fit;
     }
     auto z = fit.optimization.starts[static_cast<std::size_t>(fit.optimization.best)].optimum;
-    const double best_ofv = objective.ofv(z, nullptr);
-    if (const auto canonical = objective.canonical_point(z)) {  // e.g. relabel a swapped biexponential
-      if (std::abs(objective.ofv(*canonical, nullptr) - best_ofv) <= 1e-8 * (1.0 + std::abs(best_ofv))) z = *canonical;
-    }
     fit.ofv = objective.ofv(z, nullptr);
+    if (const auto canonical = objective.canonical_point(z)) {  // e.g. relabel a swapped biexponential
+      const double relabelled = objective.ofv(*canonical, nullptr);
+      if (std::abs(relabelled - fit.ofv) <= 1e-8 * (1.0 + std::abs(fit.ofv))) {
+        z = *canonical;
+        fit.ofv = relabelled;
+      } else {
+        fit.ofv = objective.ofv(z, nullptr);  // the objective's parts (likelihood, prior) at z again
+      }
+    }
     fit.ofv_likelihood = objective.last_likelihood_ofv();
     fit.ofv_prior = objective.last_prior_ofv();
     fit.estimates = objective.natural(z);
