@@ -380,7 +380,7 @@ def bench_cart_cd19_bcma(ctx):
 
 FIT_OFV_SLACK = 0.01       # cartpk's OFV may exceed the peer's by at most this (per patient)
 FIT_STEIN_SEED = 2019
-FIT_STEIN_TARGET = 200.0   # speed ratio target (peer seconds / cartpk seconds)
+FIT_STEIN_TARGET = 20.0    # issue 12: peer whole process / cartpk whole process
 FIT_M2_SEED = 1912
 FIT_M2_TARGET = 50.0
 FIT_M2_SIGMA = 0.3
@@ -528,7 +528,8 @@ def bench_fit_stein2019(ctx):
     peer_evals = sum(int(s["nfev"]) for s in peer["subjects"])
     ratio = peer_s / cartpk_s
     ratio_fit = peer_s / cartpk_fit_s  # like for like: both the fits alone
-    target_met = ratio_fit >= FIT_STEIN_TARGET
+    ratio_whole = peer_wall / cartpk_s  # the target's measure: both whole processes
+    target_met = ratio_whole >= FIT_STEIN_TARGET
     print()
     print(f"fit_stein2019: {len(ids)} patients, 10 starts, 7 estimates (6 parameters + SD), one thread")
     print_fit_rows(rows)
@@ -542,7 +543,8 @@ def bench_fit_stein2019(ctx):
           "cartpk process")
     print(f"  objective evaluations (OFV + gradient): cartpk {cartpk_evals} ({cartpk_fit_s / cartpk_evals * 1e6:.1f} us "
           f"each, all included), peer {peer_evals} ({peer_s / peer_evals * 1e6:.1f} us each)")
-    print(f"  target >= {FIT_STEIN_TARGET:g}x: " + ("met" if target_met else "NOT met"))
+    print(f"  whole process against whole process: {ratio_whole:,.1f}x; target >= {FIT_STEIN_TARGET:g}x: "
+          + ("met" if target_met else "NOT met"))
     print(f"  cartpk OFV <= peer OFV + {FIT_OFV_SLACK:g} for every patient: "
           + ("yes" if not worse else f"NO (patients {', '.join(worse)})"))
     print(f"  check: OFV at the typical values, max relative difference cartpk vs peer {check:.2e}")
@@ -562,7 +564,8 @@ def bench_fit_stein2019(ctx):
                  "infeasible_starts": sum(s["infeasible_starts"] for s in peer["subjects"])},
         "ratio": ratio_fit,
         "ratio_whole_process": ratio,
-        "target": {"min_ratio": FIT_STEIN_TARGET, "ratio": ratio_fit, "met": target_met},
+        "ratio_whole_against_whole": ratio_whole,
+        "target": {"min_ratio": FIT_STEIN_TARGET, "ratio": ratio_whole, "met": target_met},
         "ofv_check": {"slack": FIT_OFV_SLACK, "all_ok": not worse, "cartpk_worse": worse, "patients": rows},
         "check_ofv_at_typical_max_rel_diff": check,
     }
