@@ -72,7 +72,7 @@ class PopulationContext {
       if (!exchange_ || exchange_->owns(i)) mine.push_back(i);
     std::atomic<std::size_t> next_solver{0};
     run_cohort(
-        mine, {threads_, nullptr, 1},
+        mine, {threads_, nullptr, std::max<std::size_t>(1, mine.size() / (8 * static_cast<std::size_t>(std::max(1, threads_))))},
         [&] { return solvers_[next_solver++].get(); },
         [&](Solver* solver, std::size_t i) {
           IndividualModel model(setup_.base, subjects_[i], *solver);

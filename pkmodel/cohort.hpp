@@ -14,6 +14,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "pkmodel/worker_pool.hpp"
+
 namespace cartpk {
 
 struct CohortOptions {
@@ -66,11 +68,7 @@ std::size_t run_cohort(const std::vector<std::size_t>& items, const CohortOption
       failed = true;
     }
   };
-  std::vector<std::thread> pool;
-  const unsigned n_threads = cohort_threads(options.threads, items.size());
-  for (unsigned t = 1; t < n_threads; ++t) pool.emplace_back(worker);
-  worker();
-  for (auto& t : pool) t.join();
+  WorkerPool::instance().run(cohort_threads(options.threads, items.size()), worker);
   if (error) std::rethrow_exception(error);
   return finished;
 }

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "pkmodel/errors.hpp"
+#include "pkmodel/worker_pool.hpp"
 
 namespace cartpk {
 
@@ -95,10 +96,8 @@ std::vector<double> ScenarioSummary::metric_quantiles(const std::vector<double>&
   const auto work = [&] {
     for (std::size_t m; (m = next_column.fetch_add(1)) < metric_values.size();) column(m);
   };
-  std::vector<std::thread> pool;
-  for (std::size_t t = 1; t < std::min<std::size_t>(threads, metric_values.size()); ++t) pool.emplace_back(work);
-  work();
-  for (auto& t : pool) t.join();
+  WorkerPool::instance().run(static_cast<unsigned>(std::max<std::size_t>(1, std::min<std::size_t>(threads, metric_values.size()))),
+                             work);
   return out;
 }
 
