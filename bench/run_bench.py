@@ -1015,7 +1015,8 @@ def vpop_run(ctx, args, threads, ranks=1):
     exe = cartpk_exe(ctx)
     cmd = [exe, "vpop"] + args + ["--threads", threads, "--quiet"]
     if ranks > 1:  # --bind-to none, as docs/scaling.md says for ranks with threads (rank 0 receives and writes too)
-        cmd = ["mpirun", "--oversubscribe", "--allow-run-as-root", "--bind-to", "none", "-np", ranks] + cmd
+        cmd = ["mpirun", "--oversubscribe", "--allow-run-as-root", "--bind-to", "none", "--mca", "pml", "ob1", "-np",
+               ranks] + cmd  # pml ob1: docs/scaling.md
     with ChildUsage() as usage:
         wall = run_measured(cmd, ctx.args.timeout)
     out = args[args.index("--out") + 1]

@@ -39,24 +39,31 @@ WorkerPool::~WorkerPool() {
   for (auto& t : threads_) t.join();
 }
 
-bool WorkerPool::try_claim() {
+// A slot of the current task, unless this helper already has one of it (n threads means n distinct threads).
+bool WorkerPool::try_claim(std::uint64_t& served) {
+  const std::uint64_t current = generation_.load();
+  if (current == served) return false;
   int left = unclaimed_.load();
   while (left > 0)
-    if (unclaimed_.compare_exchange_weak(left, left - 1)) return true;
+    if (unclaimed_.compare_exchange_weak(left, left - 1)) {
+      served = current;
+      return true;
+    }
   return false;
 }
 
 void WorkerPool::serve() {
   t_in_pool_task = true;
+  std::uint64_t served = 0;
   while (true) {
     bool claimed = false;
     for (int spin = 0; spin < kSpins && !claimed; ++spin) {
-      claimed = try_claim();
+      claimed = try_claim(served);
       if (!claimed) pause();
     }
     if (!claimed) {
       std::unique_lock<std::mutex> lock(state_);
-      wake_.wait(lock, [&] { return stopping_.load() || (claimed = try_claim()); });
+      wake_.wait(lock, [&] { return stopping_.load() || (claimed = try_claim(served)); });
       if (!claimed) return;  // stopping
     }
     (*task_.load())();
@@ -84,6 +91,7 @@ void WorkerPool::run(unsigned n, const std::function<void()>& task) {
   running_ = helpers;  // before the slots are published: a helper that finishes fast never drives it negative
   {
     std::lock_guard<std::mutex> lock(state_);
+    ++generation_;  // before the slots: a helper that sees a slot sees its generation
     unclaimed_ = helpers;
   }
   wake_.notify_all();

@@ -4,6 +4,7 @@
 // µs on a VM), for each map cost 5–10 % of it. Between tasks a helper spins briefly before it sleeps.
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -27,13 +28,14 @@ class WorkerPool {
  private:
   WorkerPool() = default;
   void serve();
-  bool try_claim();
+  bool try_claim(std::uint64_t& served);
 
   std::mutex owner_;  // held by the caller using the pool's threads
   std::mutex state_;  // guards sleeping and waking
   std::condition_variable wake_, finished_;
   std::vector<std::thread> threads_;
   std::atomic<const std::function<void()>*> task_{nullptr};
+  std::atomic<std::uint64_t> generation_{0};  // tasks started so far: a helper takes one slot of each
   std::atomic<int> unclaimed_{0};  // helper slots of the current task not yet taken
   std::atomic<int> running_{0};    // helper slots not yet finished
   std::atomic<bool> stopping_{false};

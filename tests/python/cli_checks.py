@@ -140,8 +140,8 @@ def identical_numbers(a, b):
 
 
 def mpi_launcher(exe):
-    """(mpirun command, reason): `mpirun --oversubscribe -np 2` when cartpk is built with MPI and mpirun exists,
-    else None and why not."""
+    """(mpirun command, reason): `mpirun --oversubscribe --mca pml ob1 -np 2` when cartpk is built with MPI and mpirun
+    exists, else None and why not. (pml ob1: OpenMPI's default probes UCX first, 0.2 s per start; docs/scaling.md.)"""
     import shutil
     import subprocess
     version = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout
@@ -151,7 +151,7 @@ def mpi_launcher(exe):
         return None, "mpirun not found"
     os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
     os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-    return ["mpirun", "--oversubscribe", "-np", "2"], ""
+    return ["mpirun", "--oversubscribe", "--mca", "pml", "ob1", "-np", "2"], ""
 
 
 def check_bad_input(check, name, result, require, out_path):
