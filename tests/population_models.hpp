@@ -6,6 +6,7 @@
 #include <array>
 #include <string_view>
 
+#include "fitting/population_setup.hpp"
 #include "pkmodel/model_adapter.hpp"
 
 namespace cartpk::testing {
@@ -57,5 +58,19 @@ struct LinearGrowth {
   template <class T>
   static void closed_form(double t, const T* p, T* x) { x[0] = p[0] + p[1] * t; x[1] = T(t); }
 };
+
+// LinearGrowth's population of the tests: y_ij = (a + η_a) + (b + η_b)·t_j + ε, a = 4.6, b = 1.2, additive SD
+// 0.45, Ω = [[0.5, 0.1], [0.1, 0.12]] (full), so the exact marginal is N(X·θ, X·Ω·Xᵀ + σ²·I).
+inline fitting::PopulationSetup linear_setup(const Model& model) {
+  fitting::PopulationSetup setup;
+  setup.base = fitting::default_setup(model, "closed");
+  setup.base.parameters = {4.6, 1.2};
+  setup.base.error_models[0] = fitting::ErrorModel{fitting::ErrorType::additive, 0.45, 0.0, true};
+  setup.random_effects = {0, 1};
+  setup.omega_full = true;
+  setup.omega.resize(2, 2);
+  setup.omega << 0.5, 0.1, 0.1, 0.12;
+  return setup;
+}
 
 }  // namespace cartpk::testing

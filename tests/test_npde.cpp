@@ -18,19 +18,7 @@ namespace {
 double normal_cdf(double x) { return 0.5 * std::erfc(-x / std::numbers::sqrt2); }
 double normal_pdf(double x) { return std::exp(-0.5 * x * x) / std::sqrt(2.0 * std::numbers::pi); }
 
-// A linear-Gaussian population, y_ij = (a + η_a) + (b + η_b)·t_j + ε, drawn at the set-up's own values (so the
-// exact marginal N(X·θ, X·Ω·Xᵀ + σ²·I) is the truth).
-PopulationSetup linear_setup(const Model& model) {
-  PopulationSetup setup;
-  setup.base = default_setup(model, "closed");
-  setup.base.parameters = {4.6, 1.2};
-  setup.base.error_models[0] = ErrorModel{ErrorType::additive, 0.45, 0.0, true};
-  setup.random_effects = {0, 1};
-  setup.omega_full = true;
-  setup.omega.resize(2, 2);
-  setup.omega << 0.5, 0.1, 0.1, 0.12;
-  return setup;
-}
+using testing::linear_setup;  // drawn at the set-up's own values, so the exact marginal is the truth
 
 std::vector<Subject> linear_subjects(const PopulationSetup& setup, int n) {
   const Eigen::MatrixXd l = Eigen::LLT<Eigen::MatrixXd>(setup.omega).matrixL();

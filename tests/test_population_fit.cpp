@@ -73,14 +73,7 @@ std::vector<Subject> linear_subjects(int n) {
 TEST_CASE("FOCE-I equals the exact marginal likelihood of a linear-Gaussian model (2 correlated random effects)") {
   const ModelAdapter<testing::LinearGrowth> model;
   const auto subjects = linear_subjects(12);
-  PopulationSetup setup;
-  setup.base = default_setup(model, "closed");
-  setup.base.parameters = {4.6, 1.2};
-  setup.base.error_models[0] = ErrorModel{ErrorType::additive, 0.45, 0.0, true};
-  setup.random_effects = {0, 1};
-  setup.omega_full = true;
-  setup.omega.resize(2, 2);
-  setup.omega << 0.5, 0.1, 0.1, 0.12;
+  const PopulationSetup setup = testing::linear_setup(model);
   // Exact: y_i ~ N(X·θ, X·Ω·Xᵀ + σ²·I), X = [1, t]; −2LL with the 2π terms, written out here independently.
   double exact = 0.0;
   for (const auto& s : subjects) {
