@@ -1,5 +1,7 @@
 #include "io/population_h5.hpp"
 
+#include <algorithm>
+
 #include "pkmodel/errors.hpp"
 
 namespace cartpk::io {
@@ -88,7 +90,19 @@ PopulationModel read_population_file(const std::filesystem::path& path, const Mo
     throw InputError(name + ": made for model " + file.string_attribute("/", "model") + ", expected a result of model " +
                      std::string(model.name()) + " (--model)");
   if (file.exists("/vpop/population")) return read_population(file, "/vpop/population", model);
-  if (file.exists("/popfit/population")) return read_population(file, "/popfit/population", model);
+  if (file.exists("/popfit/population")) {
+    auto population = read_population(file, "/popfit/population", model);
+    // /popfit/population holds the continuous covariate relations; a categorical effect (one "beta" per level)
+    // would be silently left out, so such a fit is refused, as `vpc` refuses it.
+    if (file.exists("/popfit/parameters/kinds")) {
+      const auto kinds = file.read_strings("/popfit/parameters/kinds");
+      if (static_cast<std::size_t>(std::count(kinds.begin(), kinds.end(), "beta")) != population.relations.size())
+        throw InputError(name + ": the population fit has categorical covariate effects, which vpop does not "
+                         "simulate (it samples body weight only; expected a fit with continuous covariate effects, or "
+                         "an IIV file)");
+    }
+    return population;
+  }
   if (!file.exists("/fit/subjects"))
     throw InputError(name + ": expected a cartpk vpop result (/vpop/population), popfit result (/popfit/population) or fit result (/fit/subjects)");
   PopulationModel population{&model, model.default_parameters(), {}, {}, {}, name + " (fitted subjects, resampled)", {}};

@@ -140,6 +140,25 @@ def main():
         g = h5py.File(vp, "r")["vpop/population"]
         om = g["omega"][()]
         check(abs(om[2, 2] / saem["omega2_cmax"][0] - 1) < 1e-12, "vpop samples the fitted Omega")
+    # ... but not a fit with a categorical effect, which vpop cannot simulate (refused, as vpc refuses it).
+    with open(small) as src, open(os.path.join(work, "stein30_ld.csv"), "w") as dst:
+        header = src.readline().rstrip("\n").split(",")
+        dst.write(",".join(header + ["LD"]) + "\n")
+        for line in src:
+            row = line.rstrip("\n").split(",")
+            dst.write(",".join(row + [str(int(row[header.index("ID")]) % 2)]) + "\n")
+    categorical = os.path.join(work, "categorical.h5")
+    r = popfit(exe, ["--model", "stein2019", "--data", os.path.join(work, "stein30_ld.csv"), "--threads", "2",
+                     "--covariate", "cmax~LD:categorical:1", "--saem-iterations", "20,10", "--is-samples", "50",
+                     "--npde-samples", "0", "--out", categorical])
+    check(r.returncode == 0, f"popfit with a categorical effect runs ({r.stderr.strip()[-200:]})")
+    if r.returncode == 0:
+        refused = os.path.join(work, "refused.h5")
+        r = subprocess.run([exe, "vpop", "--model", "stein2019", "--iiv", categorical, "--n", "20", "--out", refused,
+                            "--quiet"], capture_output=True, text=True, timeout=60)
+        check(r.returncode == 2 and categorical in r.stderr and "categorical" in r.stderr and not os.path.exists(refused),
+              f"vpop --iiv refuses a fit with a categorical effect, naming the file (exit {r.returncode}: "
+              f"{r.stderr.strip()[-160:]})")
 
     # An analysis file's [popfit] table means what the same options on the command line mean.
     config = os.path.join(work, "run.toml")
