@@ -9,6 +9,8 @@ All results are written together to <build>/bench/results.json. The exit status 
 Benchmarks:
   popfit      population fits (bench/popfit_bench.py): SAEM and FOCE-I on 100 simulated stein2019 subjects (1 and
               2 threads), against R nlme on the same problems, and a 40-subject cart_cd19_bcma population.
+  rtol_rule   the fit's default ODE tolerance (bench/rtol_rule.py): per rtol, every subject's OFV against a fit at
+              rtol 1e-12 on the benchmark cohorts; the loosest passing decade (docs/fitting.md).
   stein2019   10,000 log-normal parameter sets of the stein2019 model (spec M1) at 12 sampling times:
               bench_stein2019 (closed form / ODE, each with and without sensitivities) against
               bench/peer_stein2019.py (vectorised NumPy closed form; SciPy LSODA ODE in a per-set loop).
