@@ -123,6 +123,8 @@ PopulationModel to_population_model(const PopulationSetup& setup, const Eigen::V
     out.typical[i] = from_unconstrained(t, mu(static_cast<Eigen::Index>(k)));
   }
   out.random_effects = setup.random_effects;
+  for (int p : setup.random_effects)  // η on the scale the fit estimated it
+    out.eta_scales.push_back(eta_scale_for(model.parameters()[static_cast<std::size_t>(p)].domain));
   out.omega = omega;
   for (std::size_t c = 0; c < setup.effects.size(); ++c) {
     const auto& e = setup.effects[c];

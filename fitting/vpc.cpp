@@ -53,20 +53,11 @@ struct Workspace {
   SimulationResult result;
 };
 
-// Parameters of a subject at η: covariate relations on the typical values, then η on each parameter's estimation
-// scale (log for positive parameters, logit for fractions), as the population fit models them.
+// Parameters of a subject at η: covariate relations on the typical values, then η on the scale the population
+// fit estimated it (PopulationModel::eta_scales).
 std::vector<double> subject_parameters(const PopulationModel& population, const Eigen::VectorXd& eta,
                                        const Subject& subject) {
-  auto p = population.individual(Eigen::VectorXd::Zero(static_cast<Eigen::Index>(population.random_effects.size())),
-                                 subject.covariates);
-  const Model& model = *population.model;
-  for (std::size_t k = 0; k < population.random_effects.size(); ++k) {
-    const auto i = static_cast<std::size_t>(population.random_effects[k]);
-    const auto& spec = model.parameters()[i];
-    const auto t = spec.domain == Domain::fraction ? Transform::logit : Transform::log;  // popfit's η scales
-    p[i] = from_unconstrained(t, to_unconstrained(t, p[i]) + eta(static_cast<Eigen::Index>(k)));
-  }
-  return p;
+  return population.individual(eta, subject.covariates);
 }
 
 // Predictions of every record of subject i at parameters p; false when the model rejects p or fails.

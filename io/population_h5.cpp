@@ -21,14 +21,19 @@ void write_population(const H5Group& group, const PopulationModel& population) {
   }
   group.attribute("model", model.name());
   group.attribute("source", population.source);
-  group.attribute("iiv", "log-normal: parameter = typical * exp(eta), eta ~ N(0, omega)");
+  group.attribute("iiv", "parameter = typical * exp(eta) (log), logit^-1(logit(typical) + eta) (logit) or typical + "
+                         "eta (additive), per random_effect_scales; eta ~ N(0, omega)");
   group.write("parameter_names", names);
   std::vector<std::string> units;
   for (const auto& p : model.parameters()) units.emplace_back(p.unit);
   group.write("parameter_units", units);
   group.write("typical", population.typical, "see parameter_units");
   group.write("random_effects", effects);
-  group.write("omega", population.omega, "log scale");
+  group.write("omega", population.omega, "scale of each random effect (random_effect_scales)");
+  std::vector<std::string> scales;
+  for (std::size_t k = 0; k < population.random_effects.size(); ++k)
+    scales.emplace_back(eta_scale_name(population.eta_scales.empty() ? EtaScale::log : population.eta_scales[k]));
+  group.write("random_effect_scales", scales);
   group.write("relation_parameter", relation_parameters);
   group.write("relation_covariate", relation_covariates);
   group.write("relation_form", relation_forms);
@@ -53,13 +58,19 @@ PopulationModel read_population(const H5Reader& file, const std::string& path, c
                        " (the file was written for another model)");
     return i;
   };
-  PopulationModel population{&model, model.default_parameters(), {}, {}, {}, file.file(), {}};
+  PopulationModel population{&model, model.default_parameters(), {}, {}, {}, file.file(), {}, {}};
   const auto typical = file.read_doubles(path + "/typical");
   if (typical.size() != names.size()) throw InputError(where + ": typical and parameter_names differ in length");
   for (std::size_t k = 0; k < names.size(); ++k)
     population.typical[static_cast<std::size_t>(index(names[k], "parameter"))] = typical[k];
   for (const auto& e : file.read_strings(path + "/random_effects")) population.random_effects.push_back(index(e, "random effect"));
   population.omega = population.random_effects.empty() ? Eigen::MatrixXd() : file.read_matrix(path + "/omega");
+  if (file.exists(path + "/random_effect_scales"))  // absent in files before it was written: all log
+    for (const auto& s : file.read_strings(path + "/random_effect_scales")) {
+      if (s != "log" && s != "logit" && s != "additive")
+        throw InputError(where + "/random_effect_scales: found '" + s + "', expected log, logit or additive");
+      population.eta_scales.push_back(s == "log" ? EtaScale::log : s == "logit" ? EtaScale::logit : EtaScale::additive);
+    }
   const auto parameters = file.read_strings(path + "/relation_parameter");
   const auto covariates = file.read_strings(path + "/relation_covariate");
   const auto forms = file.read_strings(path + "/relation_form");
@@ -105,7 +116,7 @@ PopulationModel read_population_file(const std::filesystem::path& path, const Mo
   }
   if (!file.exists("/fit/subjects"))
     throw InputError(name + ": expected a cartpk vpop result (/vpop/population), popfit result (/popfit/population) or fit result (/fit/subjects)");
-  PopulationModel population{&model, model.default_parameters(), {}, {}, {}, name + " (fitted subjects, resampled)", {}};
+  PopulationModel population{&model, model.default_parameters(), {}, {}, {}, name + " (fitted subjects, resampled)", {}, {}};
   const auto fixed = file.read_strings("/fit/parameters/fixed");
   const auto fixed_values = file.read_doubles("/fit/parameters/fixed_values");
   for (std::size_t k = 0; k < fixed.size() && k < fixed_values.size(); ++k)

@@ -48,6 +48,19 @@ double PatientRng::normal() {
   return radius * std::cos(angle);
 }
 
+EtaScale eta_scale_for(Domain domain) {
+  return domain == Domain::fraction ? EtaScale::logit : domain == Domain::real ? EtaScale::additive : EtaScale::log;
+}
+
+const char* eta_scale_name(EtaScale scale) {
+  switch (scale) {
+    case EtaScale::log: return "log";
+    case EtaScale::logit: return "logit";
+    case EtaScale::additive: return "additive";
+  }
+  return "log";
+}
+
 std::vector<double> PopulationModel::individual(const Eigen::VectorXd& eta, const Covariates& covariates) const {
   std::vector<double> p = typical;
   for (const auto& r : relations) {
@@ -59,8 +72,15 @@ std::vector<double> PopulationModel::individual(const Eigen::VectorXd& eta, cons
                                                          : std::exp(r.coefficient * (it->second - r.reference));
     p[static_cast<std::size_t>(r.parameter)] *= factor;
   }
-  for (std::size_t k = 0; k < random_effects.size(); ++k)
-    p[static_cast<std::size_t>(random_effects[k])] *= std::exp(eta[static_cast<Eigen::Index>(k)]);
+  for (std::size_t k = 0; k < random_effects.size(); ++k) {
+    double& v = p[static_cast<std::size_t>(random_effects[k])];
+    const double e = eta[static_cast<Eigen::Index>(k)];
+    switch (eta_scales.empty() ? EtaScale::log : eta_scales[k]) {
+      case EtaScale::log: v *= std::exp(e); break;
+      case EtaScale::logit: v = 1.0 / (1.0 + (1.0 - v) / v * std::exp(-e)); break;  // logit⁻¹(logit v + e)
+      case EtaScale::additive: v += e; break;
+    }
+  }
   return p;
 }
 
@@ -69,8 +89,23 @@ void PopulationModel::validate(const std::string& origin) const {
   if (omega.rows() != n || omega.cols() != n)
     throw InputError(origin + ": Ω has " + std::to_string(omega.rows()) + " rows for " + std::to_string(n) +
                      " random effects");
-  for (int index : random_effects) {
+  if (!eta_scales.empty() && eta_scales.size() != random_effects.size())
+    throw InputError(origin + ": " + std::to_string(eta_scales.size()) + " random-effect scales for " +
+                     std::to_string(random_effects.size()) + " random effects");
+  for (std::size_t k = 0; k < random_effects.size(); ++k) {
+    const int index = random_effects[k];
     const auto& spec = model->parameters()[static_cast<std::size_t>(index)];
+    const double t = typical[static_cast<std::size_t>(index)];
+    const EtaScale scale = eta_scales.empty() ? EtaScale::log : eta_scales[k];
+    if (scale == EtaScale::additive) continue;
+    if (scale == EtaScale::logit) {
+      if (spec.domain != Domain::fraction || !(t > 0.0 && t < 1.0))
+        throw InputError(origin + ": parameter " + std::string(spec.name) + " has a logit-scale random effect but " +
+                         (spec.domain != Domain::fraction ? std::string("is not a fraction")
+                                                          : "typical value " + number_text(t)) +
+                         " (expected a fraction strictly between 0 and 1)");
+      continue;
+    }
     if (spec.domain == Domain::real)
       throw InputError(origin + ": parameter " + std::string(spec.name) +
                        " can be negative (domain real), so log-normal variability does not apply to it");
@@ -110,7 +145,7 @@ void scenario_parameters(const std::vector<double>& individual, const std::vecto
 }
 
 PopulationModel published_population(const Model& model) {
-  PopulationModel population{&model, model.default_parameters(), {}, {}, {}, "published", {}};
+  PopulationModel population{&model, model.default_parameters(), {}, {}, {}, "published", {}, {}};
   std::vector<double> variances;
   for (std::size_t i = 0; i < model.n_parameters(); ++i)
     if (model.parameters()[i].iiv_omega2 > 0.0) {

@@ -41,16 +41,23 @@ struct CovariateDistribution {
   std::string source = "log-normal";
 };
 
+// How a random effect η enters its parameter: log p = log typical + η (log-normal), logit p = logit typical + η
+// (a fraction, as a population fit estimates it), or p = typical + η (a parameter of domain real).
+enum class EtaScale { log, logit, additive };
+EtaScale eta_scale_for(Domain domain);  // the scale a population fit estimates η on
+const char* eta_scale_name(EtaScale scale);
+
 struct PopulationModel {
   const Model* model = nullptr;
   std::vector<double> typical;           // one value per model parameter (table order)
   std::vector<int> random_effects;       // parameters with log-normal IIV: p = typical · exp(η)
-  Eigen::MatrixXd omega;                 // covariance of η (log scale), random_effects.size() squared
+  Eigen::MatrixXd omega;                 // covariance of η (on eta_scales), random_effects.size() squared
   std::vector<CovariateRelation> relations;
   std::string source;                    // where Ω came from: "published", a file, a fit
   // An empirical population instead of Ω (e.g. a per-patient fit's estimates): each virtual patient is one of
   // these parameter vectors, drawn uniformly with replacement (a bootstrap of the cohort).
   std::vector<std::vector<double>> empirical;
+  std::vector<EtaScale> eta_scales;      // per random effect; empty: all log (IIV files, published ω²)
 
   // Individual parameters from η (one per random effect) and covariates. (Scenarios: scenario_parameters.)
   [[nodiscard]] std::vector<double> individual(const Eigen::VectorXd& eta, const Covariates& covariates) const;

@@ -59,6 +59,34 @@ TEST_CASE("vpop sampling: stein2019's published omega2, 20,000 patients: log-par
   }
 }
 
+TEST_CASE("vpop sampling: a logit-scale random effect (a population fit's, on a fraction) keeps every draw in (0, 1) with logit moments within 3 SE") {
+  // stein2019's fb at 0.4 with ω² 0.8 on the logit scale: log-normal draws would exceed 1 a quarter of the time.
+  auto population = published_population(stein());
+  const int fb = stein().parameter_index("fb");
+  population.typical[static_cast<std::size_t>(fb)] = 0.4;
+  population.random_effects = {fb};
+  population.eta_scales = {EtaScale::logit};
+  population.omega = Eigen::MatrixXd::Constant(1, 1, 0.8);
+  population.validate("test");
+  // One draw by hand: logit⁻¹(logit 0.4 + 1) = 1/(1 + 1.5·e⁻¹).
+  CHECK(population.individual(Eigen::VectorXd::Constant(1, 1.0), {})[static_cast<std::size_t>(fb)] ==
+        doctest::Approx(1.0 / (1.0 + 1.5 * std::exp(-1.0))).epsilon(1e-14));
+  const auto chol = omega_cholesky(population);
+  std::vector<double> logit_shift;
+  const std::size_t n = 20000;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto patient = sample_patient(population, chol, {}, 1, i);
+    REQUIRE(patient.ok);
+    const double p = patient.parameters[static_cast<std::size_t>(fb)];
+    REQUIRE(p > 0.0);
+    REQUIRE(p < 1.0);
+    logit_shift.push_back(std::log(p / (1.0 - p)) - std::log(0.4 / 0.6));
+  }
+  const auto m = moments(logit_shift);
+  CHECK(std::abs(m.mean) <= 3.0 * std::sqrt(0.8 / n));
+  CHECK(std::abs(m.variance - 0.8) <= 3.0 * 0.8 * std::sqrt(2.0 / (n - 1)));
+}
+
 TEST_CASE("vpop sampling: a correlation of an IIV file is recovered within 0.03") {
   const auto population = io::parse_iiv_text(
       "[iiv]\ncmax = { omega2 = 0.65 }\nalpha = { cv = 80 }\n[[correlation]]\na = \"cmax\"\nb = \"alpha\"\nr = -0.6\n",

@@ -90,14 +90,16 @@ fitting::VpcModel read_fit(const std::string& path) {
   const Model& model = find_model(file.string_attribute("/", "model"));
   fitting::VpcModel vpc;
   vpc.population = io::read_population(file, "/popfit/population", model);
-  // The fit's own random effects and Ω (those on fractions included, which vpop's log-normal population may leave
-  // out): the VPC simulates η on the scale the fit estimated it.
+  // The fit's own random effects and Ω: the VPC simulates η on the scale the fit estimated it (also for files
+  // written before /popfit/population recorded the scales).
   if (file.exists("/popfit/random_effects") && file.exists("/popfit/omega")) {
     vpc.population.random_effects.clear();
+    vpc.population.eta_scales.clear();
     for (const auto& name : file.read_strings("/popfit/random_effects")) {
       const int i = model.parameter_index(name);
       if (i < 0) throw InputError("--fit " + path + ": random effect '" + name + "' is not a parameter of model " + std::string(model.name()));
       vpc.population.random_effects.push_back(i);
+      vpc.population.eta_scales.push_back(eta_scale_for(model.parameters()[static_cast<std::size_t>(i)].domain));
     }
     vpc.population.omega = vpc.population.random_effects.empty() ? Eigen::MatrixXd() : file.read_matrix("/popfit/omega");
     if (vpc.population.omega.rows() != static_cast<Eigen::Index>(vpc.population.random_effects.size()) ||

@@ -140,6 +140,10 @@ def main():
         g = h5py.File(vp, "r")["vpop/population"]
         om = g["omega"][()]
         check(abs(om[2, 2] / saem["omega2_cmax"][0] - 1) < 1e-12, "vpop samples the fitted Omega")
+        names = [text(n) for n in g["random_effects"][()]]
+        scales = dict(zip(names, [text(s) for s in g["random_effect_scales"][()]]))
+        check(scales.get("fb") == "logit" and scales.get("cmax") == "log",
+              f"vpop samples each random effect on the scale the fit estimated it (fb logit, cmax log): {scales}")
     # ... but not a fit with a categorical effect, which vpop cannot simulate (refused, as vpc refuses it).
     with open(small) as src, open(os.path.join(work, "stein30_ld.csv"), "w") as dst:
         header = src.readline().rstrip("\n").split(",")
