@@ -409,6 +409,8 @@ def run_cases():
              ["--integrator", "'rk4'", "cvodes, dopri5 or auto"])
     bad_case("--ci-calibration exact (unknown)", S + ["--ci-calibration", "exact"] + O,
              ["--ci-calibration", "'exact'", "auto, chi2 or f"])
+    bad_case("--information hessian (unknown)", S + ["--information", "hessian"] + O,
+             ["--information", "'hessian'", "'expected' or 'observed'"])
     bad_case("--ids naming a missing subject (99)", S + ["--ids", "1,99"] + O, ["--ids", "99", "data.csv"])
     bad_case("--sep pipe", S + ["--sep", "pipe"] + O, ["--sep", "'pipe'", "semicolon"])
     bad_case("--ignore without a comparison (DVID5)", S + ["--ignore", "DVID5"] + O, ["--ignore", "DVID5", "=="])
