@@ -160,6 +160,8 @@ void run_focei(const PopulationContext& context, PopulationEstimates& estimates,
     best = std::numeric_limits<double>::infinity();  // the re-searched value at the best point is the new reference
     evaluate(best_psi);
     search_draws = 0;
+    // No subject found a better mode at the optimum: the objective is the one the last pass converged on.
+    if (pass > 0 && best > before - 10.0 * options.focei_ftol_abs) break;
     minimise_derivative_free(problem, std::vector<double>(best_psi.data(), best_psi.data() + best_psi.size()), optimizer);
     if (pass > 0 && before - best < 10.0 * options.focei_ftol_abs) break;
   }

@@ -14,8 +14,7 @@ constexpr double kTiny = 1e-300;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 }  // namespace
 
-RecordTerms record_terms(const ErrorModel& error, const Observation& obs, double f, const double* df, int n_phi) {
-  RecordTerms r;
+void record_terms(const ErrorModel& error, const Observation& obs, double f, const double* df, int n_phi, RecordTerms& r) {
   r.f = f;
   r.censored = obs.censored;
   const bool log_scale = error.type == ErrorType::lognormal;
@@ -29,6 +28,7 @@ RecordTerms record_terms(const ErrorModel& error, const Observation& obs, double
                                                   (error.type == ErrorType::additive ? 0.0 : 1.0);
   const auto rl = record_likelihood(error, obs.value, f, obs.censored);
   r.d_minus2ll = -2.0 * rl.d_prediction * (log_scale ? fc : 1.0);  // d/dg = d/df · df/dg
+  r.minus2ll = -2.0 * rl.loglik;
   if (obs.censored) {
     const double z = (r.y - r.g) / sd;
     const double lambda = normal_pdf_over_cdf(z);
@@ -39,8 +39,9 @@ RecordTerms record_terms(const ErrorModel& error, const Observation& obs, double
   if (df) {
     r.dg.resize(n_phi);
     for (int k = 0; k < n_phi; ++k) r.dg(k) = log_scale ? df[k] / fc : df[k];
+  } else {
+    r.dg.resize(0);
   }
-  return r;
 }
 
 IndividualModel::IndividualModel(const FitSetup& setup, const Subject& subject, Solver& solver)
@@ -83,10 +84,13 @@ bool IndividualModel::solve(const Eigen::VectorXd& phi, bool derivatives) {
 
 double IndividualModel::evaluate(const Eigen::VectorXd& phi, const std::vector<ErrorModel>& errors, bool derivatives,
                                  std::vector<RecordTerms>& records) {
-  records.clear();
-  if (!solve(phi, derivatives)) return kInf;
+  if (!solve(phi, derivatives)) {
+    records.clear();
+    return kInf;
+  }
   const int n_phi = static_cast<int>(transforms_.size());
-  std::vector<double> df(transforms_.size());
+  df_.resize(transforms_.size());
+  records.resize(subject_.observations.size());  // existing records keep their storage
   double total = 0.0;
   for (std::size_t i = 0; i < subject_.observations.size(); ++i) {
     const auto& obs = subject_.observations[i];
@@ -95,10 +99,10 @@ double IndividualModel::evaluate(const Eigen::VectorXd& phi, const std::vector<E
     const double f = result_.observables(row, static_cast<Eigen::Index>(j));
     if (derivatives)
       for (std::size_t k = 0; k < transforms_.size(); ++k)  // chain rule through the transform: ∂f/∂φ
-        df[k] = result_.observable_sensitivities[j](row, static_cast<Eigen::Index>(k)) *
-                value_derivative(transforms_[k], phi(static_cast<Eigen::Index>(k)));
-    records.push_back(record_terms(errors[j], obs, f, derivatives ? df.data() : nullptr, n_phi));
-    total += -2.0 * record_likelihood(errors[j], obs.value, f, obs.censored).loglik;
+        df_[k] = result_.observable_sensitivities[j](row, static_cast<Eigen::Index>(k)) *
+                 value_derivative(transforms_[k], phi(static_cast<Eigen::Index>(k)));
+    record_terms(errors[j], obs, f, derivatives ? df_.data() : nullptr, n_phi, records[i]);
+    total += records[i].minus2ll;
   }
   return std::isfinite(total) ? total : kInf;
 }

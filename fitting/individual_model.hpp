@@ -22,6 +22,7 @@ struct RecordTerms {
   double variance = 0.0;   // R: residual variance on that scale
   double weight = 0.0;     // c: FOCE-I curvature weight (1/R + ½(dR/dg)²/R², or the M3 term's for censored)
   double d_minus2ll = 0.0; // d(−2 ln p)/dg
+  double minus2ll = 0.0;   // −2 ln p of the record (M3 for a censored one)
   bool censored = false;
   Eigen::VectorXd dg;      // ∇_φ g (empty unless derivatives were asked for)
 };
@@ -57,6 +58,7 @@ class IndividualModel {
   std::vector<std::size_t> time_index_;  // observation -> row of the solve
   SimulationRequest request_;
   SimulationResult result_;
+  std::vector<double> df_;  // scratch: ∂f/∂φ of one record
   long solves_ = 0;
 };
 
@@ -64,6 +66,12 @@ class IndividualModel {
 std::vector<double> parameters_at(const FitSetup& setup, const Eigen::VectorXd& phi);
 
 // A record's terms from its prediction f (and ∂f/∂φ when given): the one place the residual scale is decided.
-RecordTerms record_terms(const ErrorModel& error, const Observation& obs, double f, const double* df, int n_phi);
+// Filled in place, so a record's ∇g keeps its storage from one evaluation to the next.
+void record_terms(const ErrorModel& error, const Observation& obs, double f, const double* df, int n_phi, RecordTerms& r);
+inline RecordTerms record_terms(const ErrorModel& error, const Observation& obs, double f, const double* df, int n_phi) {
+  RecordTerms r;
+  record_terms(error, obs, f, df, n_phi, r);
+  return r;
+}
 
 }  // namespace cartpk::fitting

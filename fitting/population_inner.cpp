@@ -116,19 +116,32 @@ struct InnerPoint {
   std::vector<RecordTerms> records;
 };
 
-InnerPoint evaluate(const PopulationContext& context, IndividualModel& model, const Eigen::VectorXd& mean,
-                    const OmegaFactors& omega, const std::vector<ErrorModel>& errors, const Eigen::VectorXd& eta) {
-  InnerPoint point;
+// L, its gradient and its expected-information Hessian at η, into `point` (whose storage is reused); false where
+// the model fails.
+bool evaluate(const PopulationContext& context, IndividualModel& model, const Eigen::VectorXd& mean,
+              const OmegaFactors& omega, const std::vector<ErrorModel>& errors, const Eigen::VectorXd& eta,
+              InnerPoint& point) {
   const double m2ll = model.evaluate(context.phi(mean, eta), errors, true, point.records);
-  if (!std::isfinite(m2ll)) return point;
-  point.objective = m2ll + eta.dot(omega.inverse * eta);
-  point.gradient = 2.0 * omega.inverse * eta;
+  point.objective = std::isfinite(m2ll) ? m2ll + eta.dot(omega.inverse * eta) : std::numeric_limits<double>::infinity();
+  if (!std::isfinite(point.objective)) return false;
+  point.gradient.noalias() = 2.0 * omega.inverse * eta;
   point.hessian = omega.inverse;
-  for (const auto& r : point.records) {
-    const Eigen::VectorXd v = context.eta_part(r.dg);
-    point.gradient += r.d_minus2ll * v;
-    point.hessian.noalias() += r.weight * v * v.transpose();
-  }
+  const auto& positions = context.eta_positions();
+  const Eigen::Index n = eta.size();
+  for (const auto& r : point.records)
+    for (Eigen::Index a = 0; a < n; ++a) {
+      const double va = r.dg(positions[static_cast<std::size_t>(a)]);
+      point.gradient(a) += r.d_minus2ll * va;
+      for (Eigen::Index b = 0; b <= a; ++b) point.hessian(a, b) += r.weight * va * r.dg(positions[static_cast<std::size_t>(b)]);
+    }
+  point.hessian.triangularView<Eigen::StrictlyUpper>() = point.hessian.transpose();
+  return true;
+}
+
+InnerPoint evaluated(const PopulationContext& context, IndividualModel& model, const Eigen::VectorXd& mean,
+                     const OmegaFactors& omega, const std::vector<ErrorModel>& errors, const Eigen::VectorXd& eta) {
+  InnerPoint point;
+  evaluate(context, model, mean, omega, errors, eta, point);
   return point;
 }
 
@@ -190,32 +203,37 @@ Kink nearest_kink(const PopulationContext& context, const Subject& subject, cons
 InnerSolution local_mode(const PopulationContext& context, IndividualModel& model, const Eigen::VectorXd& mean,
                          const OmegaFactors& omega, const std::vector<ErrorModel>& errors, Eigen::VectorXd eta) {
   constexpr int kMaxIterations = 100;
-  constexpr double kDecrement = 1e-7;  // stop when the Newton decrement −gᵀδ/2 is below this (on L)
-  constexpr double kSettled = 1e-7;    // or when L changes by less than this (the solver's precision shows)
+  constexpr double kDecrement = 1e-12;  // stop when the Newton decrement −gᵀδ/2 is below this (on L)
+  constexpr double kSettled = 1e-12;   // or when L changes by less than this (the solver's precision shows)
   InnerSolution out;
-  InnerPoint point = evaluate(context, model, mean, omega, errors, eta);
-  if (!std::isfinite(point.objective)) return out;
+  InnerPoint point, trial;
+  if (!evaluate(context, model, mean, omega, errors, eta, point)) return out;
   int iteration = 0;
   for (; iteration < kMaxIterations && eta.size() > 0; ++iteration) {
     const Eigen::VectorXd step = -(2.0 * point.hessian).ldlt().solve(point.gradient);
     const double slope = point.gradient.dot(step);  // < 0: H is positive definite
     if (!(slope < 0.0) || -0.5 * slope < kDecrement) break;
-    double s = 1.0, trial = 0.0;
-    Eigen::VectorXd candidate;
+    // The full step, with derivatives: it is usually taken, and the next iteration needs them there.
+    double s = 1.0;
+    Eigen::VectorXd candidate = eta + step;
+    evaluate(context, model, mean, omega, errors, candidate, trial);
+    double value = trial.objective;
+    bool at_trial = true;
     // Backtracking by the minimum of the quadratic through L(0), L'(0) and L(s), kept within [s/10, s/2].
     for (int backtrack = 0; backtrack < 40; ++backtrack) {
-      candidate = eta + s * step;
-      trial = value_at(context, model, mean, omega, errors, candidate);
-      if (trial <= point.objective + 1e-4 * s * slope || std::abs(trial - point.objective) < kSettled) break;
-      const double curvature = trial - point.objective - slope * s;
-      const double s_min = std::isfinite(trial) && curvature > 0.0 ? -slope * s * s / (2.0 * curvature) : 0.1 * s;
+      if (value <= point.objective + 1e-4 * s * slope || std::abs(value - point.objective) < kSettled) break;
+      const double curvature = value - point.objective - slope * s;
+      const double s_min = std::isfinite(value) && curvature > 0.0 ? -slope * s * s / (2.0 * curvature) : 0.1 * s;
       s = std::clamp(s_min, 0.1 * s, 0.5 * s);
+      candidate = eta + s * step;
+      value = value_at(context, model, mean, omega, errors, candidate);
+      at_trial = false;
     }
-    if (!(trial <= point.objective)) break;  // no decrease along the Gauss–Newton direction: at the mode
-    const bool settled = point.objective - trial < kSettled;
+    if (!(value <= point.objective)) break;  // no decrease along the Gauss–Newton direction: at the mode
+    const bool settled = point.objective - value < kSettled;
     eta = candidate;
-    point = evaluate(context, model, mean, omega, errors, eta);
-    if (!std::isfinite(point.objective)) return out;
+    if (at_trial) std::swap(point, trial);
+    else if (!evaluate(context, model, mean, omega, errors, eta, point)) return out;
     if (settled) break;  // the last step gained almost nothing: at the mode to the objective's precision
   }
   // Gauss–Newton stalls at a kink (an event time crossing a sampling time, as stein2019's tmax): finish there
@@ -237,8 +255,7 @@ InnerSolution local_mode(const PopulationContext& context, IndividualModel& mode
     const auto polished = minimise_derivative_free(problem, std::vector<double>(eta.data(), eta.data() + eta.size()), o);
     if (polished.ok && polished.ofv < point.objective) {
       eta = Eigen::Map<const Eigen::VectorXd>(polished.optimum.data(), eta.size());
-      point = evaluate(context, model, mean, omega, errors, eta);
-      if (!std::isfinite(point.objective)) return out;
+      if (!evaluate(context, model, mean, omega, errors, eta, point)) return out;
     }
   }
   out.ok = true;
@@ -255,8 +272,8 @@ InnerSolution local_mode(const PopulationContext& context, IndividualModel& mode
     constexpr double kBand = 0.02;  // in η units (2 % in a log-scale parameter)
     const auto kink = nearest_kink(context, model.subject(), mean, eta);
     if (kink.direction.size() > 0 && std::abs(kink.offset) < kBand) {
-      const auto minus = evaluate(context, model, mean, omega, errors, eta - kBand * kink.direction);
-      const auto plus = evaluate(context, model, mean, omega, errors, eta + kBand * kink.direction);
+      const auto minus = evaluated(context, model, mean, omega, errors, eta - kBand * kink.direction);
+      const auto plus = evaluated(context, model, mean, omega, errors, eta + kBand * kink.direction);
       if (std::isfinite(minus.objective) && std::isfinite(plus.objective)) {
         const double w_plus = (kBand - kink.offset) / (2.0 * kBand);  // share of the band beyond the kink
         out.hessian = (1.0 - w_plus) * minus.hessian + w_plus * plus.hessian;

@@ -49,27 +49,33 @@ class ModelAdapter final : public Model {
     }
   }
 
-  // Many directions at once, in chunks of kChunk: direction c of a chunk is ∂/∂p[which[c]], with the state
-  // tangents taken from column c of S (when given).
+  // Many directions at once, in chunks of up to kChunk: direction c of a chunk is ∂/∂p[which[c]], with the state
+  // tangents taken from column c of S (when given). A chunk is as narrow as its directions allow (2, 4 or 8), so a
+  // fit of three parameters does not carry eight tangents through the equations.
   static constexpr std::size_t kChunk = 8;
-  using Chunk = DualN<kChunk>;
-  static std::array<Chunk, kNp> seed_p_chunk(const double* p, std::span<const int> which) {
-    std::array<Chunk, kNp> out;  // tangents start at zero (DualN's default); zeroed once, not twice
+  template <std::size_t W>
+  static std::array<DualN<W>, kNp> seed_p_chunk(const double* p, std::span<const int> which) {
+    std::array<DualN<W>, kNp> out;  // tangents start at zero (DualN's default); zeroed once, not twice
     for (std::size_t i = 0; i < kNp; ++i) out[i].v = p[i];
     for (std::size_t c = 0; c < which.size(); ++c) out[static_cast<std::size_t>(which[c])].d[c] = 1.0;
     return out;
   }
-  template <std::size_t N>
-  static void unseed_chunk(const std::array<Chunk, N>& in, std::size_t directions, double* v, double* S) {
+  template <std::size_t W, std::size_t N>
+  static void unseed_chunk(const std::array<DualN<W>, N>& in, std::size_t directions, double* v, double* S) {
     for (std::size_t i = 0; i < N; ++i) {
       v[i] = in[i].v;
       for (std::size_t c = 0; c < directions; ++c) S[c * N + i] = in[i].d[c];
     }
   }
-  template <class Pass>  // pass(which_chunk, column offset) for each chunk of `which`
+  // pass.template operator()<W>(which_chunk, column offset) for each chunk of `which`, W the chunk's dual width.
+  template <class Pass>
   static void by_chunks(std::span<const int> which, Pass pass) {
-    for (std::size_t first = 0; first < which.size(); first += kChunk)
-      pass(which.subspan(first, std::min(kChunk, which.size() - first)), first);
+    for (std::size_t first = 0; first < which.size(); first += kChunk) {
+      const auto chunk = which.subspan(first, std::min(kChunk, which.size() - first));
+      if (chunk.size() <= 2) pass.template operator()<2>(chunk, first);
+      else if (chunk.size() <= 4) pass.template operator()<4>(chunk, first);
+      else pass.template operator()<kChunk>(chunk, first);
+    }
   }
 
   // x_after = g(x, p) for an in-place jump `apply(p, x)`, with its tangent when dx_after is wanted.
@@ -139,14 +145,14 @@ class ModelAdapter final : public Model {
   void observable_sensitivities(double t, const double* x, const double* S, const double* p,
                                 std::span<const int> which, double* y, double* Sy) const override {
     Eq::observables(t, x, p, y);
-    by_chunks(which, [&](std::span<const int> chunk, std::size_t first) {
-      auto pd = seed_p_chunk(p, chunk);
-      std::array<Chunk, kNx> xd;
+    by_chunks(which, [&]<std::size_t W>(std::span<const int> chunk, std::size_t first) {
+      auto pd = seed_p_chunk<W>(p, chunk);
+      std::array<DualN<W>, kNx> xd;
       for (std::size_t i = 0; i < kNx; ++i) {
         xd[i].v = x[i];
         for (std::size_t c = 0; c < chunk.size(); ++c) xd[i].d[c] = S[(first + c) * kNx + i];
       }
-      std::array<Chunk, kNy> yd;
+      std::array<DualN<W>, kNy> yd;
       Eq::observables(t, xd.data(), pd.data(), yd.data());
       std::array<double, kNy> ignored{};
       unseed_chunk(yd, chunk.size(), ignored.data(), Sy + first * kNy);
@@ -218,18 +224,19 @@ class ModelAdapter final : public Model {
   void closed_form_sensitivities(double t, const double* p, std::span<const int> which, double* x,
                                  double* S, double* y, double* Sy) const override {
     if constexpr (requires { &Eq::template closed_form<double>; }) {
-      Eq::closed_form(t, p, x);
-      Eq::observables(t, x, p, y);
-      by_chunks(which, [&](std::span<const int> chunk, std::size_t first) {
-        auto pd = seed_p_chunk(p, chunk);
-        std::array<Chunk, kNx> xd;
+      if (which.empty()) {
+        Eq::closed_form(t, p, x);
+        Eq::observables(t, x, p, y);
+        return;
+      }
+      by_chunks(which, [&]<std::size_t W>(std::span<const int> chunk, std::size_t first) {  // values ride along
+        auto pd = seed_p_chunk<W>(p, chunk);
+        std::array<DualN<W>, kNx> xd;
         Eq::closed_form(t, pd.data(), xd.data());
-        std::array<Chunk, kNy> yd;
+        std::array<DualN<W>, kNy> yd;
         Eq::observables(t, xd.data(), pd.data(), yd.data());
-        std::array<double, kNx> ignored{};
-        unseed_chunk(xd, chunk.size(), ignored.data(), S + first * kNx);
-        std::array<double, kNy> ignored_y{};
-        unseed_chunk(yd, chunk.size(), ignored_y.data(), Sy + first * kNy);
+        unseed_chunk(xd, chunk.size(), x, S + first * kNx);
+        unseed_chunk(yd, chunk.size(), y, Sy + first * kNy);
       });
     } else {
       throw ModelError(std::string(Eq::kName), "this model has no closed-form solution");
