@@ -119,13 +119,12 @@ double IndividualModel::minus2ll(const Eigen::VectorXd& phi, const std::vector<E
   return std::isfinite(total) ? total : kInf;
 }
 
-std::vector<double> IndividualModel::predictions(const Eigen::VectorXd& phi) {
-  std::vector<double> out(subject_.observations.size(), std::nan(""));
-  if (!solve(phi, false)) return out;
+void IndividualModel::predictions(const Eigen::VectorXd& phi, std::vector<double>& out) {
+  out.assign(subject_.observations.size(), std::nan(""));
+  if (!solve(phi, false)) return;
   for (std::size_t i = 0; i < subject_.observations.size(); ++i)
     out[i] = result_.observables(static_cast<Eigen::Index>(time_index_[i]),
                                  static_cast<Eigen::Index>(subject_.observations[i].observable));
-  return out;
 }
 
 }  // namespace cartpk::fitting

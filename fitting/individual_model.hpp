@@ -43,8 +43,13 @@ class IndividualModel {
   // The same, filling each record's terms; with `derivatives` also ∇g (one sensitivity solve).
   double evaluate(const Eigen::VectorXd& phi, const std::vector<ErrorModel>& errors, bool derivatives,
                   std::vector<RecordTerms>& records);
-  // Predictions f of every record at φ (NaN when the model fails there).
-  std::vector<double> predictions(const Eigen::VectorXd& phi);
+  // Predictions f of every record at φ (NaN when the model fails there), into `out` (resized to the records).
+  void predictions(const Eigen::VectorXd& phi, std::vector<double>& out);
+  std::vector<double> predictions(const Eigen::VectorXd& phi) {
+    std::vector<double> out;
+    predictions(phi, out);
+    return out;
+  }
 
   [[nodiscard]] long solves() const { return solves_; }
 

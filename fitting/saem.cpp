@@ -77,49 +77,52 @@ SubjectStep mcmc(const PopulationContext& context, IndividualModel& model, std::
   out.accepted.assign(static_cast<std::size_t>(n_eta), 0);
   out.proposed.assign(static_cast<std::size_t>(n_eta), 0);
   const auto n_chains = chains.size();
-  const auto prior = [&](const Eigen::VectorXd& eta) { return 0.5 * eta.dot(omega.inverse * eta); };
+  const auto& subject = context.subjects()[i];
+  const auto& positions = context.eta_positions();
+  // Work vectors sized once: a proposal allocates nothing.
+  Eigen::VectorXd z(n_eta), eta_new(n_eta), omega_eta(n_eta), phi_new = mean;
+  std::vector<double> f(subject.observations.size());
+  const auto prior = [&](const Eigen::VectorXd& eta) {
+    omega_eta.noalias() = omega.inverse * eta;
+    return 0.5 * eta.dot(omega_eta);
+  };
+  double u_new = kInf;
+  const auto propose = [&] {  // u_new and f at eta_new
+    for (Eigen::Index k = 0; k < n_eta; ++k) phi_new(positions[static_cast<std::size_t>(k)]) = mean(positions[static_cast<std::size_t>(k)]) + eta_new(k);
+    model.predictions(phi_new, f);
+    u_new = u_from_predictions(subject, f, e.errors);
+  };
   for (std::size_t c = 0; c < n_chains; ++c) {
     Chain& chain = chains[c];
     PatientRng rng(seed, i, static_cast<std::uint64_t>(iteration) * n_chains + c);
-    const auto propose = [&](const Eigen::VectorXd& phi, double& u_data, std::vector<double>& f) {
-      f = model.predictions(phi);
-      u_data = u_from_predictions(context.subjects()[i], f, e.errors);
-    };
-    chain.u_data = u_from_predictions(context.subjects()[i], chain.f, e.errors);  // the error models moved
+    chain.u_data = u_from_predictions(subject, chain.f, e.errors);  // the error models moved
     Eigen::VectorXd eta = context.eta_part(chain.phi - mean);
-    std::vector<double> f;
-    double u_new = kInf;
+    const auto accept = [&] {
+      chain.phi = phi_new, chain.u_data = u_new, eta = eta_new;
+      std::swap(chain.f, f);
+    };
     // Kernel 1: independent draws from the prior N(mean, Ω), accepted on the data term only.
     for (int s = 0; s < options.kernel_steps[0]; ++s) {
-      Eigen::VectorXd z(n_eta);
       for (Eigen::Index k = 0; k < n_eta; ++k) z(k) = rng.normal();
-      const Eigen::VectorXd eta_new = omega_l * z;
-      const Eigen::VectorXd phi_new = context.phi(mean, eta_new);
-      propose(phi_new, u_new, f);
-      if (std::isfinite(u_new) && std::log(rng.uniform()) < chain.u_data - u_new) {
-        chain.phi = phi_new, chain.f = f, chain.u_data = u_new, eta = eta_new;
-      }
+      eta_new.noalias() = omega_l * z;
+      propose();
+      if (std::isfinite(u_new) && std::log(rng.uniform()) < chain.u_data - u_new) accept();
     }
     // Kernel 2: a random walk on every component at once.
     for (int s = 0; s < options.kernel_steps[1]; ++s) {
-      Eigen::VectorXd eta_new = eta;
-      for (Eigen::Index k = 0; k < n_eta; ++k) eta_new(k) += rw_scale(k) * rng.normal();
-      const Eigen::VectorXd phi_new = context.phi(mean, eta_new);
-      propose(phi_new, u_new, f);
-      if (std::isfinite(u_new) && std::log(rng.uniform()) < chain.u_data + prior(eta) - u_new - prior(eta_new)) {
-        chain.phi = phi_new, chain.f = f, chain.u_data = u_new, eta = eta_new;
-      }
+      for (Eigen::Index k = 0; k < n_eta; ++k) eta_new(k) = eta(k) + rw_scale(k) * rng.normal();
+      propose();
+      if (std::isfinite(u_new) && std::log(rng.uniform()) < chain.u_data + prior(eta) - u_new - prior(eta_new)) accept();
     }
     // Kernel 3: a random walk on one component at a time (its acceptance rate tunes the step sizes).
     for (int s = 0; s < options.kernel_steps[2]; ++s)
       for (Eigen::Index k = 0; k < n_eta; ++k) {
-        Eigen::VectorXd eta_new = eta;
+        eta_new = eta;
         eta_new(k) += rw_scale(k) * rng.normal();
-        const Eigen::VectorXd phi_new = context.phi(mean, eta_new);
-        propose(phi_new, u_new, f);
+        propose();
         ++out.proposed[static_cast<std::size_t>(k)];
         if (std::isfinite(u_new) && std::log(rng.uniform()) < chain.u_data + prior(eta) - u_new - prior(eta_new)) {
-          chain.phi = phi_new, chain.f = f, chain.u_data = u_new, eta = eta_new;
+          accept();
           ++out.accepted[static_cast<std::size_t>(k)];
         }
       }
