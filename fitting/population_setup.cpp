@@ -22,10 +22,8 @@ int estimated_position(const PopulationSetup& setup, int parameter) {
 
 double effect_value(const CovariateEffect& effect, const Subject& subject) {
   if (effect.form == EffectForm::categorical) {
-    const auto it = subject.categorical.find(effect.covariate);
-    if (it != subject.categorical.end()) return it->second == effect.level ? 1.0 : 0.0;
-    const auto num = subject.covariates.find(effect.covariate);  // numeric codes such as 0/1
-    return num != subject.covariates.end() && std::to_string(static_cast<long>(num->second)) == effect.level ? 1.0 : 0.0;
+    const auto level = category_of(effect.covariate, subject.covariates, subject.categorical);
+    return level && *level == effect.level ? 1.0 : 0.0;
   }
   const double x = subject.covariates.at(effect.covariate);
   return effect.form == EffectForm::power ? std::log(x / effect.reference) : x - effect.reference;
@@ -128,10 +126,11 @@ PopulationModel to_population_model(const PopulationSetup& setup, const Eigen::V
   out.omega = omega;
   for (std::size_t c = 0; c < setup.effects.size(); ++c) {
     const auto& e = setup.effects[c];
-    if (e.form == EffectForm::categorical) continue;  // vpop samples continuous covariates only
     out.relations.push_back({e.parameter, e.covariate,
-                             e.form == EffectForm::power ? CovariateForm::power : CovariateForm::exponential,
-                             e.reference, beta(static_cast<Eigen::Index>(c))});
+                             e.form == EffectForm::power         ? CovariateForm::power
+                             : e.form == EffectForm::exponential ? CovariateForm::exponential
+                                                                 : CovariateForm::categorical,
+                             e.reference, beta(static_cast<Eigen::Index>(c)), e.level});
   }
   out.source = "population fit";
   return out;

@@ -57,7 +57,7 @@ struct Workspace {
 // fit estimated it (PopulationModel::eta_scales).
 std::vector<double> subject_parameters(const PopulationModel& population, const Eigen::VectorXd& eta,
                                        const Subject& subject) {
-  return population.individual(eta, subject.covariates);
+  return population.individual(eta, subject.covariates, subject.categorical);
 }
 
 // Predictions of every record of subject i at parameters p; false when the model rejects p or fails.

@@ -8,14 +8,15 @@ namespace cartpk::io {
 
 void write_population(const H5Group& group, const PopulationModel& population) {
   const Model& model = *population.model;
-  std::vector<std::string> names, effects, relation_parameters, relation_covariates, relation_forms;
+  std::vector<std::string> names, effects, relation_parameters, relation_covariates, relation_forms, relation_levels;
   std::vector<double> references, coefficients;
   for (const auto& p : model.parameters()) names.emplace_back(p.name);
   for (int e : population.random_effects) effects.push_back(names[static_cast<std::size_t>(e)]);
   for (const auto& r : population.relations) {
     relation_parameters.push_back(names[static_cast<std::size_t>(r.parameter)]);
     relation_covariates.push_back(r.covariate);
-    relation_forms.emplace_back(r.form == CovariateForm::power ? "power" : "exponential");
+    relation_forms.emplace_back(covariate_form_name(r.form));
+    relation_levels.push_back(r.level);
     references.push_back(r.reference);
     coefficients.push_back(r.coefficient);
   }
@@ -39,6 +40,7 @@ void write_population(const H5Group& group, const PopulationModel& population) {
   group.write("relation_form", relation_forms);
   group.write("relation_reference", references, "covariate units");
   group.write("relation_coefficient", coefficients, "-");
+  group.write("relation_level", relation_levels);
   if (!population.empirical.empty()) {  // an empirical population: its patients' parameter vectors
     Eigen::MatrixXd rows(static_cast<Eigen::Index>(population.empirical.size()), static_cast<Eigen::Index>(names.size()));
     for (std::size_t r = 0; r < population.empirical.size(); ++r)
@@ -76,10 +78,18 @@ PopulationModel read_population(const H5Reader& file, const std::string& path, c
   const auto forms = file.read_strings(path + "/relation_form");
   const auto references = file.read_doubles(path + "/relation_reference");
   const auto coefficients = file.read_doubles(path + "/relation_coefficient");
-  for (std::size_t k = 0; k < parameters.size(); ++k)
+  // Absent in files written before categorical relations: every relation is continuous.
+  const auto levels = file.exists(path + "/relation_level") ? file.read_strings(path + "/relation_level")
+                                                            : std::vector<std::string>(parameters.size());
+  for (std::size_t k = 0; k < parameters.size(); ++k) {
+    const std::string& form = forms.at(k);
+    if (form != "power" && form != "exponential" && form != "categorical")
+      throw InputError(where + "/relation_form: found '" + form + "', expected power, exponential or categorical");
     population.relations.push_back({index(parameters[k], "covariate relation on"), covariates.at(k),
-                                     forms.at(k) == "power" ? CovariateForm::power : CovariateForm::exponential,
-                                     references.at(k), coefficients.at(k)});
+                                     form == "power" ? CovariateForm::power
+                                     : form == "exponential" ? CovariateForm::exponential : CovariateForm::categorical,
+                                     references.at(k), coefficients.at(k), levels.at(k)});
+  }
   if (file.exists(path + "/empirical")) {
     const auto rows = file.read_matrix(path + "/empirical");
     if (static_cast<std::size_t>(rows.cols()) != names.size()) throw InputError(where + ": empirical has the wrong number of columns");
@@ -103,15 +113,17 @@ PopulationModel read_population_file(const std::filesystem::path& path, const Mo
   if (file.exists("/vpop/population")) return read_population(file, "/vpop/population", model);
   if (file.exists("/popfit/population")) {
     auto population = read_population(file, "/popfit/population", model);
-    // /popfit/population holds the continuous covariate relations; a categorical effect (one "beta" per level)
-    // would be silently left out, so such a fit is refused, as `vpc` refuses it.
+    // Files before /popfit/population held categorical relations left them out: refused rather than dropped.
     if (file.exists("/popfit/parameters/kinds")) {
       const auto kinds = file.read_strings("/popfit/parameters/kinds");
       if (static_cast<std::size_t>(std::count(kinds.begin(), kinds.end(), "beta")) != population.relations.size())
-        throw InputError(name + ": the population fit has categorical covariate effects, which vpop does not "
-                         "simulate (it samples body weight only; expected a fit with continuous covariate effects, or "
-                         "an IIV file)");
+        throw InputError(name + ": the population fit has categorical covariate effects that this file does not "
+                         "record in /popfit/population (written by an older cartpk; fit again)");
     }
+    if (population.has_categorical_relations())
+      throw InputError(name + ": the population fit has categorical covariate effects, which vpop does not simulate "
+                       "(it samples body weight only; expected a fit with continuous covariate effects, or an IIV "
+                       "file; cartpk vpc simulates such a fit on its observed subjects)");
     return population;
   }
   if (!file.exists("/fit/subjects"))

@@ -1,5 +1,6 @@
 #include "pkmodel/population.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 
@@ -52,6 +53,22 @@ EtaScale eta_scale_for(Domain domain) {
   return domain == Domain::fraction ? EtaScale::logit : domain == Domain::real ? EtaScale::additive : EtaScale::log;
 }
 
+const char* covariate_form_name(CovariateForm form) {
+  switch (form) {
+    case CovariateForm::power: return "power";
+    case CovariateForm::exponential: return "exponential";
+    case CovariateForm::categorical: return "categorical";
+  }
+  return "power";
+}
+
+std::optional<std::string> category_of(const std::string& covariate, const Covariates& covariates,
+                                       const Categories& categories) {
+  if (const auto it = categories.find(covariate); it != categories.end()) return it->second;
+  if (const auto it = covariates.find(covariate); it != covariates.end()) return std::to_string(static_cast<long>(it->second));
+  return std::nullopt;
+}
+
 const char* eta_scale_name(EtaScale scale) {
   switch (scale) {
     case EtaScale::log: return "log";
@@ -61,25 +78,46 @@ const char* eta_scale_name(EtaScale scale) {
   return "log";
 }
 
-std::vector<double> PopulationModel::individual(const Eigen::VectorXd& eta, const Covariates& covariates) const {
+namespace {
+// v shifted by s on a scale: log (v·eˢ), logit (logit⁻¹(logit v + s)) or additive (v + s).
+double shifted(double v, double s, EtaScale scale) {
+  switch (scale) {
+    case EtaScale::log: return v * std::exp(s);
+    case EtaScale::logit: return 1.0 / (1.0 + (1.0 - v) / v * std::exp(-s));
+    case EtaScale::additive: return v + s;
+  }
+  return v;
+}
+}  // namespace
+
+bool PopulationModel::has_categorical_relations() const {
+  return std::any_of(relations.begin(), relations.end(), [](const auto& r) { return r.form == CovariateForm::categorical; });
+}
+
+std::vector<double> PopulationModel::individual(const Eigen::VectorXd& eta, const Covariates& covariates,
+                                                const Categories& categories) const {
   std::vector<double> p = typical;
   for (const auto& r : relations) {
+    double& v = p[static_cast<std::size_t>(r.parameter)];
+    if (r.form == CovariateForm::categorical) {
+      const auto level = category_of(r.covariate, covariates, categories);
+      if (!level)
+        throw InputError("covariate " + r.covariate + " is needed by its categorical relation on " +
+                         parameter_name(*model, r.parameter) + " but the subject has no value for it");
+      if (*level == r.level)
+        v = shifted(v, r.coefficient, eta_scale_for(model->parameters()[static_cast<std::size_t>(r.parameter)].domain));
+      continue;
+    }
     const auto it = covariates.find(r.covariate);
     if (it == covariates.end())
       throw InputError("covariate " + r.covariate + " is needed by its relation on " + parameter_name(*model, r.parameter) +
                        " but the subject has no value for it");
-    const double factor = r.form == CovariateForm::power ? std::pow(it->second / r.reference, r.coefficient)
-                                                         : std::exp(r.coefficient * (it->second - r.reference));
-    p[static_cast<std::size_t>(r.parameter)] *= factor;
+    v *= r.form == CovariateForm::power ? std::pow(it->second / r.reference, r.coefficient)
+                                        : std::exp(r.coefficient * (it->second - r.reference));
   }
   for (std::size_t k = 0; k < random_effects.size(); ++k) {
     double& v = p[static_cast<std::size_t>(random_effects[k])];
-    const double e = eta[static_cast<Eigen::Index>(k)];
-    switch (eta_scales.empty() ? EtaScale::log : eta_scales[k]) {
-      case EtaScale::log: v *= std::exp(e); break;
-      case EtaScale::logit: v = 1.0 / (1.0 + (1.0 - v) / v * std::exp(-e)); break;  // logit⁻¹(logit v + e)
-      case EtaScale::additive: v += e; break;
-    }
+    v = shifted(v, eta[static_cast<Eigen::Index>(k)], eta_scales.empty() ? EtaScale::log : eta_scales[k]);
   }
   return p;
 }

@@ -16,18 +16,22 @@
 namespace cartpk {
 
 using Covariates = std::map<std::string, double>;  // e.g. {"WT": 72.5}; typed per subject, not per record
+using Categories = std::map<std::string, std::string>;  // text covariates, e.g. {"PRODUCT": "CD19"}
 
 enum class CovariateForm {
   power,        // p = p_typ · (cov / reference)^coefficient
   exponential,  // p = p_typ · exp(coefficient · (cov − reference))
+  categorical,  // a subject of `level`: p_typ shifted by coefficient on its estimation scale (×exp for a positive
+                // parameter), as a population fit estimates it: φ = μ + β·[category = level]
 };
 
 struct CovariateRelation {
   int parameter = -1;
-  std::string covariate;  // e.g. "WT"
+  std::string covariate;  // e.g. "WT" or "PRODUCT"
   CovariateForm form = CovariateForm::power;
   double reference = 70.0;
   double coefficient = 0.0;
+  std::string level;      // categorical: the level the coefficient applies to (the others are the reference)
 };
 
 // How a continuous covariate is drawn for a virtual patient: log-normal with a median and a CV, truncated.
@@ -46,6 +50,12 @@ struct CovariateDistribution {
 enum class EtaScale { log, logit, additive };
 EtaScale eta_scale_for(Domain domain);  // the scale a population fit estimates η on
 const char* eta_scale_name(EtaScale scale);
+const char* covariate_form_name(CovariateForm form);  // power, exponential, categorical
+
+// A subject's level of a categorical covariate: its text value, or a numeric code written as an integer ("1");
+// empty when the subject has neither. The one rule a population fit and its simulations share.
+std::optional<std::string> category_of(const std::string& covariate, const Covariates& covariates,
+                                       const Categories& categories);
 
 struct PopulationModel {
   const Model* model = nullptr;
@@ -60,7 +70,10 @@ struct PopulationModel {
   std::vector<EtaScale> eta_scales;      // per random effect; empty: all log (IIV files, published ω²)
 
   // Individual parameters from η (one per random effect) and covariates. (Scenarios: scenario_parameters.)
-  [[nodiscard]] std::vector<double> individual(const Eigen::VectorXd& eta, const Covariates& covariates) const;
+  // InputError when a relation's covariate is missing.
+  [[nodiscard]] std::vector<double> individual(const Eigen::VectorXd& eta, const Covariates& covariates,
+                                               const Categories& categories = {}) const;
+  [[nodiscard]] bool has_categorical_relations() const;
   // Throws InputError (naming `origin`) when Ω is not symmetric positive definite or an IIV parameter's domain or
   // typical value forbids log-normal variability.
   void validate(const std::string& origin) const;

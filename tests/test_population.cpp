@@ -143,12 +143,29 @@ TEST_CASE("vpop sampling: body weight is log-normal with the given median and CV
 TEST_CASE("population model: covariate relations (power, exponential) multiply the typical value") {
   auto population = published_population(stein());
   const int cmax = stein().parameter_index("cmax"), alpha = stein().parameter_index("alpha");
-  population.relations = {{cmax, "WT", CovariateForm::power, 70.0, 0.75}, {alpha, "WT", CovariateForm::exponential, 70.0, 0.01}};
+  population.relations = {{cmax, "WT", CovariateForm::power, 70.0, 0.75, ""}, {alpha, "WT", CovariateForm::exponential, 70.0, 0.01, ""}};
   const Eigen::VectorXd eta = Eigen::VectorXd::Zero(6);
   const auto p = population.individual(eta, {{"WT", 90.0}});
   CHECK(p[static_cast<std::size_t>(cmax)] == doctest::Approx(24000.0 * std::pow(90.0 / 70.0, 0.75)).epsilon(1e-14));
   CHECK(p[static_cast<std::size_t>(alpha)] == doctest::Approx(0.16 * std::exp(0.2)).epsilon(1e-14));
   CHECK_THROWS_AS((void)population.individual(eta, {}), InputError);
+}
+
+TEST_CASE("population model: a categorical relation shifts its level's typical value on the estimation scale") {
+  auto population = published_population(stein());
+  const int cmax = stein().parameter_index("cmax"), fb = stein().parameter_index("fb");
+  population.relations = {{cmax, "PRODUCT", CovariateForm::categorical, 0.0, 0.5, "CD19"},
+                          {fb, "LD", CovariateForm::categorical, 0.0, -1.0, "1"}};
+  const Eigen::VectorXd eta = Eigen::VectorXd::Zero(6);
+  const double fb_typical = population.typical[static_cast<std::size_t>(fb)];
+  const double logit = std::log(fb_typical / (1.0 - fb_typical)) - 1.0;  // a fraction moves on the logit scale
+  const auto p = population.individual(eta, {{"LD", 1.0}}, {{"PRODUCT", "CD19"}});
+  CHECK(p[static_cast<std::size_t>(cmax)] == doctest::Approx(24000.0 * std::exp(0.5)).epsilon(1e-14));
+  CHECK(p[static_cast<std::size_t>(fb)] == doctest::Approx(1.0 / (1.0 + std::exp(-logit))).epsilon(1e-14));
+  const auto reference = population.individual(eta, {{"LD", 0.0}}, {{"PRODUCT", "BCMA"}});
+  CHECK(reference[static_cast<std::size_t>(cmax)] == 24000.0);
+  CHECK(reference[static_cast<std::size_t>(fb)] == fb_typical);
+  CHECK_THROWS_AS((void)population.individual(eta, {{"LD", 1.0}}), InputError);  // no PRODUCT
 }
 
 TEST_CASE("IIV file: bad input names file, line and key") {

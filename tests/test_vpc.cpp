@@ -80,3 +80,40 @@ TEST_CASE("vpc without variability reproduces the predictions; pcVPC is refused 
   options.pred_corrected = true;
   CHECK_THROWS_AS(run_vpc(vpc, subjects, options), InputError);
 }
+
+TEST_CASE("vpc applies a categorical covariate effect to the subjects of its level (text or numeric code)") {
+  const Model& model = find_model("stein2019");
+  const int cmax = model.parameter_index("cmax");
+  VpcModel vpc;
+  vpc.population = {&model, model.default_parameters(), {}, Eigen::MatrixXd(), {}, "test", {}, {}};
+  vpc.population.relations = {{cmax, "PRODUCT", CovariateForm::categorical, 0.0, std::log(2.0), "CD19"}};
+  vpc.errors.assign(model.n_observables(), ErrorModel{ErrorType::additive, 1e-300, 0.0, false});
+  std::vector<Subject> subjects(3);
+  for (std::size_t i = 0; i < subjects.size(); ++i) {
+    subjects[i].id = std::to_string(i + 1);
+    subjects[i].categorical["PRODUCT"] = i == 0 ? "CD19" : "BCMA";
+    for (double t : {1.0, 10.0, 100.0}) subjects[i].observations.push_back({t, 0, 1.0, false, std::nan(""), 0});
+  }
+  VpcOptions options;
+  options.replicates = 3;
+  options.threads = 1;
+  options.bin_edges = {0.5, 5, 50, 500};
+  const auto solver = make_solver(model, "closed");
+  const auto prediction = solver->solve(SimulationRequest{model.default_parameters(), {1.0, 10.0, 100.0}, {}, {}});
+  // stein2019's curve is proportional to cmax: the CD19 subject's is twice the others'. Type-7 percentiles of
+  // {f, f, 2f}: 5 % and 50 % are f, 95 % is f + 0.9·f.
+  const auto check_bins = [&](const VpcResult& r) {
+    for (int b = 0; b < 3; ++b) {
+      const double f = prediction.observables(b, 0);
+      const auto& bin = r.observables[0].bins[static_cast<std::size_t>(b)];
+      CHECK(bin.simulated[0][1] == doctest::Approx(f).epsilon(1e-12));
+      CHECK(bin.simulated[1][1] == doctest::Approx(f).epsilon(1e-12));
+      CHECK(bin.simulated[2][1] == doctest::Approx(1.9 * f).epsilon(1e-12));
+    }
+  };
+  check_bins(run_vpc(vpc, subjects, options));
+  vpc.population.relations[0].covariate = "LD";  // a numeric code matches its level written as an integer
+  vpc.population.relations[0].level = "1";
+  for (std::size_t i = 0; i < subjects.size(); ++i) subjects[i].covariates["LD"] = i == 0 ? 1.0 : 0.0;
+  check_bins(run_vpc(vpc, subjects, options));
+}

@@ -108,9 +108,9 @@ fitting::VpcModel read_fit(const std::string& path) {
   }
   const auto kinds = file.read_strings("/popfit/parameters/kinds");
   const auto n_beta = static_cast<std::size_t>(std::count(kinds.begin(), kinds.end(), "beta"));
-  if (n_beta != vpc.population.relations.size())
-    throw InputError("--fit " + path + ": the fit has categorical covariate effects, which vpc does not simulate "
-                     "(expected a fit with continuous covariate effects only)");
+  if (n_beta != vpc.population.relations.size())  // files before /popfit/population recorded categorical effects
+    throw InputError("--fit " + path + ": the fit has categorical covariate effects that this file does not record "
+                     "in /popfit/population (written by an older cartpk; fit again)");
   vpc.errors = read_error_models(file, model);
   vpc.method = model.has_closed_form() ? "closed" : "ode";
   if (file.has_attribute("/popfit", "rtol")) vpc.solver_options.rtol = file.double_attribute("/popfit", "rtol");

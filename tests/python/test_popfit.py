@@ -144,7 +144,8 @@ def main():
         scales = dict(zip(names, [text(s) for s in g["random_effect_scales"][()]]))
         check(scales.get("fb") == "logit" and scales.get("cmax") == "log",
               f"vpop samples each random effect on the scale the fit estimated it (fb logit, cmax log): {scales}")
-    # ... but not a fit with a categorical effect, which vpop cannot simulate (refused, as vpc refuses it).
+    # A fit with a categorical effect: recorded in /popfit/population, simulated by vpc on the observed subjects,
+    # refused by vpop (which samples body weight only).
     with open(small) as src, open(os.path.join(work, "stein30_ld.csv"), "w") as dst:
         header = src.readline().rstrip("\n").split(",")
         dst.write(",".join(header + ["LD"]) + "\n")
@@ -163,6 +164,17 @@ def main():
         check(r.returncode == 2 and categorical in r.stderr and "categorical" in r.stderr and not os.path.exists(refused),
               f"vpop --iiv refuses a fit with a categorical effect, naming the file (exit {r.returncode}: "
               f"{r.stderr.strip()[-160:]})")
+        c = h5py.File(categorical, "r")["popfit"]
+        g = c["population"]
+        kinds = [text(k) for k in c["parameters/kinds"][()]]
+        beta = c["parameters/estimates"][()][kinds.index("beta")]
+        check([text(x) for x in g["relation_form"][()]] == ["categorical"] and
+              [text(x) for x in g["relation_level"][()]] == ["1"] and g["relation_coefficient"][0] == beta,
+              f"/popfit/population records the categorical effect (form, level 1, coefficient = the fitted beta {beta:.4f})")
+        r = subprocess.run([exe, "vpc", "--fit", categorical, "--data", os.path.join(work, "stein30_ld.csv"),
+                            "--replicates", "20", "--out", os.path.join(work, "vpc_ld.h5"), "--quiet"],
+                           capture_output=True, text=True, timeout=300)
+        check(r.returncode == 0, f"vpc simulates a fit with a categorical effect ({r.stderr.strip()[-200:]})")
 
     # An analysis file's [popfit] table means what the same options on the command line mean.
     config = os.path.join(work, "run.toml")
