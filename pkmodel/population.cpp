@@ -97,23 +97,23 @@ bool PopulationModel::has_categorical_relations() const {
 std::vector<double> PopulationModel::individual(const Eigen::VectorXd& eta, const Covariates& covariates,
                                                 const Categories& categories) const {
   std::vector<double> p = typical;
-  for (const auto& r : relations) {
-    double& v = p[static_cast<std::size_t>(r.parameter)];
+  for (const auto& r : relations) {  // coefficient·x on the parameter's estimation scale, as a population fit has it
+    double x = 0.0;
     if (r.form == CovariateForm::categorical) {
       const auto level = category_of(r.covariate, covariates, categories);
       if (!level)
         throw InputError("covariate " + r.covariate + " is needed by its categorical relation on " +
                          parameter_name(*model, r.parameter) + " but the subject has no value for it");
-      if (*level == r.level)
-        v = shifted(v, r.coefficient, eta_scale_for(model->parameters()[static_cast<std::size_t>(r.parameter)].domain));
-      continue;
+      x = *level == r.level ? 1.0 : 0.0;
+    } else {
+      const auto it = covariates.find(r.covariate);
+      if (it == covariates.end())
+        throw InputError("covariate " + r.covariate + " is needed by its relation on " +
+                         parameter_name(*model, r.parameter) + " but the subject has no value for it");
+      x = r.form == CovariateForm::power ? std::log(it->second / r.reference) : it->second - r.reference;
     }
-    const auto it = covariates.find(r.covariate);
-    if (it == covariates.end())
-      throw InputError("covariate " + r.covariate + " is needed by its relation on " + parameter_name(*model, r.parameter) +
-                       " but the subject has no value for it");
-    v *= r.form == CovariateForm::power ? std::pow(it->second / r.reference, r.coefficient)
-                                        : std::exp(r.coefficient * (it->second - r.reference));
+    double& v = p[static_cast<std::size_t>(r.parameter)];
+    v = shifted(v, r.coefficient * x, eta_scale_for(model->parameters()[static_cast<std::size_t>(r.parameter)].domain));
   }
   for (std::size_t k = 0; k < random_effects.size(); ++k) {
     double& v = p[static_cast<std::size_t>(random_effects[k])];

@@ -18,11 +18,12 @@ namespace cartpk {
 using Covariates = std::map<std::string, double>;  // e.g. {"WT": 72.5}; typed per subject, not per record
 using Categories = std::map<std::string, std::string>;  // text covariates, e.g. {"PRODUCT": "CD19"}
 
+// A relation shifts the parameter by coefficient·x on its estimation scale, as a population fit estimates it
+// (φ = μ + β·x): for a positive parameter p = p_typ·exp(coefficient·x), for a fraction on the logit scale.
 enum class CovariateForm {
-  power,        // p = p_typ · (cov / reference)^coefficient
-  exponential,  // p = p_typ · exp(coefficient · (cov − reference))
-  categorical,  // a subject of `level`: p_typ shifted by coefficient on its estimation scale (×exp for a positive
-                // parameter), as a population fit estimates it: φ = μ + β·[category = level]
+  power,        // x = ln(cov / reference): p = p_typ · (cov / reference)^coefficient
+  exponential,  // x = cov − reference: p = p_typ · exp(coefficient · (cov − reference))
+  categorical,  // x = 1 for a subject of `level`, else 0: p = p_typ · exp(coefficient) for that level
 };
 
 struct CovariateRelation {
