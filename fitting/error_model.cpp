@@ -114,8 +114,10 @@ std::string error_type_name(ErrorType type) {
 RecordLikelihood record_likelihood(const ErrorModel& m, double y, double f, bool censored) {
   if (m.type == ErrorType::lognormal && !censored && f >= kTiny) {  // the common record, without the dual pass
     const double ratio = y / f;  // one logarithm instead of two, unless y/f leaves the doubles
-    const double z = (std::isfinite(ratio) && ratio > 0.0 ? std::log(ratio) : std::log(y) - std::log(f)) / m.a;
-    return {-0.5 * (kLog2Pi + z * z) - std::log(m.a), z / (m.a * f), {(z * z - 1.0) / m.a, 0.0}};
+    const double log_ratio = std::isfinite(ratio) && ratio > 0.0 ? std::log(ratio) : std::log(y) - std::log(f);
+    const double z = log_ratio / m.a;
+    return {-lognormal_minus_loglik(log_ratio, 1.0 / m.a, kHalfLog2Pi + std::log(m.a)), z / (m.a * f),
+            {(z * z - 1.0) / m.a, 0.0}};
   }
   RecordLikelihood out;
   Dual3 fd(f), ad(m.a), bd(m.b);

@@ -38,6 +38,14 @@ struct RecordLikelihood {
 };
 RecordLikelihood record_likelihood(const ErrorModel& model, double y, double f, bool censored);
 
+// −ln p of a quantified log-normal record from ln(y/f), 1/σ and ½ln 2π + ln σ: the one formula, for callers that
+// evaluate many predictions of the same record and keep the logarithms they can.
+inline double lognormal_minus_loglik(double log_ratio, double inverse_sd, double constant) {
+  const double z = log_ratio * inverse_sd;
+  return 0.5 * z * z + constant;
+}
+inline constexpr double kHalfLog2Pi = 0.91893853320467274178;  // ½ ln(2π)
+
 // Fisher information of one record about (f, a, b), the prediction and the error parameters a, b (the ErrorModel's
 // fields; rows of an unused parameter are zero). Gaussian on the residual's scale; when `limit` is a number (the
 // record's LLOQ, censored or not), a normal censored below it (Tobit): the expectation of the M3 score's outer

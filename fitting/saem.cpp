@@ -26,15 +26,40 @@ struct Chain {
   double u_data = kInf;   // −ln p(y | φ) at the current error models
 };
 
-double u_from_predictions(const Subject& subject, const std::vector<double>& f, const std::vector<ErrorModel>& errors) {
-  double total = 0.0;
-  for (std::size_t r = 0; r < f.size(); ++r) {
-    const auto& obs = subject.observations[r];
-    if (!std::isfinite(f[r])) return kInf;
-    total -= record_likelihood(errors[static_cast<std::size_t>(obs.observable)], obs.value, f[r], obs.censored).loglik;
+// u = −ln p(y | f) of one subject's records under fixed error models, for the many proposals of an MCMC step: a
+// quantified log-normal record keeps ln y, 1/σ and ln σ, so a proposal costs one logarithm per record; the other
+// records go through record_likelihood.
+class DataTerm {
+ public:
+  DataTerm(const Subject& subject, const std::vector<ErrorModel>& errors) : subject_(subject), errors_(errors) {
+    for (const auto& obs : subject.observations) {
+      const auto& e = errors[static_cast<std::size_t>(obs.observable)];
+      const bool fast = e.type == ErrorType::lognormal && !obs.censored;
+      terms_.push_back(fast ? Term{std::log(obs.value), 1.0 / e.a, kHalfLog2Pi + std::log(e.a)} : Term{});
+    }
   }
-  return std::isfinite(total) ? total : kInf;
-}
+  [[nodiscard]] double operator()(const std::vector<double>& f) const {
+    double total = 0.0;
+    for (std::size_t r = 0; r < f.size(); ++r) {
+      const auto& obs = subject_.observations[r];
+      if (!std::isfinite(f[r])) return kInf;
+      const Term& t = terms_[r];
+      total += std::isnan(t.inverse_sd) || !(f[r] >= 1e-300)
+                   ? -record_likelihood(errors_[static_cast<std::size_t>(obs.observable)], obs.value, f[r], obs.censored).loglik
+                   : lognormal_minus_loglik(t.log_y - std::log(f[r]), t.inverse_sd, t.constant);
+    }
+    return std::isfinite(total) ? total : kInf;
+  }
+
+ private:
+  struct Term {
+    double log_y = 0.0, inverse_sd = std::numeric_limits<double>::quiet_NaN(), constant = 0.0;  // NaN: the general path
+  };
+  const Subject& subject_;
+  const std::vector<ErrorModel>& errors_;
+  std::vector<Term> terms_;
+};
+
 
 struct SubjectStep {
   std::vector<Chain> chains;
@@ -87,15 +112,16 @@ SubjectStep mcmc(const PopulationContext& context, IndividualModel& model, std::
     return 0.5 * eta.dot(omega_eta);
   };
   double u_new = kInf;
+  const DataTerm data_term(subject, e.errors);
   const auto propose = [&] {  // u_new and f at eta_new
     for (Eigen::Index k = 0; k < n_eta; ++k) phi_new(positions[static_cast<std::size_t>(k)]) = mean(positions[static_cast<std::size_t>(k)]) + eta_new(k);
     model.predictions(phi_new, f);
-    u_new = u_from_predictions(subject, f, e.errors);
+    u_new = data_term(f);
   };
   for (std::size_t c = 0; c < n_chains; ++c) {
     Chain& chain = chains[c];
     PatientRng rng(seed, i, static_cast<std::uint64_t>(iteration) * n_chains + c);
-    chain.u_data = u_from_predictions(subject, chain.f, e.errors);  // the error models moved
+    chain.u_data = data_term(chain.f);  // the error models moved
     Eigen::VectorXd eta = context.eta_part(chain.phi - mean);
     const auto accept = [&] {
       chain.phi = phi_new, chain.u_data = u_new, eta = eta_new;
@@ -346,19 +372,25 @@ std::pair<double, double> importance_sampling_minus2ll(const PopulationContext& 
     for (Eigen::Index k = 0; k < d; ++k) log_det_scale += 2.0 * std::log(l(k, k));
     const Eigen::MatrixXd scale_inv = llt.solve(Eigen::MatrixXd::Identity(d, d));
     PatientRng rng(seed, i, std::uint64_t{0x15} << 40);  // a stream no SAEM iteration uses
-    std::vector<double> log_w;
+    const DataTerm data_term(context.subjects()[i], e.errors);
+    const auto& positions = context.eta_positions();
+    Eigen::VectorXd z(d), delta(d), eta(d), product(d), phi = mean;  // sized once: a sample allocates nothing
+    std::vector<double> f, log_w;
     for (int m = 0; m < samples; ++m) {
-      Eigen::VectorXd z(d);
       for (Eigen::Index k = 0; k < d; ++k) z(k) = rng.normal();
       double chi2 = 0.0;
       for (int k = 0; k < static_cast<int>(kNu); ++k) chi2 += std::pow(rng.normal(), 2);
-      const Eigen::VectorXd eta = centre + l * z / std::sqrt(chi2 / kNu);
-      const Eigen::VectorXd delta = eta - centre;
-      const double log_q = log_t_constant - 0.5 * log_det_scale -
-                           0.5 * (kNu + dd) * std::log1p(delta.dot(scale_inv * delta) / kNu);
-      const double log_prior = log_prior_constant - 0.5 * eta.dot(omega.inverse * eta);
-      const double m2ll = model.minus2ll(context.phi(mean, eta), e.errors);
-      log_w.push_back(-0.5 * m2ll + log_prior - log_q);
+      delta.noalias() = l * z;
+      delta /= std::sqrt(chi2 / kNu);
+      eta = centre + delta;
+      product.noalias() = scale_inv * delta;
+      const double log_q = log_t_constant - 0.5 * log_det_scale - 0.5 * (kNu + dd) * std::log1p(delta.dot(product) / kNu);
+      product.noalias() = omega.inverse * eta;
+      const double log_prior = log_prior_constant - 0.5 * eta.dot(product);
+      for (Eigen::Index k = 0; k < d; ++k)
+        phi(positions[static_cast<std::size_t>(k)]) = mean(positions[static_cast<std::size_t>(k)]) + eta(k);
+      model.predictions(phi, f);
+      log_w.push_back(-data_term(f) + log_prior - log_q);  // −½·(−2 ln p(y | η))
     }
     const double top = *std::max_element(log_w.begin(), log_w.end());
     double sum = 0.0, sum2 = 0.0;
