@@ -24,6 +24,7 @@ import test_popfit_nlme as nlme_test  # noqa: E402
 M2_MAX_SECONDS = 600.0
 SPEED_TARGET = 5.0
 SCALING_TARGET = 0.85
+REPEATS = 3  # the decline-phase comparison: best of 3 whole-process runs on each side (R's start-up varies by 30 %)
 
 NLME_FULL = r"""
 suppressMessages(library(nlme))
@@ -103,21 +104,25 @@ def bench_popfit(ctx, exe, print_table, timeout):
         script = out / "nlme_decline.R"
         script.write_text(nlme_test.R_SCRIPT % nlme_test.FIXED)
         nlme_csv = out / "nlme_decline.csv"
-        nlme_wall, proc = _timed([rscript, script, decline, nlme_csv], timeout)
+        nlme_runs = [_timed([rscript, script, decline, nlme_csv], timeout) for _ in range(REPEATS)]
+        nlme_wall, proc = min(nlme_runs, key=lambda run: run[0])
         ref = {r["name"]: float(r["estimate"]) for r in csv.DictReader(open(nlme_csv))} if proc.returncode == 0 else {}
         fixes = sum((["--fix", f"{k}={v}"] for k, v in nlme_test.FIXED.items()), [])
-        rows.append(["stein2019 decline 40 subj., nlme (Rscript, whole process)", f"{nlme_wall:.2f} s", "", "", ""])
+        rows.append([f"stein2019 decline 40 subj., nlme (Rscript, whole process, best of {REPEATS})", f"{nlme_wall:.3f} s",
+                     "", "", ""])
         for method in ("saem", "focei"):
             h5 = out / f"popfit_decline_{method}.h5"
-            wall, proc = _timed([exe, "popfit", "--quiet", "--model", "stein2019", "--data", decline, "--estimate",
-                                 ",".join(nlme_test.RANDOM), "--method", method, "--threads", 2, "--npde-samples", 0,
-                                 "--out", h5] + fixes, timeout)  # no NPDE: nlme computes none
+            runs = [_timed([exe, "popfit", "--quiet", "--model", "stein2019", "--data", decline, "--estimate",
+                            ",".join(nlme_test.RANDOM), "--method", method, "--threads", 2, "--npde-samples", 0,
+                            "--out", h5] + fixes, timeout) for _ in range(REPEATS)]  # no NPDE: nlme computes none
+            wall, proc = min(runs, key=lambda run: run[0])
             est, fit_s = _estimates(h5)
             within = all(abs(math.log(est[k][0]) - ref[k]) < 2 * est[k][1] / est[k][0] for k in nlme_test.RANDOM) and \
                 all(abs(est[k][0] - ref[k]) < 2 * est[k][1] for k in ["omega2_" + p for p in nlme_test.RANDOM])
             ratio = nlme_wall / wall
             result[f"decline_{method}_vs_nlme"] = ratio
-            rows.append([f"  cartpk {method} (whole process, 2 threads, no NPDE)", f"{wall:.2f} s", f"{ratio:.1f}× nlme",
+            rows.append([f"  cartpk {method} (whole process, 2 threads, no NPDE, best of {REPEATS})", f"{wall:.3f} s",
+                         f"{ratio:.1f}× nlme",
                          "within 2 SE of nlme" if within else "NOT within 2 SE",
                          "met" if ratio >= SPEED_TARGET and within else "NOT met"])
     # 3. M2, 40 subjects, 4 random effects.

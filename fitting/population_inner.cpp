@@ -292,7 +292,8 @@ InnerSolution solve_inner(const PopulationContext& context, IndividualModel& mod
                           const OmegaFactors& omega, const std::vector<ErrorModel>& errors,
                           const std::vector<Eigen::VectorXd>& starts) {
   // A thorough search (many starts) runs local searches from the best three; otherwise from the best start only
-  // (the warm start, unless η = 0 is better).
+  // (the warm start, unless η = 0 is better), or straight from a single start.
+  if (starts.size() == 1) return local_mode(context, model, mean, omega, errors, starts.front());
   const std::size_t local_searches = starts.size() > 2 ? 3 : 1;
   // The candidates ranked by L; local searches from the best few (modes differ where events cross sampling times,
   // or where a model has a symmetry such as a biexponential's two labellings).
@@ -311,8 +312,10 @@ InnerSolution solve_inner(const PopulationContext& context, IndividualModel& mod
 
 std::vector<Eigen::VectorXd> inner_starts(const Eigen::VectorXd& warm, const Eigen::MatrixXd& omega, int draws,
                                           std::size_t subject) {
+  const bool has_warm = warm.size() == omega.rows() && !warm.isZero();
+  if (has_warm && draws == 0) return {warm};  // an ordinary evaluation: the mode moves continuously from the warm one
   std::vector<Eigen::VectorXd> starts{Eigen::VectorXd::Zero(omega.rows())};
-  if (warm.size() == omega.rows() && !warm.isZero()) starts.insert(starts.begin(), warm);
+  if (has_warm) starts.insert(starts.begin(), warm);
   const Eigen::MatrixXd l = omega.llt().matrixL();
   PatientRng rng(0x1A2B3C, subject, 7);  // fixed stream: the starts depend on the subject only
   for (int d = 0; d < draws; ++d) {
