@@ -50,7 +50,7 @@ class ModelAdapter final : public Model {
   }
 
   // Many directions at once, in chunks of up to kChunk: direction c of a chunk is ∂/∂p[which[c]], with the state
-  // tangents taken from column c of S (when given). A chunk is as narrow as its directions allow (2, 4, 6 or 8), so a
+  // tangents taken from column c of S (when given). A chunk is as narrow as its directions allow (2, 3, 4, 6 or 8), so a
   // fit of three parameters does not carry eight tangents through the equations.
   static constexpr std::size_t kChunk = 8;
   template <std::size_t W>
@@ -73,7 +73,8 @@ class ModelAdapter final : public Model {
     for (std::size_t first = 0; first < which.size(); first += kChunk) {
       const auto chunk = which.subspan(first, std::min(kChunk, which.size() - first));
       if (chunk.size() <= 2) pass.template operator()<2>(chunk, first);
-      else if (chunk.size() <= 4) pass.template operator()<4>(chunk, first);
+      else if (chunk.size() == 3) pass.template operator()<3>(chunk, first);
+      else if (chunk.size() == 4) pass.template operator()<4>(chunk, first);
       else if (chunk.size() <= 6) pass.template operator()<6>(chunk, first);
       else pass.template operator()<kChunk>(chunk, first);
     }
