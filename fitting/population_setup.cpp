@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <set>
 
 #include "fitting/transforms.hpp"
@@ -109,8 +110,32 @@ void prepare_population_setup(PopulationSetup& setup, const std::vector<Subject>
   }
 }
 
-PopulationModel to_population_model(const PopulationSetup& setup, const Eigen::VectorXd& mu, const Eigen::VectorXd& beta,
-                                     const Eigen::MatrixXd& omega) {
+namespace {
+// Per covariate of a categorical effect, the fraction of subjects at each level (levels sorted), each subject's
+// level decided by category_of, as the fit decided it.
+std::vector<CategoryDistribution> observed_categories(const PopulationSetup& setup, const std::vector<Subject>& subjects) {
+  std::map<std::string, std::map<std::string, int>> counts;  // covariate → level → subjects
+  for (const auto& e : setup.effects)
+    if (e.form == EffectForm::categorical)
+      for (const auto& s : subjects)
+        if (const auto level = category_of(e.covariate, s.covariates, s.categorical)) ++counts[e.covariate][*level];
+  std::vector<CategoryDistribution> out;
+  for (const auto& [name, levels] : counts) {
+    CategoryDistribution c{name, {}, {}};
+    int total = 0;
+    for (const auto& [level, n] : levels) total += n;
+    for (const auto& [level, n] : levels) {
+      c.levels.push_back(level);
+      c.probabilities.push_back(static_cast<double>(n) / static_cast<double>(total));
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+}  // namespace
+
+PopulationModel to_population_model(const PopulationSetup& setup, const std::vector<Subject>& subjects,
+                                    const Eigen::VectorXd& mu, const Eigen::VectorXd& beta, const Eigen::MatrixXd& omega) {
   const Model& model = *setup.base.model;
   PopulationModel out;
   out.model = &model;
@@ -132,6 +157,7 @@ PopulationModel to_population_model(const PopulationSetup& setup, const Eigen::V
                                                                  : CovariateForm::categorical,
                              e.reference, beta(static_cast<Eigen::Index>(c)), e.level});
   }
+  out.categories = observed_categories(setup, subjects);
   out.source = "population fit";
   return out;
 }

@@ -43,9 +43,10 @@ Eigen::MatrixXd covariate_design(const PopulationSetup& setup, const Subject& su
 // option (--iiv, --covariate) or the subject and column otherwise.
 void prepare_population_setup(PopulationSetup& setup, const std::vector<Subject>& subjects, const std::string& source);
 
-// The fitted population as the library's population model (vpop samples it): typical values, Ω, relations.
-PopulationModel to_population_model(const PopulationSetup& setup, const Eigen::VectorXd& mu,
-                                    const Eigen::VectorXd& beta, const Eigen::MatrixXd& omega);
+// The fitted population as the library's population model (vpop samples it): typical values, Ω, relations, and
+// the subjects' observed proportions of each level of a covariate a categorical relation uses.
+PopulationModel to_population_model(const PopulationSetup& setup, const std::vector<Subject>& subjects,
+                                    const Eigen::VectorXd& mu, const Eigen::VectorXd& beta, const Eigen::MatrixXd& omega);
 
 std::string effect_form_name(EffectForm form);
 

@@ -73,7 +73,7 @@ std::string read_text_file(const std::filesystem::path& path, const std::string&
 
 PopulationModel parse_iiv_text(const std::string& text, const std::string& name, const Model& model) {
   const toml::table doc = parse_toml(text, name, "a TOML IIV file, see docs/vpop.md");
-  PopulationModel population{&model, model.default_parameters(), {}, {}, {}, name, {}, {}};
+  PopulationModel population{&model, model.default_parameters(), {}, {}, {}, name, {}, {}, {}};
   std::vector<double> variances;
   std::vector<std::string> effect_lines;  // "file:line: key iiv.NAME" of each random effect
   std::vector<std::tuple<int, int, double, std::string>> correlations;  // (effect a, effect b, r, where)

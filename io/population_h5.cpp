@@ -6,6 +6,45 @@
 
 namespace cartpk::io {
 
+namespace {
+// The categorical covariates' distributions as flat rows, one per (covariate, level).
+void write_categories(const H5Group& group, const std::vector<CategoryDistribution>& categories) {
+  std::vector<std::string> covariates, levels;
+  std::vector<double> probabilities;
+  for (const auto& c : categories)
+    for (std::size_t k = 0; k < c.levels.size(); ++k) {
+      covariates.push_back(c.name);
+      levels.push_back(c.levels[k]);
+      probabilities.push_back(c.probabilities[k]);
+    }
+  group.write("category_covariate", covariates);
+  group.write("category_level", levels);
+  group.write("category_probability", probabilities, "-");
+}
+
+// The rows back into one distribution per covariate, in the order the covariates first appear; absent in files
+// written before them: none.
+std::vector<CategoryDistribution> read_categories(const H5Reader& file, const std::string& path) {
+  if (!file.exists(path + "/category_covariate")) return {};
+  const auto covariates = file.read_strings(path + "/category_covariate");
+  const auto levels = file.read_strings(path + "/category_level");
+  const auto probabilities = file.read_doubles(path + "/category_probability");
+  if (levels.size() != covariates.size() || probabilities.size() != covariates.size())
+    throw InputError(file.file() + ": " + path + "/category_probability: category_covariate, category_level and "
+                     "category_probability have " + std::to_string(covariates.size()) + ", " +
+                     std::to_string(levels.size()) + " and " + std::to_string(probabilities.size()) +
+                     " rows (expected one row per covariate and level in each)");
+  std::vector<CategoryDistribution> out;
+  for (std::size_t k = 0; k < covariates.size(); ++k) {
+    auto it = std::find_if(out.begin(), out.end(), [&](const auto& c) { return c.name == covariates[k]; });
+    if (it == out.end()) it = out.insert(out.end(), CategoryDistribution{covariates[k], {}, {}});
+    it->levels.push_back(levels[k]);
+    it->probabilities.push_back(probabilities[k]);
+  }
+  return out;
+}
+}  // namespace
+
 void write_population(const H5Group& group, const PopulationModel& population) {
   const Model& model = *population.model;
   std::vector<std::string> names, effects, relation_parameters, relation_covariates, relation_forms, relation_levels;
@@ -41,6 +80,7 @@ void write_population(const H5Group& group, const PopulationModel& population) {
   group.write("relation_reference", references, "covariate units");
   group.write("relation_coefficient", coefficients, "-");
   group.write("relation_level", relation_levels);
+  write_categories(group, population.categories);
   if (!population.empirical.empty()) {  // an empirical population: its patients' parameter vectors
     Eigen::MatrixXd rows(static_cast<Eigen::Index>(population.empirical.size()), static_cast<Eigen::Index>(names.size()));
     for (std::size_t r = 0; r < population.empirical.size(); ++r)
@@ -60,7 +100,7 @@ PopulationModel read_population(const H5Reader& file, const std::string& path, c
                        " (the file was written for another model)");
     return i;
   };
-  PopulationModel population{&model, model.default_parameters(), {}, {}, {}, file.file(), {}, {}};
+  PopulationModel population{&model, model.default_parameters(), {}, {}, {}, file.file(), {}, {}, {}};
   const auto typical = file.read_doubles(path + "/typical");
   if (typical.size() != names.size()) throw InputError(where + ": typical and parameter_names differ in length");
   for (std::size_t k = 0; k < names.size(); ++k)
@@ -90,6 +130,7 @@ PopulationModel read_population(const H5Reader& file, const std::string& path, c
                                      : form == "exponential" ? CovariateForm::exponential : CovariateForm::categorical,
                                      references.at(k), coefficients.at(k), levels.at(k)});
   }
+  population.categories = read_categories(file, path);
   if (file.exists(path + "/empirical")) {
     const auto rows = file.read_matrix(path + "/empirical");
     if (static_cast<std::size_t>(rows.cols()) != names.size()) throw InputError(where + ": empirical has the wrong number of columns");
@@ -128,7 +169,7 @@ PopulationModel read_population_file(const std::filesystem::path& path, const Mo
   }
   if (!file.exists("/fit/subjects"))
     throw InputError(name + ": expected a cartpk vpop result (/vpop/population), popfit result (/popfit/population) or fit result (/fit/subjects)");
-  PopulationModel population{&model, model.default_parameters(), {}, {}, {}, name + " (fitted subjects, resampled)", {}, {}};
+  PopulationModel population{&model, model.default_parameters(), {}, {}, {}, name + " (fitted subjects, resampled)", {}, {}, {}};
   const auto fixed = file.read_strings("/fit/parameters/fixed");
   const auto fixed_values = file.read_doubles("/fit/parameters/fixed_values");
   for (std::size_t k = 0; k < fixed.size() && k < fixed_values.size(); ++k)

@@ -90,17 +90,47 @@ double shifted(double v, double s, EtaScale scale) {
 }
 }  // namespace
 
+namespace {
+// Levels with one probability each, every one in [0, 1], summing to 1 (within rounding of the proportions).
+void validate_distribution(const CategoryDistribution& c, const std::string& origin) {
+  if (c.levels.empty() || c.levels.size() != c.probabilities.size())
+    throw InputError(origin + ": category_probability of " + c.name + ": " + std::to_string(c.probabilities.size()) +
+                     " probabilities for " + std::to_string(c.levels.size()) + " levels (expected one per level, at least one level)");
+  double sum = 0.0;
+  for (double p : c.probabilities) {
+    if (!(p >= 0.0 && p <= 1.0))
+      throw InputError(origin + ": category_probability of " + c.name + ": found " + number_text(p) +
+                       " (expected a probability in [0, 1])");
+    sum += p;
+  }
+  if (!(std::abs(sum - 1.0) <= 1e-9))
+    throw InputError(origin + ": category_probability of " + c.name + ": the levels' probabilities sum to " +
+                     number_text(sum) + " (expected 1 within 1e-9)");
+}
+}  // namespace
+
 bool PopulationModel::has_categorical_relations() const {
   return std::any_of(relations.begin(), relations.end(), [](const auto& r) { return r.form == CovariateForm::categorical; });
 }
 
+void PopulationModel::require_category_distributions(const std::string& origin) const {
+  for (const auto& r : relations) {
+    if (r.form != CovariateForm::categorical) continue;
+    if (std::none_of(categories.begin(), categories.end(), [&](const auto& c) { return c.name == r.covariate; }))
+      throw InputError(origin + ": the categorical relation on " + parameter_name(*model, r.parameter) + " uses " +
+                       r.covariate + ", whose distribution among patients is not recorded, so a virtual patient's "
+                       "level cannot be drawn (expected category_covariate, category_level and category_probability, "
+                       "which a population fit records; a file from an older cartpk lacks them: fit again)");
+  }
+}
+
 std::vector<double> PopulationModel::individual(const Eigen::VectorXd& eta, const Covariates& covariates,
-                                                const Categories& categories) const {
+                                                const Categories& levels) const {
   std::vector<double> p = typical;
   for (const auto& r : relations) {  // coefficient·x on the parameter's estimation scale, as a population fit has it
     double x = 0.0;
     if (r.form == CovariateForm::categorical) {
-      const auto level = category_of(r.covariate, covariates, categories);
+      const auto level = category_of(r.covariate, covariates, levels);
       if (!level)
         throw InputError("covariate " + r.covariate + " is needed by its categorical relation on " +
                          parameter_name(*model, r.parameter) + " but the subject has no value for it");
@@ -152,6 +182,7 @@ void PopulationModel::validate(const std::string& origin) const {
                        number_text(typical[static_cast<std::size_t>(index)]) +
                        ", expected a typical value > 0 for log-normal variability");
   }
+  for (const auto& c : categories) validate_distribution(c, origin);
   if (!empirical.empty()) {
     for (const auto& row : empirical)
       if (row.size() != typical.size()) throw InputError(origin + ": an empirical patient has the wrong number of parameters");
@@ -183,7 +214,7 @@ void scenario_parameters(const std::vector<double>& individual, const std::vecto
 }
 
 PopulationModel published_population(const Model& model) {
-  PopulationModel population{&model, model.default_parameters(), {}, {}, {}, "published", {}, {}};
+  PopulationModel population{&model, model.default_parameters(), {}, {}, {}, "published", {}, {}, {}};
   std::vector<double> variances;
   for (std::size_t i = 0; i < model.n_parameters(); ++i)
     if (model.parameters()[i].iiv_omega2 > 0.0) {
@@ -202,6 +233,16 @@ Eigen::MatrixXd omega_cholesky(const PopulationModel& population) {
   if (population.omega.rows() == 0) return {};
   return Eigen::LLT<Eigen::MatrixXd>(population.omega).matrixL();
 }
+
+namespace {
+// The level whose cumulative probability first exceeds u (inverse CDF over the levels in order).
+const std::string& drawn_level(const CategoryDistribution& c, double u) {
+  double cumulative = 0.0;
+  for (std::size_t k = 0; k < c.levels.size(); ++k)
+    if (u < (cumulative += c.probabilities[k])) return c.levels[k];
+  return c.levels.back();  // u above a sum rounded just below 1
+}
+}  // namespace
 
 SampledPatient sample_patient(const PopulationModel& population, const Eigen::MatrixXd& cholesky,
                               const std::vector<CovariateDistribution>& covariates, std::uint64_t seed,
@@ -222,6 +263,8 @@ SampledPatient sample_patient(const PopulationModel& population, const Eigen::Ma
     }
     patient.covariates[c.name] = std::min(std::max(value, c.lower), c.upper);
   }
+  PatientRng category_rng(seed, index, 3);  // a stream of its own: every earlier draw stays as it was
+  for (const auto& c : population.categories) patient.categories[c.name] = drawn_level(c, category_rng.uniform());
   PatientRng eta_rng(seed, index, 2);
   if (!population.empirical.empty()) {  // a bootstrap draw of one of the cohort's patients
     const auto k = static_cast<std::size_t>(eta_rng.uniform() * static_cast<double>(population.empirical.size()));
@@ -235,7 +278,7 @@ SampledPatient sample_patient(const PopulationModel& population, const Eigen::Ma
   for (int draw = 0; draw < max_draws; ++draw) {
     for (Eigen::Index k = 0; k < n; ++k) z[k] = eta_rng.normal();
     patient.eta = n > 0 ? Eigen::VectorXd(cholesky.triangularView<Eigen::Lower>() * z) : Eigen::VectorXd();
-    patient.parameters = population.individual(patient.eta, patient.covariates);
+    patient.parameters = population.individual(patient.eta, patient.covariates, patient.categories);
     bool inside = true;
     for (std::size_t i = 0; i < table.size() && inside; ++i)
       inside = patient.parameters[i] >= table[i].lower && patient.parameters[i] <= table[i].upper &&

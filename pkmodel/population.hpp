@@ -1,6 +1,7 @@
 #pragma once
 // The population parameter model, one for the whole library: typical values, log-normal between-patient
-// variability (Ω on the log scale, full or diagonal), covariate relations, and time-fixed covariates per subject.
+// variability (Ω on the log scale, full or diagonal), covariate relations, how categorical covariates are
+// distributed, and time-fixed covariates per subject.
 // `cartpk vpop` samples it, a population fit estimates it, a per-patient fit can be turned into it, and io writes
 // and reads it in one place (io/population_file). Sampling draws each patient from its own random stream,
 // derived from (seed, patient index), so results never depend on the thread or MPI rank count.
@@ -46,6 +47,14 @@ struct CovariateDistribution {
   std::string source = "log-normal";
 };
 
+// How a categorical covariate is distributed among patients (a population fit's observed proportions), so a virtual
+// patient's level can be drawn: levels sorted, probabilities summing to 1.
+struct CategoryDistribution {
+  std::string name;  // e.g. "LD" or "PRODUCT"
+  std::vector<std::string> levels;
+  std::vector<double> probabilities;  // one per level
+};
+
 // How a random effect η enters its parameter: log p = log typical + η (log-normal), logit p = logit typical + η
 // (a fraction, as a population fit estimates it), or p = typical + η (a parameter of domain real).
 enum class EtaScale { log, logit, additive };
@@ -69,12 +78,16 @@ struct PopulationModel {
   // these parameter vectors, drawn uniformly with replacement (a bootstrap of the cohort).
   std::vector<std::vector<double>> empirical;
   std::vector<EtaScale> eta_scales;      // per random effect; empty: all log (IIV files, published ω²)
+  std::vector<CategoryDistribution> categories;  // categorical covariates vpop draws (last: keeps aggregate inits)
 
-  // Individual parameters from η (one per random effect) and covariates. (Scenarios: scenario_parameters.)
-  // InputError when a relation's covariate is missing.
+  // Individual parameters from η (one per random effect), covariates and the subject's categorical levels.
+  // (Scenarios: scenario_parameters.) InputError when a relation's covariate is missing.
   [[nodiscard]] std::vector<double> individual(const Eigen::VectorXd& eta, const Covariates& covariates,
-                                               const Categories& categories = {}) const;
+                                               const Categories& levels = {}) const;
   [[nodiscard]] bool has_categorical_relations() const;
+  // Throws InputError (naming `origin`) when a categorical relation's covariate has no distribution in
+  // `categories`: a virtual patient's level could not be drawn.
+  void require_category_distributions(const std::string& origin) const;
   // Throws InputError (naming `origin`) when Ω is not symmetric positive definite or an IIV parameter's domain or
   // typical value forbids log-normal variability.
   void validate(const std::string& origin) const;
@@ -110,13 +123,14 @@ class PatientRng {
 // One virtual patient: covariates, η and the individual parameters, or why none could be drawn in the bounds.
 struct SampledPatient {
   Covariates covariates;
+  Categories categories;    // a level of each of the population's categorical covariates
   Eigen::VectorXd eta;
   std::vector<double> parameters;
   int rejected = 0;         // draws rejected for leaving the model's parameter bounds
   bool ok = true;
 };
 
-// Draws patient `index`: covariates from their distributions, then η ~ N(0, Ω) redrawn (up to max_draws) until
+// Draws patient `index`: covariates from their distributions, a level of each categorical covariate, then η ~ N(0, Ω) redrawn (up to max_draws) until
 // every individual parameter is inside the model table's bounds (rejection: the distribution truncated to the
 // bounds). `cholesky` is the lower Cholesky factor of Ω (compute once with omega_cholesky).
 Eigen::MatrixXd omega_cholesky(const PopulationModel& population);

@@ -120,6 +120,11 @@ void encode(ByteWriter& out, const PatientResult& p) {
     out.put_string(name);
     out.put(value);
   }
+  out.put(p.sample.categories.size());
+  for (const auto& [name, level] : p.sample.categories) {
+    out.put_string(name);
+    out.put_string(level);
+  }
   out.put_vector(std::vector<double>(p.sample.eta.data(), p.sample.eta.data() + p.sample.eta.size()));
   out.put_vector(p.sample.parameters);
   out.put(p.sample.rejected);
@@ -141,6 +146,11 @@ PatientResult decode_patient(ByteReader& in) {
   for (std::size_t k = 0; k < n_covariates; ++k) {
     auto name = in.get_string();
     p.sample.covariates[name] = in.get<double>();
+  }
+  const auto n_categories = in.get<std::size_t>();
+  for (std::size_t k = 0; k < n_categories; ++k) {
+    auto name = in.get_string();
+    p.sample.categories[name] = in.get_string();
   }
   const auto eta = in.get_vector<double>();
   p.sample.eta = Eigen::Map<const Eigen::VectorXd>(eta.data(), static_cast<Eigen::Index>(eta.size()));
@@ -198,6 +208,7 @@ VirtualPopulation::VirtualPopulation(PopulationModel population, VpopSettings se
     : population_(std::move(population)), settings_(std::move(settings)) {
   const Model& model = *population_.model;
   population_.validate("IIV (" + population_.source + ")");
+  population_.require_category_distributions("IIV (" + population_.source + ")");
   if (settings_.n_patients == 0) throw InputError("--n: expected a number of patients > 0");
   if (settings_.scenarios.empty()) throw InputError("vpop: no scenario to simulate");
   for (std::size_t a = 0; a < settings_.scenarios.size(); ++a)

@@ -1,14 +1,22 @@
 // The population layer: sampling from the population parameter model against its targets, per-patient random
-// streams, IIV and scenario files (values and errors), the cohort executor, and the virtual population's
-// summaries against an exact computation on the same patients.
+// streams, categorical levels (drawn, applied, round-tripped through HDF5 and between ranks), IIV and scenario files
+// (values and errors), the cohort executor, and the virtual population's summaries against an exact computation on
+// the same patients.
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <filesystem>
+#include <map>
 #include <numeric>
 
+#include <unistd.h>
+
+#include "io/h5_file.hpp"
+#include "io/h5_reader.hpp"
 #include "io/population_file.hpp"
+#include "io/population_h5.hpp"
 #include "pkmodel/cohort.hpp"
 #include "pkmodel/errors.hpp"
 #include "pkmodel/population.hpp"
@@ -166,6 +174,117 @@ TEST_CASE("population model: a categorical relation shifts its level's typical v
   CHECK(reference[static_cast<std::size_t>(cmax)] == 24000.0);
   CHECK(reference[static_cast<std::size_t>(fb)] == fb_typical);
   CHECK_THROWS_AS((void)population.individual(eta, {{"LD", 1.0}}), InputError);  // no PRODUCT
+}
+
+namespace {
+// stein2019 at its published variability, with a categorical covariate PRODUCT (A 30 %, B 70 %) and a relation
+// that multiplies cmax by e^0.7 for level B.
+PopulationModel product_population() {
+  auto population = published_population(stein());
+  population.relations = {{stein().parameter_index("cmax"), "PRODUCT", CovariateForm::categorical, 0.0, 0.7, "B"}};
+  population.categories = {{"PRODUCT", {"A", "B"}, {0.3, 0.7}}};
+  population.validate("test");
+  return population;
+}
+}  // namespace
+
+TEST_CASE("vpop sampling: categorical levels drawn with their probabilities (20,000 patients, within 3 binomial SE), each patient's cmax shifted by its level's coefficient") {
+  const auto population = product_population();
+  const auto chol = omega_cholesky(population);
+  const auto cmax = static_cast<std::size_t>(stein().parameter_index("cmax"));
+  const auto eta_cmax = static_cast<Eigen::Index>(
+      std::find(population.random_effects.begin(), population.random_effects.end(), static_cast<int>(cmax)) -
+      population.random_effects.begin());
+  REQUIRE(eta_cmax < static_cast<Eigen::Index>(population.random_effects.size()));
+  const std::size_t n = 20000;
+  std::map<std::string, std::size_t> count;
+  double worst = 0.0;  // largest relative difference from typical·exp(coefficient·[level B])·exp(η_cmax)
+  SampledPatient patient17;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto patient = sample_patient(population, chol, {}, 5, i);
+    REQUIRE(patient.ok);
+    const std::string& level = patient.categories.at("PRODUCT");
+    ++count[level];
+    const double by_hand = population.typical[cmax] * (level == "B" ? std::exp(0.7) : 1.0) * std::exp(patient.eta[eta_cmax]);
+    worst = std::max(worst, std::abs(patient.parameters[cmax] / by_hand - 1.0));
+    if (i == 17) patient17 = patient;
+  }
+  CHECK(count.size() == 2);
+  CHECK(worst <= 1e-12);
+  for (const auto& [level, p] : {std::pair{"A", 0.3}, std::pair{"B", 0.7}}) {
+    INFO("level ", level, ": ", count[level], " of ", n);
+    CHECK(std::abs(static_cast<double>(count[level]) / n - p) <= 3.0 * std::sqrt(p * (1.0 - p) / n));
+  }
+  // Patient 17 drawn alone is the loop's patient 17: its draws depend on (seed, k) only.
+  const auto alone = sample_patient(population, chol, {}, 5, 17);
+  CHECK(alone.categories == patient17.categories);
+  CHECK(alone.eta == patient17.eta);
+  CHECK(alone.parameters == patient17.parameters);
+}
+
+TEST_CASE("vpop sampling: categories come from a stream of their own, so adding them leaves every patient's covariates and eta as they were") {
+  auto with = published_population(stein());
+  with.categories = {{"PRODUCT", {"A", "B"}, {0.3, 0.7}}};
+  const auto without = published_population(stein());
+  const auto chol = omega_cholesky(without);
+  for (std::size_t i = 0; i < 50; ++i) {
+    const auto a = sample_patient(with, chol, {CovariateDistribution{}}, 9, i);
+    const auto b = sample_patient(without, chol, {CovariateDistribution{}}, 9, i);
+    CHECK(a.categories.size() == 1);
+    CHECK(b.categories.empty());
+    CHECK(a.covariates == b.covariates);
+    CHECK(a.eta == b.eta);
+    CHECK(a.parameters == b.parameters);
+  }
+}
+
+TEST_CASE("vpop: a patient's categorical levels survive the trip between MPI ranks (encode, decode)") {
+  const auto population = product_population();
+  PatientResult patient;
+  patient.index = 17;
+  patient.sample = sample_patient(population, omega_cholesky(population), {CovariateDistribution{}}, 5, 17);
+  ByteWriter out;
+  encode(out, patient);
+  ByteReader in(out.bytes());
+  const auto back = decode_patient(in);
+  CHECK(back.sample.categories.size() == 1);
+  CHECK(back.sample.categories == patient.sample.categories);
+  CHECK(back.sample.covariates == patient.sample.covariates);
+  CHECK(back.sample.parameters == patient.sample.parameters);
+}
+
+TEST_CASE("population HDF5: the categorical distributions round-trip exactly; probabilities not summing to 1 are refused naming the file and dataset") {
+  const auto dir = std::filesystem::temp_directory_path() / ("cartpk-test-categories-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto population = product_population();
+  population.categories.push_back({"LD", {"0", "1"}, {0.25, 0.75}});
+  const auto good = dir / "good.h5";
+  {
+    io::H5File file(good);
+    io::write_population(file.root().subgroup("population"), population);
+    file.close();
+  }
+  const auto back = io::read_population(io::H5Reader(good), "/population", stein());
+  REQUIRE(back.categories.size() == 2);
+  for (std::size_t c = 0; c < 2; ++c) {
+    CHECK(back.categories[c].name == population.categories[c].name);
+    CHECK(back.categories[c].levels == population.categories[c].levels);
+    CHECK(back.categories[c].probabilities == population.categories[c].probabilities);
+  }
+  CHECK(back.relations.at(0).level == "B");
+
+  population.categories[1].probabilities = {0.25, 0.7};  // sums to 0.95
+  const auto bad = dir / "bad.h5";
+  {
+    io::H5File file(bad);
+    io::write_population(file.root().subgroup("population"), population);
+    file.close();
+  }
+  CHECK_THROWS_WITH_AS((void)io::read_population(io::H5Reader(bad), "/population", stein()),
+                       doctest::Contains((bad.string() + ": /population: category_probability of LD: the levels' "
+                                          "probabilities sum to 0.95").c_str()),
+                       InputError);
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("IIV file: bad input names file, line and key") {

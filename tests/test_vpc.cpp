@@ -52,7 +52,7 @@ TEST_CASE("vpc record LLOQ: the record's own, else the lowest of its observable,
 TEST_CASE("vpc without variability reproduces the predictions; pcVPC is refused with BLQ data") {
   const Model& model = find_model("stein2019");
   VpcModel vpc;
-  vpc.population = {&model, model.default_parameters(), {}, Eigen::MatrixXd(), {}, "test", {}, {}};
+  vpc.population = {&model, model.default_parameters(), {}, Eigen::MatrixXd(), {}, "test", {}, {}, {}};
   vpc.errors.assign(model.n_observables(), ErrorModel{ErrorType::additive, 1e-300, 0.0, false});
   std::vector<Subject> subjects(3);
   for (std::size_t i = 0; i < subjects.size(); ++i) {
@@ -85,7 +85,7 @@ TEST_CASE("vpc applies a categorical covariate effect to the subjects of its lev
   const Model& model = find_model("stein2019");
   const int cmax = model.parameter_index("cmax");
   VpcModel vpc;
-  vpc.population = {&model, model.default_parameters(), {}, Eigen::MatrixXd(), {}, "test", {}, {}};
+  vpc.population = {&model, model.default_parameters(), {}, Eigen::MatrixXd(), {}, "test", {}, {}, {}};
   vpc.population.relations = {{cmax, "PRODUCT", CovariateForm::categorical, 0.0, std::log(2.0), "CD19"}};
   vpc.errors.assign(model.n_observables(), ErrorModel{ErrorType::additive, 1e-300, 0.0, false});
   std::vector<Subject> subjects(3);

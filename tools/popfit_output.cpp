@@ -71,8 +71,8 @@ void write_popfit_h5(const std::filesystem::path& path, const io::RunInfo& run_i
   pop.write("omega", r.estimates.omega, "variance of eta (estimation scale)");
   pop.write("random_effects", random_effect_names(run));
   pop.write("shrinkage_sd", r.shrinkage_sd, "%");
-  io::write_population(pop.subgroup("population"),
-                       fitting::to_population_model(setup, r.estimates.mu, r.estimates.beta, r.estimates.omega));
+  io::write_population(pop.subgroup("population"), fitting::to_population_model(setup, *run.subjects, r.estimates.mu,
+                                                                                r.estimates.beta, r.estimates.omega));
   // Per subject: EBEs (conditional modes) and η; per observation: the diagnostics.
   const auto n_eta = r.estimates.omega.rows();
   Eigen::MatrixXd eta(static_cast<Eigen::Index>(r.subjects.size()), n_eta);
