@@ -151,7 +151,11 @@ PopulationModel read_population_file(const std::filesystem::path& path, const Mo
   if (file.has_attribute("/", "model") && file.string_attribute("/", "model") != model.name())
     throw InputError(name + ": made for model " + file.string_attribute("/", "model") + ", expected a result of model " +
                      std::string(model.name()) + " (--model)");
-  if (file.exists("/vpop/population")) return read_population(file, "/vpop/population", model);
+  if (file.exists("/vpop/population")) {
+    auto population = read_population(file, "/vpop/population", model);
+    population.require_category_distributions(name + ": /vpop/population");
+    return population;
+  }
   if (file.exists("/popfit/population")) {
     auto population = read_population(file, "/popfit/population", model);
     // Files before /popfit/population held categorical relations left them out: refused rather than dropped.
@@ -161,10 +165,7 @@ PopulationModel read_population_file(const std::filesystem::path& path, const Mo
         throw InputError(name + ": the population fit has categorical covariate effects that this file does not "
                          "record in /popfit/population (written by an older cartpk; fit again)");
     }
-    if (population.has_categorical_relations())
-      throw InputError(name + ": the population fit has categorical covariate effects, which vpop does not simulate "
-                       "(it samples body weight only; expected a fit with continuous covariate effects, or an IIV "
-                       "file; cartpk vpc simulates such a fit on its observed subjects)");
+    population.require_category_distributions(name + ": /popfit/population");
     return population;
   }
   if (!file.exists("/fit/subjects"))

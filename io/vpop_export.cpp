@@ -1,5 +1,6 @@
 #include "io/vpop_export.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <exception>
@@ -36,6 +37,19 @@ std::vector<std::string> names_of(const Table& table) {
   return out;
 }
 
+// The patient's level of covariate `c` as text ("" when none was drawn: an empirical population has no categories).
+const std::string& level_text(const CategoryDistribution& c, const Categories& categories) {
+  static const std::string none;
+  const auto it = categories.find(c.name);
+  return it == categories.end() ? none : it->second;
+}
+
+// Its position among the covariate's levels (/vpop/population/category_level), −1 when none was drawn.
+long level_index(const CategoryDistribution& c, const Categories& categories) {
+  const auto it = std::find(c.levels.begin(), c.levels.end(), level_text(c, categories));
+  return it == c.levels.end() ? -1 : static_cast<long>(it - c.levels.begin());
+}
+
 }  // namespace
 
 std::filesystem::path partial_path(const std::filesystem::path& target) {
@@ -67,6 +81,7 @@ struct VpopWriter::Impl {
   std::vector<std::string> scenario_names;
   std::optional<H5RowWriter> parameters, covariates, eta;
   std::optional<H5LongRowWriter> rejected, progress;  // progress: [patients written, complete] per batch
+  std::optional<H5LongRowWriter> categories;         // level indices; only when the population has categories
   std::vector<H5RowWriter> metrics;                  // per scenario
   std::vector<H5LongRowWriter> status;               // per scenario
   std::vector<std::vector<H5RowWriter>> trajectories;  // per scenario, per observable
@@ -79,7 +94,7 @@ struct VpopWriter::Impl {
   std::unique_ptr<CsvStream> table;
   // The batch being gathered, row-major.
   std::vector<double> parameter_rows, covariate_rows, eta_rows;
-  std::vector<long> rejected_rows;
+  std::vector<long> rejected_rows, category_rows;
   std::vector<std::vector<double>> metric_rows;
   std::vector<std::vector<long>> status_rows;
   std::vector<std::vector<std::vector<double>>> trajectory_rows;
@@ -155,6 +170,7 @@ struct VpopWriter::Impl {
     covariates.reset();
     eta.reset();
     rejected.reset();
+    categories.reset();
     progress.reset();
     timing.reset();
     metrics.clear();
@@ -172,6 +188,7 @@ struct VpopWriter::Impl {
     covariates->append(covariate_rows);
     eta->append(eta_rows);
     rejected->append(rejected_rows);
+    if (categories) categories->append(category_rows);
     for (std::size_t s = 0; s < metrics.size(); ++s) {
       metrics[s].append(metric_rows[s]);
       status[s].append(status_rows[s]);
@@ -186,6 +203,7 @@ struct VpopWriter::Impl {
     covariate_rows.clear();
     eta_rows.clear();
     rejected_rows.clear();
+    category_rows.clear();
     written += batch;
     batch = 0;
     file.flush();  // the rows first, then the count that vouches for them
@@ -236,6 +254,10 @@ VpopWriter::VpopWriter(std::filesystem::path out, std::filesystem::path table, c
   w.covariates.emplace(patients.create_rows("covariates", covariate_names, "kg", 1024, false));
   w.eta.emplace(patients.create_rows("eta", eta_names.empty() ? std::vector<std::string>{"none"} : eta_names, "log scale", 1024, false));
   w.rejected.emplace(patients.create_long_rows("rejected_draws", std::vector<std::string>{"rejected"}, "draws"));
+  const auto category_names = names_of(vpop.population().categories);
+  if (!category_names.empty())
+    w.categories.emplace(patients.create_long_rows("categories", category_names,
+                                                   "index into the column's levels (/vpop/population/category_level)"));
   w.progress.emplace(g.create_long_rows("progress", std::vector<std::string>{"patients_written", "complete"}, "-", 64, false));
 
   const auto metric_names = names_of(vpop.metric_columns());
@@ -285,6 +307,7 @@ VpopWriter::VpopWriter(std::filesystem::path out, std::filesystem::path table, c
   if (!w.table_path.empty()) {
     std::vector<std::string> header{"ID", "scenario", "status"};
     for (const auto& c : covariate_names) header.push_back(c);
+    for (const auto& c : category_names) header.push_back(c);
     for (const auto& p : parameter_names) header.push_back(p);
     for (const auto& m : metric_names) header.push_back(m);
     w.table = std::make_unique<CsvStream>(partial_path(w.table_path), header);
@@ -309,6 +332,8 @@ void VpopWriter::Impl::add_rows(const PatientResult& patient) {
   for (std::size_t e = 0; e < n_eta; ++e)
     w.eta_rows.push_back(e < static_cast<std::size_t>(sample.eta.size()) ? sample.eta[static_cast<Eigen::Index>(e)] : std::nan(""));
   w.rejected_rows.push_back(sample.rejected);
+  const auto& distributions = w.vpop.population().categories;
+  for (const auto& c : distributions) w.category_rows.push_back(level_index(c, sample.categories));
   for (std::size_t s = 0; s < settings.scenarios.size(); ++s) {
     w.metric_rows[s].insert(w.metric_rows[s].end(), patient.metrics[s].begin(), patient.metrics[s].end());
     w.status_rows[s].push_back(static_cast<long>(patient.status[s]));
@@ -323,6 +348,7 @@ void VpopWriter::Impl::add_rows(const PatientResult& patient) {
         const auto it = sample.covariates.find(c.name);
         row.push_back(csv_number(it == sample.covariates.end() ? std::nan("") : it->second));
       }
+      for (const auto& c : distributions) row.push_back(csv_text(level_text(c, sample.categories)));
       // The parameters this patient had in this scenario (the HDF5 keeps the base ones once per patient).
       const auto in_scenario = sample.parameters.empty()
                                    ? sample.parameters

@@ -109,10 +109,6 @@ void validate_distribution(const CategoryDistribution& c, const std::string& ori
 }
 }  // namespace
 
-bool PopulationModel::has_categorical_relations() const {
-  return std::any_of(relations.begin(), relations.end(), [](const auto& r) { return r.form == CovariateForm::categorical; });
-}
-
 void PopulationModel::require_category_distributions(const std::string& origin) const {
   for (const auto& r : relations) {
     if (r.form != CovariateForm::categorical) continue;

@@ -84,7 +84,6 @@ struct PopulationModel {
   // (Scenarios: scenario_parameters.) InputError when a relation's covariate is missing.
   [[nodiscard]] std::vector<double> individual(const Eigen::VectorXd& eta, const Covariates& covariates,
                                                const Categories& levels = {}) const;
-  [[nodiscard]] bool has_categorical_relations() const;
   // Throws InputError (naming `origin`) when a categorical relation's covariate has no distribution in
   // `categories`: a virtual patient's level could not be drawn.
   void require_category_distributions(const std::string& origin) const;

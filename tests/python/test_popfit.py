@@ -9,7 +9,8 @@ Usage: test_popfit.py <path to cartpk>
 - SAEM and FOCE-I agree with each other within their SEs;
 - the per-subject table has the EBE of every parameter, the η, and matches the HDF5;
 - the same numbers with --threads 1 and --threads 2, and with `mpirun -np 2` (when built with MPI);
-- a popfit result feeds `cartpk vpop --iiv` (its typical values and Ω are what vpop samples);
+- a popfit result feeds `cartpk vpop --iiv` (its typical values and Ω are what vpop samples); with a categorical
+  effect, vpop draws each patient's level with the data's observed proportions and applies the effect to its level;
 - BLQ records (M3) are accepted and counted; NPDE and PD are given for every record, BLQ ones included;
 - SIGINT writes the last completed iteration as a valid file marked interrupted (exit 130);
 - bad input exits 2 naming the option, file and what was expected, and writes nothing.
@@ -18,6 +19,7 @@ Prints "N passed, M failed".
 import csv
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -51,6 +53,64 @@ def table(path):
     est = f["popfit/parameters/estimates"][()]
     se = f["popfit/parameters/se"][()]
     return {n: (e, s) for n, e, s in zip(names, est, se)}, f
+
+
+def check_categorical_vpop(exe, work, fit, data):
+    """vpop --iiv on a fit with cmax~LD:categorical:1: the levels drawn with the data's observed LD proportions,
+    cmax shifted by exp(beta) for level 1 only, the table's LD column the drawn level; an older file without the
+    proportions refused."""
+    ld = {row["ID"]: row["LD"] for row in csv.DictReader(open(data))}  # one LD value per subject
+    observed = {level: sum(v == level for v in ld.values()) / len(ld) for level in sorted(set(ld.values()))}
+    out, out_table = os.path.join(work, "vpop_ld.h5"), os.path.join(work, "vpop_ld.csv")
+    vpop = [exe, "vpop", "--model", "stein2019", "--n", "400", "--end", "28", "--step", "7", "--quiet"]
+    r = subprocess.run(vpop + ["--iiv", fit, "--out", out, "--table", out_table], capture_output=True, text=True,
+                       timeout=300)
+    check(r.returncode == 0, f"vpop --iiv simulates a fit with a categorical effect ({r.stderr.strip()[-200:]})")
+    if r.returncode != 0:
+        return
+    fitted = h5py.File(fit, "r")["popfit/parameters"]
+    names, kinds = [text(x) for x in fitted["names"][()]], [text(x) for x in fitted["kinds"][()]]
+    beta, typical = fitted["estimates"][kinds.index("beta")], fitted["estimates"][names.index("cmax")]
+    v = h5py.File(out, "r")["vpop"]
+    g = v["population"]
+    recorded = {text(level): p for c, level, p in zip(g["category_covariate"][()], g["category_level"][()],
+                                                      g["category_probability"][()]) if text(c) == "LD"}
+    check([text(x) for x in g["relation_form"][()]] == ["categorical"] and recorded == observed,
+          f"/vpop/population carries the categorical relation and the data's observed LD proportions "
+          f"({recorded} vs {observed})")
+    levels = [text(level) for c, level in zip(g["category_covariate"][()], g["category_level"][()]) if text(c) == "LD"]
+    patients = v["patients"]
+    codes = patients["categories"][()][:, [text(c) for c in patients["categories"].attrs["columns"]].index("LD")]
+    drawn = [levels[k] for k in codes]
+    for level, p in observed.items():
+        fraction = drawn.count(level) / len(drawn)
+        check(abs(fraction - p) <= 4 * math.sqrt(p * (1 - p) / len(drawn)),
+              f"LD {level} drawn for {fraction:.3f} of 400 patients vs observed {p:.3f} (within 4 binomial SE)")
+    cmax = patients["parameters"][()][:, [text(c) for c in patients["parameters"].attrs["columns"]].index("cmax")]
+    eta = patients["eta"][()][:, [text(c) for c in patients["eta"].attrs["columns"]].index("cmax")]
+    expected = np.array([typical * (math.exp(beta) if level == "1" else 1.0) for level in drawn])
+    worst = np.max(np.abs(cmax / np.exp(eta) / expected - 1))
+    check(len(set(drawn)) == 2 and worst < 1e-9,
+          f"cmax/exp(eta_cmax) is typical*exp(beta) for LD 1 and typical for LD 0 (worst relative {worst:.1e})")
+    rows = list(csv.DictReader(open(out_table)))
+    check([row["LD"] for row in rows] == drawn, "--table: an LD column with each patient's drawn level")
+    # The vpop file as the population of another run: the same seed draws the same levels and parameters.
+    again = os.path.join(work, "vpop_ld_again.h5")
+    r = subprocess.run(vpop + ["--iiv", out, "--out", again], capture_output=True, text=True, timeout=300)
+    same = r.returncode == 0 and all(np.array_equal(h5py.File(again, "r")["vpop/patients/" + d][()], patients[d][()])
+                                     for d in ("categories", "parameters"))
+    check(same, f"vpop --iiv VPOP.h5 draws the same levels and parameters ({r.stderr.strip()[-200:]})")
+    # A fit written before the proportions were recorded: refused, naming the file and the covariate.
+    older = os.path.join(work, "older_categorical.h5")
+    shutil.copyfile(fit, older)
+    with h5py.File(older, "a") as f:
+        for d in ("category_covariate", "category_level", "category_probability"):
+            del f["popfit/population/" + d]
+    refused = os.path.join(work, "refused.h5")
+    r = subprocess.run(vpop + ["--iiv", older, "--out", refused], capture_output=True, text=True, timeout=60)
+    check(r.returncode == 2 and older in r.stderr and "LD" in r.stderr and not os.path.exists(refused),
+          f"vpop --iiv refuses a categorical fit without recorded proportions, naming the file and covariate "
+          f"(exit {r.returncode}: {r.stderr.strip()[-200:]})")
 
 
 def main():
@@ -144,26 +204,22 @@ def main():
         scales = dict(zip(names, [text(s) for s in g["random_effect_scales"][()]]))
         check(scales.get("fb") == "logit" and scales.get("cmax") == "log",
               f"vpop samples each random effect on the scale the fit estimated it (fb logit, cmax log): {scales}")
-    # A fit with a categorical effect: recorded in /popfit/population, simulated by vpc on the observed subjects,
-    # refused by vpop (which samples body weight only).
+    # A fit with a categorical effect: recorded in /popfit/population with the observed proportions of its levels,
+    # simulated by vpc on the observed subjects and by vpop on virtual patients whose levels are drawn. LD = 1 for two
+    # subjects in three: unequal proportions, so a draw ignoring them shows (0.5 is 7 binomial SE away at n = 400).
     with open(small) as src, open(os.path.join(work, "stein30_ld.csv"), "w") as dst:
         header = src.readline().rstrip("\n").split(",")
         dst.write(",".join(header + ["LD"]) + "\n")
         for line in src:
             row = line.rstrip("\n").split(",")
-            dst.write(",".join(row + [str(int(row[header.index("ID")]) % 2)]) + "\n")
+            dst.write(",".join(row + [str(int(int(row[header.index("ID")]) % 3 != 0))]) + "\n")
     categorical = os.path.join(work, "categorical.h5")
     r = popfit(exe, ["--model", "stein2019", "--data", os.path.join(work, "stein30_ld.csv"), "--threads", "2",
                      "--covariate", "cmax~LD:categorical:1", "--saem-iterations", "20,10", "--is-samples", "50",
                      "--npde-samples", "0", "--out", categorical])
     check(r.returncode == 0, f"popfit with a categorical effect runs ({r.stderr.strip()[-200:]})")
     if r.returncode == 0:
-        refused = os.path.join(work, "refused.h5")
-        r = subprocess.run([exe, "vpop", "--model", "stein2019", "--iiv", categorical, "--n", "20", "--out", refused,
-                            "--quiet"], capture_output=True, text=True, timeout=60)
-        check(r.returncode == 2 and categorical in r.stderr and "categorical" in r.stderr and not os.path.exists(refused),
-              f"vpop --iiv refuses a fit with a categorical effect, naming the file (exit {r.returncode}: "
-              f"{r.stderr.strip()[-160:]})")
+        check_categorical_vpop(exe, work, categorical, os.path.join(work, "stein30_ld.csv"))
         c = h5py.File(categorical, "r")["popfit"]
         g = c["population"]
         kinds = [text(k) for k in c["parameters/kinds"][()]]
