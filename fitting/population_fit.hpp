@@ -63,7 +63,7 @@ struct PopulationOptions {
   int npde_samples = 1000;        // replicates per subject behind pd and npde (fitting/npde.hpp; 0: skip)
   // FOCE-I outer problem (NLopt BOBYQA on the population parameters).
   int focei_max_evaluations = 3000;
-  double focei_ftol_abs = 1e-5;   // on the −2LL
+  double focei_ftol_abs = 1e-5;   // on the −2LL: another outer pass runs only if the last one gained more than 10×
   const std::atomic<bool>* cancel = nullptr;  // SIGINT: stop after the current iteration, result marked partial
   const SubjectExchange* exchange = nullptr;  // MPI ranks; null: this process does every subject
 };
