@@ -209,6 +209,14 @@ VirtualPopulation::VirtualPopulation(PopulationModel population, VpopSettings se
   const Model& model = *population_.model;
   population_.validate("IIV (" + population_.source + ")");
   population_.require_category_distributions("IIV (" + population_.source + ")");
+  for (const auto& r : population_.relations) {  // refused here, not by every patient's draw
+    const auto sampled = [&](const CovariateDistribution& c) { return c.name == r.covariate; };
+    if (r.form != CovariateForm::categorical && std::none_of(settings_.covariates.begin(), settings_.covariates.end(), sampled))
+      throw InputError("IIV (" + population_.source + "): the covariate relation on " +
+                       std::string(model.parameters()[static_cast<std::size_t>(r.parameter)].name) + " uses " + r.covariate +
+                       ", which vpop does not sample (virtual patients get body weight WT, --covariates; expected "
+                       "continuous relations on WT)");
+  }
   if (settings_.n_patients == 0) throw InputError("--n: expected a number of patients > 0");
   if (settings_.scenarios.empty()) throw InputError("vpop: no scenario to simulate");
   for (std::size_t a = 0; a < settings_.scenarios.size(); ++a)

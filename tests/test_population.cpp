@@ -414,3 +414,17 @@ TEST_CASE("vpop: bands and metric quantiles of stein2019 equal exact quantiles o
   CHECK(q[3 * 2 + 1] == doctest::Approx(0.5 * (cmax[999] + cmax[1000])).epsilon(1e-15));
   CHECK(q[3 * 2] == doctest::Approx(cmax[99] + 0.95 * (cmax[100] - cmax[99])).epsilon(1e-15));  // 0.05·1999 = 99.95
 }
+
+TEST_CASE("vpop refuses a continuous covariate relation on a covariate it does not sample, naming it") {
+  auto population = published_population(stein());
+  population.relations = {{stein().parameter_index("cmax"), "AGE", CovariateForm::power, 50.0, 0.5, ""}};
+  VpopSettings settings;
+  settings.n_patients = 10;
+  settings.times_day = {0, 28};
+  settings.scenarios = {Scenario{}};
+  settings.method = "closed";
+  CHECK_THROWS_WITH_AS(VirtualPopulation(population, settings), doctest::Contains("uses AGE, which vpop does not sample"),
+                       InputError);
+  population.relations.front().covariate = "WT";  // body weight is sampled
+  CHECK_NOTHROW(VirtualPopulation(population, settings));
+}
