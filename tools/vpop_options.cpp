@@ -17,7 +17,8 @@ GridOptions add_vpop_options(CLI::App& cmd, VpopCliOptions& opt) {
   cmd.add_option("--seed", opt.seed, "Seed (default 1); patient k draws from its own stream of (seed, k)");
   cmd.add_option("--iiv", opt.iiv,
                  "Between-patient variability: 'published' (the model's omega^2, default), an IIV TOML file (docs/vpop.md), "
-                 "a vpop result FILE.h5 (its population model) or a fit result FILE.h5 (its subjects, resampled)");
+                 "a vpop result FILE.h5 (its population model), a popfit result FILE.h5 (the fitted population: typical "
+                 "values, Omega, covariate effects) or a fit result FILE.h5 (its subjects, resampled)");
   cmd.add_option("--published-iiv", opt.published_iiv,
                  "How the model's published IIV values are read: variance (omega^2, default, as nlmixr2lib) or sd");
   cmd.add_option("--covariates", opt.covariates,
