@@ -90,10 +90,13 @@ class Model {
   // Exact solution of the states, where the model has one (tests hold the ODE form against it).
   [[nodiscard]] virtual bool has_closed_form() const = 0;
   virtual void closed_form(double t, const double* p, const double* dp, double* x, double* dx) const = 0;
-  // The closed form, the observables and their sensitivities to the parameters `which` in one pass (S and Sy
-  // as above).
-  virtual void closed_form_sensitivities(double t, const double* p, std::span<const int> which, double* x,
-                                         double* S, double* y, double* Sy) const = 0;
+  // The closed form, the observables and their sensitivities to the parameters `which` at every time of `times`,
+  // in one call (the parameters seeded once, so what depends on them alone is computed once): states and
+  // observables as closed_form_series; state_sensitivities[i] and observable_sensitivities[j] point to column-major
+  // n × which.size() blocks, entry (k, s) at [s·n + k].
+  virtual void closed_form_sensitivities(std::span<const double> times, const double* p, std::span<const int> which,
+                                         double* states, double* observables, double* const* state_sensitivities,
+                                         double* const* observable_sensitivities) const = 0;
   // The closed form and the observables at every time of `times`, without sensitivities, in one call (the same
   // numbers as closed_form and observables time by time): column-major with n = times.size() rows,
   // states[i·n + k] and observables[j·n + k].

@@ -223,22 +223,29 @@ class ModelAdapter final : public Model {
     return requires { &Eq::template closed_form<double>; };
   }
 
-  void closed_form_sensitivities(double t, const double* p, std::span<const int> which, double* x,
-                                 double* S, double* y, double* Sy) const override {
+  void closed_form_sensitivities(std::span<const double> times, const double* p, std::span<const int> which,
+                                 double* states, double* observables, double* const* state_sensitivities,
+                                 double* const* observable_sensitivities) const override {
     if constexpr (requires { &Eq::template closed_form<double>; }) {
-      if (which.empty()) {
-        Eq::closed_form(t, p, x);
-        Eq::observables(t, x, p, y);
-        return;
-      }
+      if (which.empty()) return closed_form_series(times, p, states, observables);
+      const std::size_t n = times.size();
       by_chunks(which, [&]<std::size_t W>(std::span<const int> chunk, std::size_t first) {  // values ride along
-        auto pd = seed_p_chunk<W>(p, chunk);
-        std::array<DualN<W>, kNx> xd;
-        Eq::closed_form(t, pd.data(), xd.data());
-        std::array<DualN<W>, kNy> yd;
-        Eq::observables(t, xd.data(), pd.data(), yd.data());
-        unseed_chunk(xd, chunk.size(), x, S + first * kNx);
-        unseed_chunk(yd, chunk.size(), y, Sy + first * kNy);
+        const auto pd = seed_p_chunk<W>(p, chunk);  // a local copy: what depends on p alone is hoisted out of the loop
+        for (std::size_t k = 0; k < n; ++k) {
+          std::array<DualN<W>, kNx> xd;
+          Eq::closed_form(times[k], pd.data(), xd.data());
+          std::array<DualN<W>, kNy> yd;
+          Eq::observables(times[k], xd.data(), pd.data(), yd.data());
+          for (std::size_t i = 0; i < kNx; ++i) {
+            states[i * n + k] = xd[i].v;
+            for (std::size_t c = 0; c < chunk.size(); ++c) state_sensitivities[i][(first + c) * n + k] = xd[i].d[c];
+          }
+          for (std::size_t j = 0; j < kNy; ++j) {
+            observables[j * n + k] = yd[j].v;
+            for (std::size_t c = 0; c < chunk.size(); ++c)
+              observable_sensitivities[j][(first + c) * n + k] = yd[j].d[c];
+          }
+        }
       });
     } else {
       throw ModelError(std::string(Eq::kName), "this model has no closed-form solution");

@@ -155,21 +155,18 @@ void ClosedFormSolver::solve(const SimulationRequest& request, SimulationResult&
   if (!request.doses.empty())
     throw InputError("model " + std::string(model_.name()) + ": the closed form takes no dose records");
   detail::prepare_result(model_, request, "closed", result, scratch_);
-  const std::size_t nx = model_.n_states();
-  const std::size_t ns = request.sensitivity_parameters.size();
-  x_.resize(nx);
-  S_.resize(nx * ns);
   const double* p = request.parameters.data();
-  if (ns == 0) {  // states and observables of every output time in one call
+  if (request.sensitivity_parameters.empty()) {  // states and observables of every output time in one call
     model_.closed_form_series(request.times_day, p, result.states.data(), result.observables.data());
-  } else {
-    for (std::size_t k = 0; k < request.times_day.size(); ++k) {
-      const double t = request.times_day[k];
-      model_.closed_form_sensitivities(t, p, request.sensitivity_parameters, x_.data(), S_.data(), scratch_.y.data(),
-                                       scratch_.dy.data());
-      detail::record_values(model_, request, k, x_.data(), S_.data(), result, scratch_);
-    }
+  } else {  // with the sensitivities, straight into the result's matrices
+    state_blocks_.clear();
+    for (auto& m : result.state_sensitivities) state_blocks_.push_back(m.data());
+    observable_blocks_.clear();
+    for (auto& m : result.observable_sensitivities) observable_blocks_.push_back(m.data());
+    model_.closed_form_sensitivities(request.times_day, p, request.sensitivity_parameters, result.states.data(),
+                                     result.observables.data(), state_blocks_.data(), observable_blocks_.data());
   }
+  x_.resize(model_.n_states());
   for (int e = 0; e < model_.n_events(); ++e) {  // the solution at the model's events (e.g. the peak at tmax)
     double t = 0.0;
     model_.event_time(e, p, nullptr, &t, nullptr);

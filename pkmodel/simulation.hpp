@@ -98,7 +98,8 @@ class ClosedFormSolver final : public Solver {
  private:
   const Model& model_;
   detail::OutputScratch scratch_;
-  std::vector<double> x_, S_;
+  std::vector<double> x_;                                      // the state at an event
+  std::vector<double*> state_blocks_, observable_blocks_;  // the result's sensitivity matrices, one per variable
 };
 
 SimulationResult solve_closed_form(const Model& model, const SimulationRequest& request);
