@@ -14,21 +14,28 @@ constexpr double kTiny = 1e-300;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 }  // namespace
 
-void record_terms(const ErrorModel& error, const Observation& obs, double f, const double* df, int n_phi, RecordTerms& r) {
+void record_terms(const ErrorModel& error, const Observation& obs, double f, const double* df, int n_phi, RecordTerms& r,
+                  double log_value) {
   r.f = f;
   r.censored = obs.censored;
   const bool log_scale = error.type == ErrorType::lognormal;
   const double fc = std::max(f, kTiny);
   r.g = log_scale ? std::log(fc) : f;
-  r.y = log_scale ? std::log(obs.value) : obs.value;
+  r.y = log_scale ? (std::isnan(log_value) ? std::log(obs.value) : log_value) : obs.value;
   const double sd = error.sd(fc);
   r.variance = sd * sd;
   // dR/dg: only the proportional part of the variance moves with the prediction.
   const double d_variance = log_scale ? 0.0 : 2.0 * error.b * error.b * fc *
                                                   (error.type == ErrorType::additive ? 0.0 : 1.0);
-  const auto rl = record_likelihood(error, obs.value, f, obs.censored);
-  r.d_minus2ll = -2.0 * rl.d_prediction * (log_scale ? fc : 1.0);  // d/dg = d/df · df/dg
-  r.minus2ll = -2.0 * rl.loglik;
+  if (log_scale && !obs.censored && f >= kTiny) {  // the common record: ln y and ln f are at hand, no dual pass
+    const double log_ratio = r.y - r.g;
+    r.minus2ll = 2.0 * lognormal_minus_loglik(log_ratio, 1.0 / error.a, kHalfLog2Pi + std::log(error.a));
+    r.d_minus2ll = -2.0 * log_ratio / r.variance;
+  } else {
+    const auto rl = record_likelihood(error, obs.value, f, obs.censored);
+    r.d_minus2ll = -2.0 * rl.d_prediction * (log_scale ? fc : 1.0);  // d/dg = d/df · df/dg
+    r.minus2ll = -2.0 * rl.loglik;
+  }
   if (obs.censored) {
     const double z = (r.y - r.g) / sd;
     const double lambda = normal_pdf_over_cdf(z);
@@ -50,6 +57,7 @@ IndividualModel::IndividualModel(const FitSetup& setup, const Subject& subject, 
   for (std::size_t k = 0; k < setup.estimated.size(); ++k)
     transforms_.push_back(transform_for(model.parameters()[static_cast<std::size_t>(setup.estimated[k])].domain, setup.lower[k]));
   request_ = subject_request(setup, subject, time_index_);
+  for (const auto& obs : subject.observations) log_values_.push_back(obs.value > 0.0 ? std::log(obs.value) : std::nan(""));
 }
 
 std::vector<double> parameters_at(const FitSetup& setup, const Eigen::VectorXd& phi) {
@@ -101,7 +109,7 @@ double IndividualModel::evaluate(const Eigen::VectorXd& phi, const std::vector<E
       for (std::size_t k = 0; k < transforms_.size(); ++k)  // chain rule through the transform: ∂f/∂φ
         df_[k] = result_.observable_sensitivities[j](row, static_cast<Eigen::Index>(k)) *
                  value_derivative(transforms_[k], phi(static_cast<Eigen::Index>(k)));
-    record_terms(errors[j], obs, f, derivatives ? df_.data() : nullptr, n_phi, records[i]);
+    record_terms(errors[j], obs, f, derivatives ? df_.data() : nullptr, n_phi, records[i], log_values_[i]);
     total += records[i].minus2ll;
   }
   return std::isfinite(total) ? total : kInf;

@@ -4,6 +4,7 @@
 // scale g (ln f for a log-normal error, f otherwise), its gradient in φ (from the solver's sensitivities), the
 // residual variance R and the curvature weight c of the record in the FOCE-I Hessian H = Σ c·∇g∇gᵀ (+ Ω⁻¹).
 #include <Eigen/Dense>
+#include <limits>
 #include <vector>
 
 #include "fitting/error_model.hpp"
@@ -63,7 +64,8 @@ class IndividualModel {
   std::vector<std::size_t> time_index_;  // observation -> row of the solve
   SimulationRequest request_;
   SimulationResult result_;
-  std::vector<double> df_;  // scratch: ∂f/∂φ of one record
+  std::vector<double> df_;          // scratch: ∂f/∂φ of one record
+  std::vector<double> log_values_;  // ln of each observation (NaN where not positive), kept for log-normal records
   long solves_ = 0;
 };
 
@@ -72,7 +74,9 @@ std::vector<double> parameters_at(const FitSetup& setup, const Eigen::VectorXd& 
 
 // A record's terms from its prediction f (and ∂f/∂φ when given): the one place the residual scale is decided.
 // Filled in place, so a record's ∇g keeps its storage from one evaluation to the next.
-void record_terms(const ErrorModel& error, const Observation& obs, double f, const double* df, int n_phi, RecordTerms& r);
+// `log_value`: ln of the observation when the caller keeps it (NaN: computed here).
+void record_terms(const ErrorModel& error, const Observation& obs, double f, const double* df, int n_phi, RecordTerms& r,
+                  double log_value = std::numeric_limits<double>::quiet_NaN());
 inline RecordTerms record_terms(const ErrorModel& error, const Observation& obs, double f, const double* df, int n_phi) {
   RecordTerms r;
   record_terms(error, obs, f, df, n_phi, r);
