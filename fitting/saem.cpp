@@ -252,8 +252,8 @@ void run_saem(const PopulationContext& context, PopulationEstimates& e, const Po
     }
     const OmegaFactors omega(e.omega);
     const Eigen::MatrixXd omega_l = e.omega.llt().matrixL();
-    auto steps = context.map([&](IndividualModel& model, std::size_t i) {
-      return mcmc(context, model, i, chains[i], e, omega, omega_l, rw_scale, options, k, options.seed);
+    auto steps = context.map([&](IndividualModel& model, std::size_t i) {  // chains[i] is replaced by the step's below
+      return mcmc(context, model, i, std::move(chains[i]), e, omega, omega_l, rw_scale, options, k, options.seed);
     });
     double objective = 0.0;
     std::vector<int> accepted(static_cast<std::size_t>(n_eta), 0), proposed(static_cast<std::size_t>(n_eta), 0);
