@@ -52,7 +52,7 @@ void record_terms(const ErrorModel& error, const Observation& obs, double f, con
 }
 
 IndividualModel::IndividualModel(const FitSetup& setup, const Subject& subject, Solver& solver)
-    : setup_(setup), subject_(subject), solver_(solver) {
+    : setup_(setup), subject_(subject), solver_(&solver) {
   const Model& model = *setup.model;
   for (std::size_t k = 0; k < setup.estimated.size(); ++k)
     transforms_.push_back(transform_for(model.parameters()[static_cast<std::size_t>(setup.estimated[k])].domain, setup.lower[k]));
@@ -71,7 +71,7 @@ std::vector<double> parameters_at(const FitSetup& setup, const Eigen::VectorXd& 
 
 std::vector<double> IndividualModel::model_parameters(const Eigen::VectorXd& phi) const { return parameters_at(setup_, phi); }
 
-bool IndividualModel::solve(const Eigen::VectorXd& phi, bool derivatives) {
+bool IndividualModel::solve(const Eigen::VectorXd& phi, Output output) {
   for (std::size_t k = 0; k < transforms_.size(); ++k) {
     const double v = from_unconstrained(transforms_[k], phi(static_cast<Eigen::Index>(k)));
     if (!std::isfinite(v) || !in_domain(setup_.model->parameters()[static_cast<std::size_t>(setup_.estimated[k])].domain, v))
@@ -80,10 +80,13 @@ bool IndividualModel::solve(const Eigen::VectorXd& phi, bool derivatives) {
   }
   if (!setup_.model->check_parameters(request_.parameters).empty()) return false;
   request_.sensitivity_parameters.clear();
-  if (derivatives) request_.sensitivity_parameters = setup_.estimated;
+  if (output == Output::derivatives) request_.sensitivity_parameters = setup_.estimated;
   ++solves_;
   try {
-    solver_.solve(request_, result_);
+    if (output == Output::values_only)
+      solver_->solve_values(request_, result_);
+    else
+      solver_->solve(request_, result_);
   } catch (const SolverError&) {
     return false;  // this φ is infeasible for the subject; the caller treats it as zero likelihood
   }
@@ -92,7 +95,7 @@ bool IndividualModel::solve(const Eigen::VectorXd& phi, bool derivatives) {
 
 double IndividualModel::evaluate(const Eigen::VectorXd& phi, const std::vector<ErrorModel>& errors, bool derivatives,
                                  std::vector<RecordTerms>& records) {
-  if (!solve(phi, derivatives)) {
+  if (!solve(phi, derivatives ? Output::derivatives : Output::values)) {
     records.clear();
     return kInf;
   }
@@ -116,7 +119,7 @@ double IndividualModel::evaluate(const Eigen::VectorXd& phi, const std::vector<E
 }
 
 double IndividualModel::minus2ll(const Eigen::VectorXd& phi, const std::vector<ErrorModel>& errors) {
-  if (!solve(phi, false)) return kInf;
+  if (!solve(phi, Output::values_only)) return kInf;
   double total = 0.0;
   for (std::size_t i = 0; i < subject_.observations.size(); ++i) {
     const auto& obs = subject_.observations[i];
@@ -129,7 +132,7 @@ double IndividualModel::minus2ll(const Eigen::VectorXd& phi, const std::vector<E
 
 void IndividualModel::predictions(const Eigen::VectorXd& phi, std::vector<double>& out) {
   out.assign(subject_.observations.size(), std::nan(""));
-  if (!solve(phi, false)) return;
+  if (!solve(phi, Output::values_only)) return;
   for (std::size_t i = 0; i < subject_.observations.size(); ++i)
     out[i] = result_.observables(static_cast<Eigen::Index>(time_index_[i]),
                                  static_cast<Eigen::Index>(subject_.observations[i].observable));

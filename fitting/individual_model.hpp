@@ -31,6 +31,9 @@ struct RecordTerms {
 class IndividualModel {
  public:
   IndividualModel(const FitSetup& setup, const Subject& subject, Solver& solver);
+  // Solves with `solver` from now on (a population fit keeps one model per subject and lends it the thread's
+  // workspace): the request and the last result stay, so a repeated solve reuses them.
+  void use(Solver& solver) { solver_ = &solver; }
 
   [[nodiscard]] std::size_t n_parameters() const { return transforms_.size(); }
   [[nodiscard]] std::size_t n_observations() const { return subject_.observations.size(); }
@@ -55,11 +58,12 @@ class IndividualModel {
   [[nodiscard]] long solves() const { return solves_; }
 
  private:
-  bool solve(const Eigen::VectorXd& phi, bool derivatives);  // false: rejected or failed
+  enum class Output { values, derivatives, values_only };  // values_only: Solver::solve_values (predictions)
+  bool solve(const Eigen::VectorXd& phi, Output output);     // false: rejected or failed
 
   const FitSetup& setup_;
   const Subject& subject_;
-  Solver& solver_;
+  Solver* solver_;
   std::vector<Transform> transforms_;
   std::vector<std::size_t> time_index_;  // observation -> row of the solve
   SimulationRequest request_;

@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "fitting/individual_model.hpp"
 #include "fitting/population_fit.hpp"
 #include "pkmodel/population.hpp"
 #include "pkmodel/byte_codec.hpp"
@@ -74,8 +75,9 @@ class PopulationContext {
     run_cohort(
         mine, {threads_, nullptr, std::max<std::size_t>(1, mine.size() / (8 * static_cast<std::size_t>(std::max(1, threads_))))},
         [&] { return solvers_[next_solver++].get(); },
-        [&](Solver* solver, std::size_t i) {
-          IndividualModel model(setup_.base, subjects_[i], *solver);
+        [&](Solver* solver, std::size_t i) {  // one thread at a time holds subject i's model
+          IndividualModel& model = models_[i];
+          model.use(*solver);
           return fn(model, i);
         },
         [&](std::size_t i, Result&& r) { results[i] = std::move(r); }, [](Solver*) {});
@@ -106,6 +108,8 @@ class PopulationContext {
   int threads_;
   const SubjectExchange* exchange_;
   std::vector<std::unique_ptr<Solver>> solvers_;  // one per thread, reused by every map()
+  // One per subject, kept between map() calls: its request is built once and its last result reused.
+  mutable std::vector<IndividualModel> models_;
 };
 
 // The FOCE-I inner problem of one subject: η̂ = argmin L(η) = −2 ln p(y | φ(η)) + ηᵀΩ⁻¹η, by damped Gauss–Newton

@@ -33,6 +33,8 @@ PopulationContext::PopulationContext(const PopulationSetup& setup, const std::ve
   const unsigned n = cohort_threads(threads, subjects.size());
   for (unsigned t = 0; t < n; ++t)
     solvers_.push_back(make_solver(*setup.base.model, setup.base.method, setup.base.solver_options));
+  models_.reserve(subjects.size());
+  for (const auto& s : subjects) models_.emplace_back(setup.base, s, *solvers_.front());
 }
 
 Eigen::VectorXd PopulationContext::mean_phi(std::size_t i, const PopulationEstimates& e) const {

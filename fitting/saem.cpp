@@ -32,6 +32,7 @@ struct Chain {
 class DataTerm {
  public:
   DataTerm(const Subject& subject, const std::vector<ErrorModel>& errors) : subject_(subject), errors_(errors) {
+    terms_.reserve(subject.observations.size());
     for (const auto& obs : subject.observations) {
       const auto& e = errors[static_cast<std::size_t>(obs.observable)];
       const bool fast = e.type == ErrorType::lognormal && !obs.censored;
@@ -105,11 +106,16 @@ SubjectStep mcmc(const PopulationContext& context, IndividualModel& model, std::
   const auto& subject = context.subjects()[i];
   const auto& positions = context.eta_positions();
   // Work vectors sized once: a proposal allocates nothing.
-  Eigen::VectorXd z(n_eta), eta_new(n_eta), omega_eta(n_eta), phi_new = mean;
+  Eigen::VectorXd z(n_eta), eta_new(n_eta), phi_new = mean;
   std::vector<double> f(subject.observations.size());
-  const auto prior = [&](const Eigen::VectorXd& eta) {
-    omega_eta.noalias() = omega.inverse * eta;
-    return 0.5 * eta.dot(omega_eta);
+  const auto prior = [&](const Eigen::VectorXd& eta) {  // ½ ηᵀΩ⁻¹η, by loops: Eigen's dynamic product costs more at this size
+    double sum = 0.0;
+    for (Eigen::Index a = 0; a < n_eta; ++a) {
+      double row = 0.0;
+      for (Eigen::Index b = 0; b < n_eta; ++b) row += omega.inverse(a, b) * eta(b);
+      sum += eta(a) * row;
+    }
+    return 0.5 * sum;
   };
   double u_new = kInf;
   const DataTerm data_term(subject, e.errors);
@@ -118,27 +124,41 @@ SubjectStep mcmc(const PopulationContext& context, IndividualModel& model, std::
     model.predictions(phi_new, f);
     u_new = data_term(f);
   };
+  Eigen::VectorXd eta(n_eta);
   for (std::size_t c = 0; c < n_chains; ++c) {
     Chain& chain = chains[c];
     PatientRng rng(seed, i, static_cast<std::uint64_t>(iteration) * n_chains + c);
     chain.u_data = data_term(chain.f);  // the error models moved
-    Eigen::VectorXd eta = context.eta_part(chain.phi - mean);
-    const auto accept = [&] {
-      chain.phi = phi_new, chain.u_data = u_new, eta = eta_new;
+    for (Eigen::Index k = 0; k < n_eta; ++k) eta(k) = chain.phi(positions[static_cast<std::size_t>(k)]) - mean(positions[static_cast<std::size_t>(k)]);
+    double prior_eta = prior(eta);
+    const auto accept = [&](double prior_new) {
+      chain.phi = phi_new, chain.u_data = u_new, eta = eta_new, prior_eta = prior_new;
       std::swap(chain.f, f);
     };
     // Kernel 1: independent draws from the prior N(mean, Ω), accepted on the data term only.
     for (int s = 0; s < options.kernel_steps[0]; ++s) {
       for (Eigen::Index k = 0; k < n_eta; ++k) z(k) = rng.normal();
-      eta_new.noalias() = omega_l * z;
+      for (Eigen::Index a = 0; a < n_eta; ++a) {  // η = L z (L lower triangular)
+        double sum = 0.0;
+        for (Eigen::Index b = 0; b <= a; ++b) sum += omega_l(a, b) * z(b);
+        eta_new(a) = sum;
+      }
       propose();
-      if (std::isfinite(u_new) && std::log(rng.uniform()) < chain.u_data - u_new) accept();
+      if (std::isfinite(u_new) && std::log(rng.uniform()) < chain.u_data - u_new) accept(prior(eta_new));
     }
+    // Kernels 2 and 3 accept on the data term and the prior.
+    const auto metropolis = [&] {
+      if (!std::isfinite(u_new)) return false;
+      const double prior_new = prior(eta_new);
+      if (!(std::log(rng.uniform()) < chain.u_data + prior_eta - u_new - prior_new)) return false;
+      accept(prior_new);
+      return true;
+    };
     // Kernel 2: a random walk on every component at once.
     for (int s = 0; s < options.kernel_steps[1]; ++s) {
       for (Eigen::Index k = 0; k < n_eta; ++k) eta_new(k) = eta(k) + rw_scale(k) * rng.normal();
       propose();
-      if (std::isfinite(u_new) && std::log(rng.uniform()) < chain.u_data + prior(eta) - u_new - prior(eta_new)) accept();
+      metropolis();
     }
     // Kernel 3: a random walk on one component at a time (its acceptance rate tunes the step sizes).
     for (int s = 0; s < options.kernel_steps[2]; ++s)
@@ -147,12 +167,9 @@ SubjectStep mcmc(const PopulationContext& context, IndividualModel& model, std::
         eta_new(k) += rw_scale(k) * rng.normal();
         propose();
         ++out.proposed[static_cast<std::size_t>(k)];
-        if (std::isfinite(u_new) && std::log(rng.uniform()) < chain.u_data + prior(eta) - u_new - prior(eta_new)) {
-          accept();
-          ++out.accepted[static_cast<std::size_t>(k)];
-        }
+        out.accepted[static_cast<std::size_t>(k)] += metropolis();
       }
-    out.u_joint += (chain.u_data + prior(eta)) / static_cast<double>(n_chains);
+    out.u_joint += (chain.u_data + prior_eta) / static_cast<double>(n_chains);
   }
   out.chains = std::move(chains);
   return out;

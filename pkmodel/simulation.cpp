@@ -177,6 +177,14 @@ void ClosedFormSolver::solve(const SimulationRequest& request, SimulationResult&
   }
 }
 
+void ClosedFormSolver::solve_values(const SimulationRequest& request, SimulationResult& result) {
+  const auto n_times = static_cast<Eigen::Index>(request.times_day.size());
+  if (!request.sensitivity_parameters.empty() || result.method != "closed" || result.states.rows() != n_times ||
+      result.observables.rows() != n_times)
+    return solve(request, result);  // the first solve of this shape goes through every check
+  model_.closed_form_series(request.times_day, request.parameters.data(), result.states.data(), result.observables.data());
+}
+
 SimulationResult solve_closed_form(const Model& model, const SimulationRequest& request) {
   return ClosedFormSolver(model).solve(request);
 }

@@ -85,6 +85,10 @@ class Solver {
     return result;
   }
   [[nodiscard]] virtual const Model& model() const = 0;
+  // The states and observables at the output times only, for a caller that re-solves one request with new
+  // parameters it has checked itself (MCMC proposals, importance samples); the rest of `result` is left as the
+  // last full solve() made it. Only the closed form has a shorter path (no checks, no event points).
+  virtual void solve_values(const SimulationRequest& request, SimulationResult& result) { solve(request, result); }
 };
 
 // Exact solution through the model's closed form, with exact (automatic) derivatives.
@@ -93,6 +97,7 @@ class ClosedFormSolver final : public Solver {
   explicit ClosedFormSolver(const Model& model);
   using Solver::solve;
   void solve(const SimulationRequest& request, SimulationResult& result) override;
+  void solve_values(const SimulationRequest& request, SimulationResult& result) override;
   [[nodiscard]] const Model& model() const override { return model_; }
 
  private:

@@ -4,10 +4,12 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <new>
 
 #include "fit_fixtures.hpp"
+#include "fitting/individual_model.hpp"
 #include "fitting/objective.hpp"
 #include "pkmodel/registry.hpp"
 
@@ -92,4 +94,21 @@ TEST_CASE("a warm per-subject objective allocates nothing per OFV and gradient")
   std::vector<double> gradient(z.size());
   CHECK(allocations_when_warm([&] { objective.ofv(z, &gradient); }) == 0);
   CHECK(allocations_when_warm([&] { objective.ofv(z, nullptr); }) == 0);
+}
+
+TEST_CASE("a warm subject model allocates nothing per prediction (SAEM's proposals, importance samples)") {
+  auto setup = cartpk::testing::stein_setup("closed");
+  std::mt19937_64 rng(2);
+  const auto subject = cartpk::testing::simulate_stein_subject(setup.parameters, 0.3, 50.0, rng, "1");
+  auto solver = make_solver(*setup.model, "closed");
+  fitting::IndividualModel model(setup, subject, *solver);
+  Eigen::VectorXd phi = Eigen::VectorXd::Zero(static_cast<Eigen::Index>(setup.estimated.size()));
+  for (std::size_t k = 0; k < setup.estimated.size(); ++k)
+    phi(static_cast<Eigen::Index>(k)) = std::log(setup.parameters[static_cast<std::size_t>(setup.estimated[k])]);
+  std::vector<double> f;
+  CHECK(allocations_when_warm([&] {
+          phi(0) += 1e-3;  // a new proposal each time
+          model.predictions(phi, f);
+        }) == 0);
+  CHECK(std::isfinite(f.front()));
 }

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "pkmodel/errors.hpp"
 #include "pkmodel/ode_solver.hpp"
 #include "pkmodel/registry.hpp"
 #include "reference_checks.hpp"
@@ -168,5 +169,24 @@ TEST_CASE("stein2019 closed-form sensitivities of any number of directions (dual
         const auto p = request.sensitivity_parameters[static_cast<std::size_t>(c)];
         CHECK(r.observable_sensitivities[j].col(c).isApprox(reference.observable_sensitivities[j].col(p), 1e-13));
       }
+  }
+}
+
+TEST_CASE("the closed form's values-only path (MCMC proposals) gives a checked solve's states and observables at "
+          "each new parameter set, and takes the checked path until a solve has shaped the result") {
+  ClosedFormSolver solver(stein());
+  SimulationRequest request{stein().default_parameters(), {1, 4, 9, 14, 28, 90, 365}, {}, {}};
+  SimulationResult fast;
+  auto bad = request;
+  bad.times_day = {5, 1};  // decreasing: refused by the checks, so the first call must run them
+  CHECK_THROWS_AS(solver.solve_values(bad, fast), InputError);
+  std::mt19937_64 rng(11);
+  for (int set = 0; set < 5; ++set) {
+    request.parameters = cartpk::testing::random_parameters(stein(), kRandomRanges, rng);
+    solver.solve_values(request, fast);
+    const auto checked = solve_closed_form(stein(), request);
+    INFO("set ", set);
+    CHECK(fast.states == checked.states);
+    CHECK(fast.observables == checked.observables);
   }
 }
