@@ -55,7 +55,11 @@ struct PopulationOptions {
   int threads = 0;                // 0: all cores
   unsigned long seed = 1;
   // SAEM: burn-in (no update), exploration (step 1, with simulated annealing of Ω for its first half), smoothing (1/k).
-  int saem_burn_in = 5, saem_explore = 300, saem_smooth = 100;
+  int saem_burn_in = 5, saem_explore = 300, saem_smooth = 100;  // saem_explore: the most, with the automatic stop
+  // The exploration ends early once its estimates no longer drift over a window of this many iterations, and
+  // annealing once it holds no variance up (saem.cpp, docs/population.md); false: saem_explore iterations.
+  bool saem_auto_stop = true;
+  int saem_stop_window = 50;
   int saem_chains = 0;            // 0: ⌈50/N⌉ chains per subject (saemix's rule), at least 1
   int kernel_steps[3] = {2, 2, 2};  // prior draws, joint random walk, component-wise random walk per iteration
   double annealing = 0.97;        // Ω may shrink by at most this factor per iteration during annealing
@@ -107,6 +111,8 @@ struct PopulationFitResult {
   std::vector<double> shrinkage_sd;     // per random effect, % (1 − sd(η̂)/ω)
   std::vector<SubjectEstimate> subjects;
   std::vector<PopulationIteration> trace;
+  bool saem_auto_stop = false;
+  int saem_explore_iterations = 0, saem_annealing_iterations = 0;  // as run (the automatic stop may end them early)
   std::size_t n_observations = 0, n_censored = 0;
   int npde_samples = 0;                 // K behind pd and npde (0: not computed)
   long npde_failed_simulations = 0;     // replicates left out because the model failed there

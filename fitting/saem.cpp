@@ -226,6 +226,19 @@ std::vector<double> residual_maximiser(const PopulationContext& context, const s
   return out;
 }
 
+// θ of the drift check: the fixed effects, ln ω² of each random effect, ln of each estimated error parameter.
+Eigen::VectorXd drift_parameters(const PopulationContext& context, const PopulationEstimates& e) {
+  const auto n_fixed = e.mu.size() + e.beta.size();
+  Eigen::VectorXd theta(n_fixed + e.omega.rows() + static_cast<Eigen::Index>(context.error_slots().size()));
+  theta << e.mu, e.beta, e.omega.diagonal().array().log().matrix(), Eigen::VectorXd::Zero(static_cast<Eigen::Index>(context.error_slots().size()));
+  for (std::size_t s = 0; s < context.error_slots().size(); ++s) {
+    const auto& slot = context.error_slots()[s];
+    theta(n_fixed + e.omega.rows() + static_cast<Eigen::Index>(s)) =
+        std::log(e.errors[slot.observable].parameter_values()[static_cast<std::size_t>(slot.which)]);
+  }
+  return theta;
+}
+
 Eigen::MatrixXd nearest_positive_definite(Eigen::MatrixXd m) {
   const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(0.5 * (m + m.transpose()));
   Eigen::VectorXd values = eig.eigenvalues().cwiseMax(kOmegaFloor);
@@ -233,15 +246,43 @@ Eigen::MatrixXd nearest_positive_definite(Eigen::MatrixXd m) {
 }
 }  // namespace
 
+bool DriftCheck::settled() const {
+  if (window_ < 2 || static_cast<int>(values_.size()) < window_) return false;
+  const int half = window_ / 2;
+  for (Eigen::Index c = 0; c < values_.front().size(); ++c) {
+    double older = 0.0, newer = 0.0, sum = 0.0, sum2 = 0.0;
+    for (int k = 0; k < window_; ++k) {
+      const double v = values_[static_cast<std::size_t>(k)](c);
+      (k < window_ - half ? older : newer) += v;
+      sum += v;
+      sum2 += v * v;
+    }
+    older /= window_ - half;
+    newer /= half;
+    const double mean = sum / window_;
+    const double sd = std::sqrt(std::max(0.0, sum2 / window_ - mean * mean));
+    if (!(std::abs(newer - older) <= sd)) return false;
+  }
+  return true;
+}
+
+void DriftCheck::add(Eigen::VectorXd theta) {
+  values_.push_back(std::move(theta));
+  if (static_cast<int>(values_.size()) > window_) values_.erase(values_.begin());
+}
+
 void run_saem(const PopulationContext& context, PopulationEstimates& e, const PopulationOptions& options,
               const PopulationProgress& progress, PopulationFitResult& result, ConditionalMoments& moments) {
   const std::size_t n = context.n_subjects();
   const Eigen::Index n_phi = context.n_phi(), n_eta = context.n_eta(), n_beta = e.beta.size();
   const int chains_per_subject =
       options.saem_chains > 0 ? options.saem_chains : std::max(1, static_cast<int>(std::ceil(50.0 / static_cast<double>(n))));
-  const int k_burn = options.saem_burn_in, k_explore = options.saem_explore, k_smooth = options.saem_smooth;
-  const int k_total = k_burn + k_explore + k_smooth;
-  const int k_anneal_end = k_burn + k_explore / 2;
+  const int k_burn = options.saem_burn_in, k_smooth = options.saem_smooth;
+  int explore_end = k_burn + options.saem_explore;  // the first smoothing iteration (earlier after an automatic stop)
+  const int k_anneal_last = k_burn + options.saem_explore / 2;  // annealing ends here at the latest
+  bool annealing = true;
+  DriftCheck drift(options.saem_auto_stop ? options.saem_stop_window : 0);
+  result.saem_auto_stop = options.saem_auto_stop;
 
   std::vector<std::vector<Chain>> chains(n);
   for (std::size_t i = 0; i < n; ++i) {
@@ -262,7 +303,7 @@ void run_saem(const PopulationContext& context, PopulationEstimates& e, const Po
   for (const auto& slot : context.error_slots())
     error_variance.push_back(std::pow(e.errors[slot.observable].parameter_values()[static_cast<std::size_t>(slot.which)], 2));
 
-  for (int k = 0; k < k_total; ++k) {
+  for (int k = 0; k < explore_end + k_smooth; ++k) {
     if (context.stop_requested(options.cancel)) {
       result.interrupted = true;
       break;
@@ -286,9 +327,9 @@ void run_saem(const PopulationContext& context, PopulationEstimates& e, const Po
       if (proposed[static_cast<std::size_t>(c)] > 0)
         rw_scale(c) *= 1.0 + 0.4 * (static_cast<double>(accepted[static_cast<std::size_t>(c)]) /
                                         proposed[static_cast<std::size_t>(c)] - 0.4);
-    const std::string phase = k < k_burn ? "burn-in" : k < k_burn + k_explore ? "explore" : "smooth";
+    const std::string phase = k < k_burn ? "burn-in" : k < explore_end ? "explore" : "smooth";
     if (k >= k_burn) {
-      const double gamma = phase == "explore" ? 1.0 : 1.0 / static_cast<double>(k - k_burn - k_explore + 1);
+      const double gamma = phase == "explore" ? 1.0 : 1.0 / static_cast<double>(k - explore_end + 1);
       // Stochastic approximation of the sufficient statistics.
       Eigen::MatrixXd s2_now = Eigen::MatrixXd::Zero(n_phi, n_phi);
       for (std::size_t i = 0; i < n; ++i) {
@@ -338,8 +379,17 @@ void run_saem(const PopulationContext& context, PopulationEstimates& e, const Po
       for (Eigen::Index a = 0; a < n_eta; ++a)
         for (Eigen::Index b = 0; b < n_eta; ++b)
           omega_new(a, b) = context.setup().omega_full || a == b ? omega_phi(pos[static_cast<std::size_t>(a)], pos[static_cast<std::size_t>(b)]) : 0.0;
-      if (k < k_anneal_end)  // simulated annealing: Ω shrinks slowly, so the chains keep exploring
-        for (Eigen::Index a = 0; a < n_eta; ++a) omega_new(a, a) = std::max(omega_new(a, a), options.annealing * e.omega(a, a));
+      annealing = annealing && phase == "explore" && k < k_anneal_last;
+      if (annealing) {  // simulated annealing: Ω shrinks slowly, so the chains keep exploring
+        bool held = false;
+        for (Eigen::Index a = 0; a < n_eta; ++a) {
+          held = held || omega_new(a, a) < options.annealing * e.omega(a, a);
+          omega_new(a, a) = std::max(omega_new(a, a), options.annealing * e.omega(a, a));
+        }
+        // With the automatic stop, annealing ends once it holds no variance up: Ω has come down to the data's.
+        if (options.saem_auto_stop && !held) annealing = false;
+        if (annealing) ++result.saem_annealing_iterations;
+      }
       e.omega = nearest_positive_definite(omega_new);
       for (std::size_t s = 0; s < context.error_slots().size(); ++s) {
         const auto& slot = context.error_slots()[s];
@@ -348,6 +398,15 @@ void run_saem(const PopulationContext& context, PopulationEstimates& e, const Po
       }
       for (std::size_t s = 0; s < context.error_slots().size(); ++s)
         e.errors[context.error_slots()[s].observable].set_parameter(context.error_slots()[s].which, std::sqrt(error_variance[s]));
+      if (phase == "explore") {
+        ++result.saem_explore_iterations;
+        if (annealing) {
+          drift.clear();  // the window starts when annealing ends
+        } else {
+          drift.add(drift_parameters(context, e));
+          if (drift.settled()) explore_end = k + 1;
+        }
+      }
     }
     PopulationIteration it{k + 1, phase, objective, e.mu};
     result.trace.push_back(it);

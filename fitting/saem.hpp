@@ -13,6 +13,23 @@ struct ConditionalMoments {
   std::vector<Eigen::MatrixXd> covariance;
 };
 
+// The automatic end of SAEM's exploration (as Monolix's auto-stop, with a rule of our own): over a window of the
+// last `window` exploration iterations no estimate drifts, i.e. for every component of θ = (μ, β, ln ω², ln σ)
+// the means of the window's two halves differ by less than the window's standard deviation. The iterations'
+// noise is autocorrelated (the chains move a little at a time), so the rule compares with the spread itself,
+// not with a standard error of the mean that this correlation would make too small.
+class DriftCheck {
+ public:
+  explicit DriftCheck(int window) : window_(window) {}  // window < 2: never settled (a fixed exploration)
+  void clear() { values_.clear(); }
+  void add(Eigen::VectorXd theta);
+  [[nodiscard]] bool settled() const;
+
+ private:
+  int window_;
+  std::vector<Eigen::VectorXd> values_;
+};
+
 void run_saem(const PopulationContext& context, PopulationEstimates& estimates, const PopulationOptions& options,
               const PopulationProgress& progress, PopulationFitResult& result, ConditionalMoments& moments);
 

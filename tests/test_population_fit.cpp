@@ -6,6 +6,7 @@
 #include <numbers>
 
 #include "fitting/population_fit.hpp"
+#include "fitting/saem.hpp"
 #include "pkmodel/model_adapter.hpp"
 #include "pkmodel/population.hpp"
 #include "population_models.hpp"
@@ -127,4 +128,29 @@ TEST_CASE("SAEM's importance-sampling −2LL matches quadrature on Wang (2007); 
   const double nonmem = is.minus2ll - 20.0 * std::log(2.0 * std::numbers::pi);
   INFO("importance sampling ", nonmem, " ± ", is.minus2ll_se);
   CHECK(std::abs(nonmem - 39.297) < std::max(0.02, 4.0 * is.minus2ll_se));
+}
+
+TEST_CASE("SAEM's automatic stop: a window of noise without drift is settled; a drift of 6 noise SDs across the "
+          "window, in any one component, or a window not yet full, is not") {
+  constexpr int kWindow = 50;
+  PatientRng rng(5, 0);
+  const auto noise_window = [&](int drifting, double drift) {
+    fitting::detail::DriftCheck check(kWindow);
+    for (int k = 0; k < kWindow; ++k) {
+      Eigen::VectorXd theta(3);
+      for (Eigen::Index c = 0; c < 3; ++c) theta(c) = 10.0 * c + rng.normal();  // unit noise around a level
+      if (drifting >= 0) theta(drifting) += drift * k / (kWindow - 1);
+      check.add(theta);
+    }
+    return check;
+  };
+  for (int trial = 0; trial < 20; ++trial) CHECK(noise_window(-1, 0.0).settled());
+  // The halves' means differ by 3, the window's SD is √(1 + 6²/12) = 2: not settled, whichever component drifts.
+  for (int c = 0; c < 3; ++c) CHECK_FALSE(noise_window(c, 6.0).settled());
+  fitting::detail::DriftCheck short_window(kWindow);
+  for (int k = 0; k < kWindow - 1; ++k) short_window.add(Eigen::VectorXd::Zero(3));
+  CHECK_FALSE(short_window.settled());
+  short_window.add(Eigen::VectorXd::Zero(3));
+  CHECK(short_window.settled());  // constant: no drift and no spread
+  CHECK_FALSE(fitting::detail::DriftCheck(0).settled());  // a fixed exploration never stops early
 }

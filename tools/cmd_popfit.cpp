@@ -30,7 +30,7 @@ extern "C" void on_popfit_signal(int) { g_interrupted.store(true); }
 
 struct PopfitCliOptions {
   FitCliOptions fit;  // model, data, estimates, bounds, errors, dataset and solver options, --out, --table
-  std::string iiv, omega_init, method = "saem", saem_iterations = "300,100", pop_table;
+  std::string iiv, omega_init, method = "saem", saem_iterations = "300,100", saem_exploration = "auto", pop_table;
   std::vector<std::string> covariates;
   bool omega_full = false;
   int chains = 0, importance_samples = 1000, npde_samples = 1000, maxeval = 3000;
@@ -105,6 +105,9 @@ fitting::PopulationOptions population_options(const PopfitCliOptions& opt) {
     throw InputError("--saem-iterations '" + opt.saem_iterations + "': expected two whole numbers ≥ 1, K1,K2 (exploration, smoothing)");
   o.saem_explore = static_cast<int>(k[0]);
   o.saem_smooth = static_cast<int>(k[1]);
+  if (opt.saem_exploration != "auto" && opt.saem_exploration != "fixed")
+    throw InputError("--saem-exploration '" + opt.saem_exploration + "': expected auto or fixed");
+  o.saem_auto_stop = opt.saem_exploration == "auto";
   if (opt.chains < 0) throw InputError("--chains " + std::to_string(opt.chains) + ": expected 0 (automatic) or more");
   if (opt.importance_samples < 0) throw InputError("--is-samples " + std::to_string(opt.importance_samples) + ": expected 0 or more");
   if (opt.npde_samples < 0 || opt.npde_samples == 1)
@@ -190,7 +193,11 @@ void add_popfit_command(CLI::App& app, Context& context) {
                   "Covariate effect PARAM~COLUMN:power|exponential[:reference] (default reference: the median) or "
                   "PARAM~COLUMN:categorical:LEVEL (repeatable)")->take_all();
   cmd->add_option("--method", opt->method, "saem (default) or focei");
-  cmd->add_option("--saem-iterations", opt->saem_iterations, "SAEM exploration and smoothing iterations K1,K2 (default 300,100)");
+  cmd->add_option("--saem-iterations", opt->saem_iterations,
+                  "SAEM exploration (at most, with --saem-exploration auto) and smoothing iterations K1,K2 (default 300,100)");
+  cmd->add_option("--saem-exploration", opt->saem_exploration,
+                  "auto (default): the exploration ends once its estimates stop drifting over 50 iterations, and "
+                  "annealing once it holds no variance up; fixed: K1 iterations, annealing for the first half");
   cmd->add_option("--chains", opt->chains, "SAEM MCMC chains per subject (default 0: ceil(50/N))");
   cmd->add_option("--is-samples", opt->importance_samples, "Importance samples per subject for the SAEM -2LL (default 1000; 0: FOCE-I approximation)");
   cmd->add_option("--npde-samples", opt->npde_samples,

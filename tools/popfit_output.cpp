@@ -38,6 +38,11 @@ void write_popfit_h5(const std::filesystem::path& path, const io::RunInfo& run_i
   pop.attribute("covariance_status", r.covariance_status);
   pop.attribute("interrupted", static_cast<long>(r.interrupted ? 1 : 0));
   pop.attribute("seed", static_cast<long>(run.seed));
+  if (r.method == fitting::PopulationMethod::saem) {
+    pop.attribute("saem_exploration", std::string(r.saem_auto_stop ? "auto" : "fixed"));
+    pop.attribute("saem_explore_iterations", static_cast<long>(r.saem_explore_iterations));
+    pop.attribute("saem_annealing_iterations", static_cast<long>(r.saem_annealing_iterations));
+  }
   pop.attribute("fit_seconds", r.seconds);
   pop.attribute("rtol", setup.base.solver_options.rtol);
   pop.attribute("atol_scale", setup.base.solver_options.atol_scale);

@@ -138,6 +138,13 @@ def main():
         s = est["sigma_qpcr"][0]
         check(abs(s / 0.3 - 1) < 0.10, f"{method} sigma {s:.4g} vs 0.3 (within 10 %)")
         check(all(np.isfinite(v[1]) and v[1] > 0 for v in est.values()), f"{method}: every parameter has a SE")
+        if method == "saem":  # the automatic stop: the iterations recorded are the ones the trace shows
+            a = f["popfit"].attrs
+            explored, annealed = int(a["saem_explore_iterations"]), int(a["saem_annealing_iterations"])
+            check(text(a["saem_exploration"]) == "auto" and annealed < explored <= 300 and
+                  f["popfit/trace"].shape[0] == 5 + explored + 100,
+                  f"saem: exploration stopped after {explored} iterations (annealing {annealed}), the trace has "
+                  f"{f['popfit/trace'].shape[0]} rows = 5 + {explored} + 100")
         # The subject table: one row per subject, every model parameter and η, equal to the HDF5's EBEs.
         rows = list(csv.DictReader(open(os.path.join(work, method + ".csv"))))
         ebe = f["popfit/subjects/ebe"][()]
@@ -246,7 +253,7 @@ def main():
     # SIGINT: the last completed iteration is written as a valid file marked interrupted, exit 130.
     partial = os.path.join(work, "partial.h5")
     proc = subprocess.Popen([exe, "popfit", "--model", "stein2019", "--data", data, "--saem-iterations", "100000,10",
-                             "--is-samples", "50", "--out", partial], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             "--saem-exploration", "fixed", "--is-samples", "50", "--out", partial], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     time.sleep(3.0)
     proc.send_signal(signal.SIGINT)
