@@ -115,8 +115,9 @@ TEST_CASE("SAEM's importance-sampling −2LL matches quadrature on Wang (2007); 
     CHECK(std::abs(saem.parameters[k].estimate - focei.parameters[k].estimate) <
           2.0 * std::max(saem.parameters[k].se, focei.parameters[k].se));
   }
-  // At the fixed published parameters, the marginal −2LL by adaptive Gauss–Hermite quadrature is 39.297 (nlmixr2's
-  // AGQ on the same data, NONMEM convention): importance sampling at those parameters must agree within its error.
+  // At the fixed published parameters the exact marginal −2LL is 39.3548 (NONMEM convention; adaptive quadrature to
+  // 1e-12 by tests/python/wang2007_quadrature.py, written independently): importance sampling at those parameters
+  // must agree within its Monte Carlo error. (nlmixr2's AGQ gives 39.297, 4 of these SEs lower: too few nodes.)
   auto fixed = setup;
   PopulationOptions at_fixed = options;
   at_fixed.method = PopulationMethod::saem;
@@ -127,7 +128,7 @@ TEST_CASE("SAEM's importance-sampling −2LL matches quadrature on Wang (2007); 
   const auto is = fit_population(fixed, subjects, at_fixed);
   const double nonmem = is.minus2ll - 20.0 * std::log(2.0 * std::numbers::pi);
   INFO("importance sampling ", nonmem, " ± ", is.minus2ll_se);
-  CHECK(std::abs(nonmem - 39.297) < std::max(0.02, 4.0 * is.minus2ll_se));
+  CHECK(std::abs(nonmem - 39.3548) < 3.0 * is.minus2ll_se);
 }
 
 TEST_CASE("SAEM's automatic stop: a window of noise without drift is settled; a drift of 6 noise SDs across the "
