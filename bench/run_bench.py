@@ -1218,7 +1218,9 @@ def bench_vpop(ctx):
     same_sc = ctx.out / "vpop_same_dose_scenarios.toml"
     same_sc.write_text("".join(f"[scenario.dose_1e6_{k}]\ndose_per_kg = 1e6\n\n" for k in "abc"))
     out = ctx.out / "vpop_cart_cd19_bcma_typical.h5"
-    n_typ = max(1, a.vpop_bare_repeats // 3)
+    # As many typical patients as the population run has (2,000 x 3): the run's fixed costs (per-thread sketches,
+    # their merge) weigh on each solve as they do there, not 20 times more as in a 100-patient run.
+    n_typ = a.vpop_m2_n
     # Interleaved rounds, the best of each kept: other processes on the machine slow either side at random.
     bare_rounds, typ_rounds = [], []
     for k in range(a.vpop_overhead_rounds):
@@ -1603,9 +1605,9 @@ def main():
                     help="vpop: cart_cd19_bcma patients (3 doses each) (default 2000)")
     ap.add_argument("--vpop-m2-peer-n", type=int, default=20,
                     help="vpop: cart_cd19_bcma patients given to the slow SciPy LSODA peer (default 20)")
-    ap.add_argument("--vpop-bare-repeats", type=int, default=300,
-                    help="vpop: bare cart_cd19_bcma solves timed, and typical-patient solves through vpop "
-                         "(default 300)")
+    ap.add_argument("--vpop-bare-repeats", type=int, default=1000,
+                    help="vpop: bare cart_cd19_bcma solves timed per round, against the typical patient through "
+                         "vpop (--vpop-m2-n patients x 3 scenarios) (default 1000)")
     ap.add_argument("--vpop-overhead-rounds", type=int, default=3,
                     help="vpop: interleaved rounds of bare and typical-patient solves, the best of each kept "
                          "(default 3)")
