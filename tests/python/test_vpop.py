@@ -10,7 +10,8 @@ Usage: test_vpop.py <path to cartpk>
   with cmax doubled doubles every patient's qPCR Cmax and AUC and keeps Tmax; in cart_cd19_bcma a higher dose
   gives every patient the same sampled parameters and a median flow Cmax that rises with dose.
 - Determinism: --threads 1 and --threads 2 write identical numbers (every dataset) for both models, and so does
-  `mpirun -np 2` (vpop, and fit over a cohort) when cartpk is built with MPI (skipped with a message otherwise).
+  `mpirun -np 2` (vpop, and fit over a cohort) when cartpk is built with MPI (skipped with a message otherwise),
+  and `mpirun -np 3` with two threads per rank (more ranks than cores) for stein2019.
 - Failure isolation: with --max-steps 800 on CVODES (--integrator cvodes: the default dopri5 hands such solves
   over and completes them), the fast-proliferation scenario fails for some patients (status 1, NaN
   metrics), the rest and the other scenario complete, exit status 3.
@@ -146,7 +147,7 @@ def determinism(exe, tmp):
 
 
 def mpi_determinism(exe, tmp):
-    print("MPI: mpirun -np 2 writes the same numbers as one process (vpop and fit)")
+    print("MPI: mpirun -np 2 (and -np 3) writes the same numbers as one process (vpop and fit)")
     launcher, why = cli_checks.mpi_launcher(exe)
     if launcher is None:
         print(f"  skipped: {why}")
@@ -164,6 +165,15 @@ def mpi_determinism(exe, tmp):
             continue
         ok, detail = identical(datasets(single), datasets(ranks))
         check(ok, f"{model}: mpirun -np 2 identical to one process ({detail})")
+    # More ranks than cores, two threads each: rank 0 deals ranges to two others whose threads claim from them.
+    three = os.path.join(tmp, "mpi3_stein2019.h5")
+    extra = ["--n", "2000", "--end", "365", "--step", "1"]
+    r3 = subprocess.run(launcher[:-1] + ["3", exe, "vpop", "--quiet", "--model", "stein2019", "--threads", "2",
+                                         "--out", three] + extra, capture_output=True, text=True, timeout=600)
+    check(r3.returncode == 0, f"stein2019: 3 ranks x 2 threads ran (exit {r3.returncode}) {r3.stderr[-300:]}")
+    if r3.returncode == 0:
+        ok, detail = identical(datasets(os.path.join(tmp, "mpi1_stein2019.h5")), datasets(three))
+        check(ok, f"stein2019: mpirun -np 3 --threads 2 identical to one process ({detail})")
     # cartpk fit over a cohort uses the same split: subjects over ranks, rank 0 writes.
     config = os.path.join(EXAMPLES, "stein2019_fit.toml")
     outs = []
