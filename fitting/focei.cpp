@@ -89,12 +89,12 @@ std::pair<std::vector<double>, std::vector<double>> PsiLayout::bounds(const Popu
 }
 
 FoceiTerms focei_terms(const PopulationContext& context, const PopulationEstimates& e, std::vector<Eigen::VectorXd>& etas,
-                       int search_draws) {
+                       int search_draws, bool with_records) {
   const OmegaFactors omega(e.omega);
   etas.resize(context.n_subjects());
   auto solutions = context.map([&](IndividualModel& model, std::size_t i) {
     return solve_inner(context, model, context.mean_phi(i, e), omega, e.errors,
-                       inner_starts(etas[i], e.omega, search_draws, i));
+                       inner_starts(etas[i], e.omega, search_draws, i), with_records);
   });
   FoceiTerms out;
   for (std::size_t i = 0; i < solutions.size(); ++i) {
@@ -125,7 +125,7 @@ void run_focei(const PopulationContext& context, PopulationEstimates& estimates,
   const auto evaluate = [&](const Eigen::VectorXd& psi) {
     const auto e = layout.unpack(psi, estimates);
     auto modes = best_etas;
-    const auto terms = focei_terms(context, e, modes, search_draws);
+    const auto terms = focei_terms(context, e, modes, search_draws, false);
     const double value = terms.failed.empty() ? terms.minus2ll : kInfeasible;
     ++evaluations;
     if (value < best) {

@@ -28,9 +28,10 @@ struct FoceiTerms {
 };
 
 // FOCE-I at the estimates; `etas` warm-starts the inner problems and returns their modes. `search_draws` > 0
-// adds that many starts from N(0, Ω) per subject (a thorough search for the best mode).
+// adds that many starts from N(0, Ω) per subject (a thorough search for the best mode). Without `with_records` the
+// solutions carry no per-record terms (the outer optimiser's evaluations).
 FoceiTerms focei_terms(const PopulationContext& context, const PopulationEstimates& estimates,
-                       std::vector<Eigen::VectorXd>& etas, int search_draws = 0);
+                       std::vector<Eigen::VectorXd>& etas, int search_draws = 0, bool with_records = true);
 
 inline constexpr int kThoroughSearch = 24;  // starts per subject at the first and the final evaluation
 

@@ -130,10 +130,11 @@ struct OmegaFactors {
   explicit OmegaFactors(const Eigen::MatrixXd& omega);
 };
 
-// The best of local searches from the most promising of `starts` (ranked by L).
+// The best of local searches from the most promising of `starts` (ranked by L). Without `with_records` the
+// solution's records stay empty (the outer objective needs only the FOCE-I terms and the modes).
 InnerSolution solve_inner(const PopulationContext& context, IndividualModel& model, const Eigen::VectorXd& mean,
                           const OmegaFactors& omega, const std::vector<ErrorModel>& errors,
-                          const std::vector<Eigen::VectorXd>& starts);
+                          const std::vector<Eigen::VectorXd>& starts, bool with_records = true);
 
 // Candidate starts of subject `subject`'s inner problem: the warm start (last mode), η = 0, and `draws` points from
 // N(0, Ω) on a stream fixed by the subject (a thorough search; 0 during the outer iterations).

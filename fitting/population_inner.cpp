@@ -203,12 +203,15 @@ Kink nearest_kink(const PopulationContext& context, const Subject& subject, cons
 
 // Damped Gauss–Newton from `eta`, finished derivative-free where it stalls.
 InnerSolution local_mode(const PopulationContext& context, IndividualModel& model, const Eigen::VectorXd& mean,
-                         const OmegaFactors& omega, const std::vector<ErrorModel>& errors, Eigen::VectorXd eta) {
+                         const OmegaFactors& omega, const std::vector<ErrorModel>& errors, Eigen::VectorXd eta,
+                         bool with_records) {
   constexpr int kMaxIterations = 100;
   constexpr double kDecrement = 1e-12;  // stop when the Newton decrement −gᵀδ/2 is below this (on L)
   constexpr double kSettled = 1e-12;   // or when L changes by less than this (the solver's precision shows)
   InnerSolution out;
-  InnerPoint point, trial;
+  // The thread's evaluation points, kept between calls: their records' storage is reused (no allocation per
+  // record and evaluation in the outer optimiser's thousands of inner problems).
+  thread_local InnerPoint point, trial;
   if (!evaluate(context, model, mean, omega, errors, eta, point)) return out;
   int iteration = 0;
   for (; iteration < kMaxIterations && eta.size() > 0; ++iteration) {
@@ -265,7 +268,7 @@ InnerSolution local_mode(const PopulationContext& context, IndividualModel& mode
   out.eta = eta;
   out.objective = point.objective;
   out.hessian = point.hessian;
-  out.records = std::move(point.records);
+  if (with_records) out.records = point.records;
   if (context.events_move() && eta.size() > 0) {
     // A mode on or near a kink (an event time at a sampling time) has a Hessian that jumps as the population
     // parameters move it across. Within a band |s| < h along the events' direction, the Hessian is the band's
@@ -292,10 +295,10 @@ InnerSolution local_mode(const PopulationContext& context, IndividualModel& mode
 
 InnerSolution solve_inner(const PopulationContext& context, IndividualModel& model, const Eigen::VectorXd& mean,
                           const OmegaFactors& omega, const std::vector<ErrorModel>& errors,
-                          const std::vector<Eigen::VectorXd>& starts) {
+                          const std::vector<Eigen::VectorXd>& starts, bool with_records) {
   // A thorough search (many starts) runs local searches from the best three; otherwise from the best start only
   // (the warm start, unless η = 0 is better), or straight from a single start.
-  if (starts.size() == 1) return local_mode(context, model, mean, omega, errors, starts.front());
+  if (starts.size() == 1) return local_mode(context, model, mean, omega, errors, starts.front(), with_records);
   const std::size_t local_searches = starts.size() > 2 ? 3 : 1;
   // The candidates ranked by L; local searches from the best few (modes differ where events cross sampling times,
   // or where a model has a symmetry such as a biexponential's two labellings).
@@ -306,7 +309,7 @@ InnerSolution solve_inner(const PopulationContext& context, IndividualModel& mod
   InnerSolution best;
   for (std::size_t k = 0; k < ranked.size() && k < local_searches; ++k) {
     if (!std::isfinite(ranked[k].first) && k > 0) break;
-    auto candidate = local_mode(context, model, mean, omega, errors, ranked[k].second);
+    auto candidate = local_mode(context, model, mean, omega, errors, ranked[k].second, with_records);
     if (candidate.ok && (!best.ok || candidate.objective < best.objective)) best = std::move(candidate);
   }
   return best;

@@ -31,8 +31,13 @@ struct Chain {
 // records go through record_likelihood.
 class DataTerm {
  public:
-  DataTerm(const Subject& subject, const std::vector<ErrorModel>& errors) : subject_(subject), errors_(errors) {
-    terms_.reserve(subject.observations.size());
+  DataTerm() = default;
+  DataTerm(const Subject& subject, const std::vector<ErrorModel>& errors) { reset(subject, errors); }
+  // For another subject or other error models, reusing the storage.
+  void reset(const Subject& subject, const std::vector<ErrorModel>& errors) {
+    subject_ = &subject;
+    errors_ = &errors;
+    terms_.clear();
     for (const auto& obs : subject.observations) {
       const auto& e = errors[static_cast<std::size_t>(obs.observable)];
       const bool fast = e.type == ErrorType::lognormal && !obs.censored;
@@ -42,11 +47,11 @@ class DataTerm {
   [[nodiscard]] double operator()(const std::vector<double>& f) const {
     double total = 0.0;
     for (std::size_t r = 0; r < f.size(); ++r) {
-      const auto& obs = subject_.observations[r];
+      const auto& obs = subject_->observations[r];
       if (!std::isfinite(f[r])) return kInf;
       const Term& t = terms_[r];
       total += std::isnan(t.inverse_sd) || !(f[r] >= 1e-300)
-                   ? -record_likelihood(errors_[static_cast<std::size_t>(obs.observable)], obs.value, f[r], obs.censored).loglik
+                   ? -record_likelihood((*errors_)[static_cast<std::size_t>(obs.observable)], obs.value, f[r], obs.censored).loglik
                    : lognormal_minus_loglik(t.log_y - std::log(f[r]), t.inverse_sd, t.constant);
     }
     return std::isfinite(total) ? total : kInf;
@@ -56,8 +61,8 @@ class DataTerm {
   struct Term {
     double log_y = 0.0, inverse_sd = std::numeric_limits<double>::quiet_NaN(), constant = 0.0;  // NaN: the general path
   };
-  const Subject& subject_;
-  const std::vector<ErrorModel>& errors_;
+  const Subject* subject_ = nullptr;
+  const std::vector<ErrorModel>* errors_ = nullptr;
   std::vector<Term> terms_;
 };
 
@@ -105,26 +110,30 @@ SubjectStep mcmc(const PopulationContext& context, IndividualModel& model, std::
   const auto n_chains = chains.size();
   const auto& subject = context.subjects()[i];
   const auto& positions = context.eta_positions();
-  // Work vectors sized once: a proposal allocates nothing.
-  Eigen::VectorXd z(n_eta), eta_new(n_eta), phi_new = mean;
-  std::vector<double> f(subject.observations.size());
-  const auto prior = [&](const Eigen::VectorXd& eta) {  // ½ ηᵀΩ⁻¹η, by loops: Eigen's dynamic product costs more at this size
+  // The thread's work space, kept between calls: a proposal, and after the first calls a whole step, allocates
+  // nothing. `f` takes turns with the chains' predictions (swapped on acceptance), hence resized here.
+  thread_local Eigen::VectorXd z, eta_new, phi_new, eta;
+  thread_local std::vector<double> f;
+  thread_local DataTerm data_term;
+  z.resize(n_eta), eta_new.resize(n_eta), eta.resize(n_eta);
+  phi_new = mean;
+  f.resize(subject.observations.size());
+  data_term.reset(subject, e.errors);
+  const auto prior = [&](const Eigen::VectorXd& v) {  // ½ ηᵀΩ⁻¹η, by loops: Eigen's dynamic product costs more at this size
     double sum = 0.0;
     for (Eigen::Index a = 0; a < n_eta; ++a) {
       double row = 0.0;
-      for (Eigen::Index b = 0; b < n_eta; ++b) row += omega.inverse(a, b) * eta(b);
-      sum += eta(a) * row;
+      for (Eigen::Index b = 0; b < n_eta; ++b) row += omega.inverse(a, b) * v(b);
+      sum += v(a) * row;
     }
     return 0.5 * sum;
   };
   double u_new = kInf;
-  const DataTerm data_term(subject, e.errors);
   const auto propose = [&] {  // u_new and f at eta_new
     for (Eigen::Index k = 0; k < n_eta; ++k) phi_new(positions[static_cast<std::size_t>(k)]) = mean(positions[static_cast<std::size_t>(k)]) + eta_new(k);
     model.predictions(phi_new, f);
     u_new = data_term(f);
   };
-  Eigen::VectorXd eta(n_eta);
   for (std::size_t c = 0; c < n_chains; ++c) {
     Chain& chain = chains[c];
     PatientRng rng(seed, i, static_cast<std::uint64_t>(iteration) * n_chains + c);
@@ -303,6 +312,11 @@ void run_saem(const PopulationContext& context, PopulationEstimates& e, const Po
   for (const auto& slot : context.error_slots())
     error_variance.push_back(std::pow(e.errors[slot.observable].parameter_values()[static_cast<std::size_t>(slot.which)], 2));
 
+  std::vector<Eigen::MatrixXd> x(n);  // subject i's design of the fixed effects: φ_i = x_i·(μ, β) + η_i
+  for (std::size_t i = 0; i < n; ++i) {
+    x[i].resize(n_phi, n_phi + n_beta);
+    x[i] << Eigen::MatrixXd::Identity(n_phi, n_phi), context.design(i);
+  }
   for (int k = 0; k < explore_end + k_smooth; ++k) {
     if (context.stop_requested(options.cancel)) {
       result.interrupted = true;
@@ -358,10 +372,7 @@ void run_saem(const PopulationContext& context, PopulationEstimates& e, const Po
       const Eigen::Index n_fixed = n_phi + n_beta;
       Eigen::MatrixXd normal = Eigen::MatrixXd::Zero(n_fixed, n_fixed);
       Eigen::VectorXd rhs = Eigen::VectorXd::Zero(n_fixed);
-      std::vector<Eigen::MatrixXd> x(n);
       for (std::size_t i = 0; i < n; ++i) {
-        x[i].resize(n_phi, n_fixed);
-        x[i] << Eigen::MatrixXd::Identity(n_phi, n_phi), context.design(i);
         normal += x[i].transpose() * omega_phi_inv * x[i];
         rhs += x[i].transpose() * omega_phi_inv * s1[i];
       }

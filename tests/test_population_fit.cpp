@@ -139,7 +139,7 @@ TEST_CASE("SAEM's automatic stop: a window of noise without drift is settled; a 
     fitting::detail::DriftCheck check(kWindow);
     for (int k = 0; k < kWindow; ++k) {
       Eigen::VectorXd theta(3);
-      for (Eigen::Index c = 0; c < 3; ++c) theta(c) = 10.0 * c + rng.normal();  // unit noise around a level
+      for (Eigen::Index c = 0; c < 3; ++c) theta(c) = 10.0 * static_cast<double>(c) + rng.normal();  // unit noise around a level
       if (drifting >= 0) theta(drifting) += drift * k / (kWindow - 1);
       check.add(theta);
     }
