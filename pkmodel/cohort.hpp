@@ -29,7 +29,8 @@ struct CohortOptions {
 
 // Threads to use for n items: the request (0: all cores), at most one per item, at least one.
 inline unsigned cohort_threads(int requested, std::size_t n_items) {
-  const unsigned hardware = std::max(1u, std::thread::hardware_concurrency());
+  // Asked once: glibc reads /sys for it, and a population fit asks at each of its thousands of maps.
+  static const unsigned hardware = std::max(1u, std::thread::hardware_concurrency());
   const unsigned wanted = requested > 0 ? static_cast<unsigned>(requested) : hardware;
   return static_cast<unsigned>(std::max<std::size_t>(1, std::min<std::size_t>(wanted, n_items)));
 }
