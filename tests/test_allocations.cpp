@@ -84,12 +84,21 @@ TEST_CASE("a warm solver allocates nothing through a model event (stein2019's tm
     }
 }
 
+namespace {
+struct SteinSubject {  // one simulated stein2019 subject and a closed-form solver
+  fitting::FitSetup setup = cartpk::testing::stein_setup("closed");
+  Subject subject;
+  std::unique_ptr<Solver> solver = make_solver(*setup.model, "closed");
+  SteinSubject() {
+    std::mt19937_64 rng(1);
+    subject = cartpk::testing::simulate_stein_subject(setup.parameters, 0.3, 50.0, rng, "1");
+  }
+};
+}  // namespace
+
 TEST_CASE("a warm per-subject objective allocates nothing per OFV and gradient") {
-  auto setup = cartpk::testing::stein_setup("closed");
-  std::mt19937_64 rng(1);
-  const auto subject = cartpk::testing::simulate_stein_subject(setup.parameters, 0.3, 50.0, rng, "1");
-  auto solver = make_solver(*setup.model, "closed");
-  fitting::SubjectObjective objective(setup, subject, *solver);
+  SteinSubject s;
+  fitting::SubjectObjective objective(s.setup, s.subject, *s.solver);
   auto z = objective.initial_point();
   std::vector<double> gradient(z.size());
   CHECK(allocations_when_warm([&] { objective.ofv(z, &gradient); }) == 0);
@@ -97,14 +106,11 @@ TEST_CASE("a warm per-subject objective allocates nothing per OFV and gradient")
 }
 
 TEST_CASE("a warm subject model allocates nothing per prediction (SAEM's proposals, importance samples)") {
-  auto setup = cartpk::testing::stein_setup("closed");
-  std::mt19937_64 rng(2);
-  const auto subject = cartpk::testing::simulate_stein_subject(setup.parameters, 0.3, 50.0, rng, "1");
-  auto solver = make_solver(*setup.model, "closed");
-  fitting::IndividualModel model(setup, subject, *solver);
-  Eigen::VectorXd phi = Eigen::VectorXd::Zero(static_cast<Eigen::Index>(setup.estimated.size()));
-  for (std::size_t k = 0; k < setup.estimated.size(); ++k)
-    phi(static_cast<Eigen::Index>(k)) = std::log(setup.parameters[static_cast<std::size_t>(setup.estimated[k])]);
+  SteinSubject s;
+  fitting::IndividualModel model(s.setup, s.subject, *s.solver);
+  Eigen::VectorXd phi(static_cast<Eigen::Index>(s.setup.estimated.size()));
+  for (std::size_t k = 0; k < s.setup.estimated.size(); ++k)
+    phi(static_cast<Eigen::Index>(k)) = std::log(s.setup.parameters[static_cast<std::size_t>(s.setup.estimated[k])]);
   std::vector<double> f;
   CHECK(allocations_when_warm([&] {
           phi(0) += 1e-3;  // a new proposal each time
