@@ -3,6 +3,7 @@
 // trivially copyable values and vectors of them, written and read back in the same order.
 #include <Eigen/Dense>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -26,6 +27,14 @@ class ByteWriter {
   }
   void put_string(const std::string& text) { put_vector(std::vector<char>(text.begin(), text.end())); }
   void put_bytes(const std::vector<std::byte>& raw) { append(raw.data(), raw.size()); }  // no length prefix
+  // Unsigned words as LEB128 varints (7 bits a byte): small counts, as most of a sketch's, take one byte, not 8.
+  void put_varints(const std::vector<std::uint64_t>& words) {
+    put(words.size());
+    for (std::uint64_t w : words) {
+      for (; w >= 0x80; w >>= 7) bytes_.push_back(static_cast<std::byte>((w & 0x7F) | 0x80));
+      bytes_.push_back(static_cast<std::byte>(w));
+    }
+  }
   void put_matrix(const Eigen::MatrixXd& m) {
     put(static_cast<long>(m.rows()));
     put(static_cast<long>(m.cols()));
@@ -61,6 +70,21 @@ class ByteReader {
     std::vector<T> values(n);
     take(values.data(), n * sizeof(T));
     return values;
+  }
+  std::vector<std::uint64_t> get_varints() {
+    const auto n = get<std::size_t>();
+    if (n > bytes_.size() - at_) throw std::runtime_error("ByteReader: truncated message");  // ≥ 1 byte each
+    std::vector<std::uint64_t> words(n);
+    for (auto& w : words) {
+      w = 0;
+      for (int shift = 0;; shift += 7) {
+        if (at_ >= bytes_.size() || shift > 63) throw std::runtime_error("ByteReader: truncated or bad varint");
+        const auto b = static_cast<std::uint64_t>(bytes_[at_++]);
+        w |= (b & 0x7F) << shift;
+        if (b < 0x80) break;
+      }
+    }
+    return words;
   }
   Eigen::MatrixXd get_matrix() {
     const auto rows = get<long>(), cols = get<long>();

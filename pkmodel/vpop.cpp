@@ -175,7 +175,7 @@ void encode(ByteWriter& out, const std::vector<ScenarioSummary>& summaries) {
   out.put(summaries.size());
   for (const auto& s : summaries) {
     out.put(s.bands.size());
-    for (const auto& b : s.bands) out.put_vector(b.to_words());
+    for (const auto& b : s.bands) out.put_varints(b.to_words());
     out.put(s.events.size());
     for (const auto& e : s.events) {
       out.put_string(e.name);
@@ -187,21 +187,25 @@ void encode(ByteWriter& out, const std::vector<ScenarioSummary>& summaries) {
   }
 }
 
-std::vector<ScenarioSummary> decode_summaries(ByteReader& in) {
-  std::vector<ScenarioSummary> summaries(in.get<std::size_t>());
-  for (auto& s : summaries) {
-    for (auto n = in.get<std::size_t>(); n > 0; --n) s.bands.push_back(QuantileSketch::from_words(in.get_vector<std::uint64_t>()));
-    for (auto n = in.get<std::size_t>(); n > 0; --n) {
-      EventCurve e;
-      e.name = in.get_string();
-      e.meaning = in.get_string();
-      e.count = in.get_vector<std::uint64_t>();
-      s.events.push_back(std::move(e));
+void merge_encoded(ByteReader& in, std::vector<ScenarioSummary>& totals) {
+  const auto mismatch = [](const char* what) { return std::runtime_error(std::string("merge_encoded: another ") + what); };
+  if (in.get<std::size_t>() != totals.size()) throw mismatch("number of scenarios");
+  for (auto& total : totals) {
+    if (total.n_pending != 0) throw std::logic_error("merge_encoded: flush_pending() the summary first");
+    // One sketch at a time: the other rank's bands are never all in memory at once.
+    if (in.get<std::size_t>() != total.bands.size()) throw mismatch("number of bands");
+    for (auto& band : total.bands) band.merge(QuantileSketch::from_words(in.get_varints()));
+    if (in.get<std::size_t>() != total.events.size()) throw mismatch("number of event curves");
+    for (auto& event : total.events) {
+      in.get_string();  // name and meaning: the same on every rank
+      in.get_string();
+      const auto count = in.get_vector<std::uint64_t>();
+      if (count.size() != event.count.size()) throw mismatch("event curve length");
+      for (std::size_t k = 0; k < count.size(); ++k) event.count[k] += count[k];
     }
-    s.simulated = in.get<std::uint64_t>();
-    s.failed = in.get<std::uint64_t>();
+    total.simulated += in.get<std::uint64_t>();
+    total.failed += in.get<std::uint64_t>();
   }
-  return summaries;
 }
 
 VirtualPopulation::VirtualPopulation(PopulationModel population, VpopSettings settings)

@@ -81,7 +81,8 @@ double sorted_linear_quantile(const std::vector<double>& sorted, double q);  // 
 void encode(ByteWriter& out, const PatientResult& patient);
 PatientResult decode_patient(ByteReader& in);
 void encode(ByteWriter& out, const std::vector<ScenarioSummary>& summaries);
-std::vector<ScenarioSummary> decode_summaries(ByteReader& in);
+// Merges encoded summaries into `totals` (the same scenarios, bands and events), reading one sketch at a time.
+void merge_encoded(ByteReader& in, std::vector<ScenarioSummary>& totals);
 
 class VirtualPopulation;
 

@@ -428,3 +428,53 @@ TEST_CASE("vpop refuses a continuous covariate relation on a covariate it does n
   population.relations.front().covariate = "WT";  // body weight is sampled
   CHECK_NOTHROW(VirtualPopulation(population, settings));
 }
+
+TEST_CASE("byte codec: unsigned words round-trip as varints (1 byte below 128, 10 for the largest), and a "
+          "truncated message is refused") {
+  const std::vector<std::uint64_t> words{0, 1, 127, 128, 300, 16383, 16384, std::uint64_t{1} << 35,
+                                         std::numeric_limits<std::uint64_t>::max()};
+  ByteWriter out;
+  out.put_varints(words);
+  CHECK(out.bytes().size() == sizeof(std::size_t) + 1 + 1 + 1 + 2 + 2 + 2 + 3 + 6 + 10);
+  ByteReader in(out.bytes());
+  CHECK(in.get_varints() == words);
+  CHECK(in.done());
+  auto cut = out.bytes();
+  cut.resize(cut.size() - 1);  // without the last byte of the largest word
+  ByteReader truncated(cut);
+  CHECK_THROWS(truncated.get_varints());
+}
+
+TEST_CASE("vpop: summaries merged from their encoding (as rank 0 merges another rank's) equal the summaries merged "
+          "directly: every band quantile, event count and patient count") {
+  VpopSettings settings;
+  settings.n_patients = 300;
+  settings.seed = 9;
+  settings.times_day = {0, 3, 9.3, 14, 28, 90, 365};
+  settings.scenarios = {Scenario{}};
+  settings.method = "closed";
+  VirtualPopulation vpop(published_population(stein()), settings);
+  auto solver = vpop.make_workspace_solver();
+  auto first = vpop.empty_summaries(), second = vpop.empty_summaries();
+  for (std::size_t i = 0; i < settings.n_patients; ++i) vpop.simulate(*solver, i, i % 3 == 0 ? first : second);
+  for (auto* part : {&first, &second})
+    for (auto& s : *part) s.flush_pending();
+  auto direct = first, encoded = first;
+  for (std::size_t s = 0; s < direct.size(); ++s) direct[s].merge(second[s]);
+  ByteWriter out;
+  encode(out, second);
+  ByteReader in(out.bytes());
+  merge_encoded(in, encoded);
+  CHECK(in.done());
+  for (std::size_t s = 0; s < direct.size(); ++s) {
+    CHECK(encoded[s].simulated == direct[s].simulated);
+    CHECK(encoded[s].simulated == settings.n_patients);
+    for (std::size_t e = 0; e < direct[s].events.size(); ++e) CHECK(encoded[s].events[e].count == direct[s].events[e].count);
+    for (std::size_t b = 0; b < direct[s].bands.size(); ++b)
+      for (double q : {0.0, 0.05, 0.5, 0.95, 1.0}) CHECK(encoded[s].bands[b].quantile(q) == direct[s].bands[b].quantile(q));
+  }
+  auto other = vpop.empty_summaries();
+  other[0].bands.pop_back();  // another grid: refused
+  ByteReader again(out.bytes());
+  CHECK_THROWS(merge_encoded(again, other));
+}

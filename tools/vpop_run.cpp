@@ -76,7 +76,7 @@ PopulationRun run_population(const VirtualPopulation& vpop, const PopulationRunO
       [](ByteWriter& out, const PatientResult& p) { encode(out, p); },
       [](ByteReader& in) { return decode_patient(in); },
       [&](ByteWriter& out) { encode(out, run.totals); },
-      [&](ByteReader& in) { merge(decode_summaries(in)); });
+      [&](ByteReader& in) { merge_encoded(in, run.totals); });
   run.delivered = in_order.delivered();
   run.seconds = progress.seconds();
   return run;
