@@ -369,13 +369,21 @@ TEST_CASE("cohort executor: every item once, results independent of the thread c
   CHECK(delivered == std::vector<std::size_t>{0, 1, 2, 3});
 }
 
-TEST_CASE("vpop: bands and metric quantiles of stein2019 equal exact quantiles of the same patients (within α)") {
+namespace {
+// stein2019 with its published ω², one unchanged scenario, closed form, on a grid through tmax (9.3 days).
+VpopSettings stein_settings(std::size_t n_patients, std::uint64_t seed) {
   VpopSettings settings;
-  settings.n_patients = 2000;
-  settings.seed = 5;
+  settings.n_patients = n_patients;
+  settings.seed = seed;
   settings.times_day = {0, 3, 9.3, 14, 28, 90, 365};
   settings.scenarios = {Scenario{}};
   settings.method = "closed";
+  return settings;
+}
+}  // namespace
+
+TEST_CASE("vpop: bands and metric quantiles of stein2019 equal exact quantiles of the same patients (within α)") {
+  const auto settings = stein_settings(2000, 5);
   VirtualPopulation vpop(published_population(stein()), settings);
   auto summaries = vpop.empty_summaries();
   auto solver = vpop.make_workspace_solver();
@@ -447,12 +455,7 @@ TEST_CASE("byte codec: unsigned words round-trip as varints (1 byte below 128, 1
 
 TEST_CASE("vpop: summaries merged from their encoding (as rank 0 merges another rank's) equal the summaries merged "
           "directly: every band quantile, event count and patient count") {
-  VpopSettings settings;
-  settings.n_patients = 300;
-  settings.seed = 9;
-  settings.times_day = {0, 3, 9.3, 14, 28, 90, 365};
-  settings.scenarios = {Scenario{}};
-  settings.method = "closed";
+  const auto settings = stein_settings(300, 9);
   VirtualPopulation vpop(published_population(stein()), settings);
   auto solver = vpop.make_workspace_solver();
   auto first = vpop.empty_summaries(), second = vpop.empty_summaries();
