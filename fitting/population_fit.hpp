@@ -112,7 +112,8 @@ struct PopulationFitResult {
   std::vector<SubjectEstimate> subjects;
   std::vector<PopulationIteration> trace;
   bool saem_auto_stop = false;
-  int saem_explore_iterations = 0, saem_annealing_iterations = 0;  // as run (the automatic stop may end them early)
+  int saem_burn_in_iterations = 0, saem_explore_iterations = 0, saem_annealing_iterations = 0;  // as run (the
+                                                                      // automatic stop may end them early)
   std::size_t n_observations = 0, n_censored = 0;
   int npde_samples = 0;                 // K behind pd and npde (0: not computed)
   long npde_failed_simulations = 0;     // replicates left out because the model failed there

@@ -67,6 +67,27 @@ class DataTerm {
 };
 
 
+// The small matrix products of the MCMC kernels and the importance sampler, by loops: at a few random effects
+// Eigen's dynamic products cost more than the arithmetic.
+double quadratic_form(const Eigen::MatrixXd& m, const Eigen::VectorXd& x) {  // xᵀ·M·x
+  double sum = 0.0;
+  for (Eigen::Index a = 0; a < x.size(); ++a) {
+    double row = 0.0;
+    for (Eigen::Index b = 0; b < x.size(); ++b) row += m(a, b) * x(b);
+    sum += x(a) * row;
+  }
+  return sum;
+}
+// out = offset + scale·L·z, L lower triangular.
+void lower_times(const Eigen::MatrixXd& l, const Eigen::VectorXd& z, double scale, const Eigen::VectorXd* offset,
+                 Eigen::VectorXd& out) {
+  for (Eigen::Index a = 0; a < z.size(); ++a) {
+    double sum = 0.0;
+    for (Eigen::Index b = 0; b <= a; ++b) sum += l(a, b) * z(b);
+    out(a) = (offset ? (*offset)(a) : 0.0) + scale * sum;
+  }
+}
+
 struct SubjectStep {
   std::vector<Chain> chains;
   std::vector<int> accepted, proposed;  // component-wise random walk, per random effect
@@ -119,15 +140,7 @@ SubjectStep mcmc(const PopulationContext& context, IndividualModel& model, std::
   phi_new = mean;
   f.resize(subject.observations.size());
   data_term.reset(subject, e.errors);
-  const auto prior = [&](const Eigen::VectorXd& v) {  // ½ ηᵀΩ⁻¹η, by loops: Eigen's dynamic product costs more at this size
-    double sum = 0.0;
-    for (Eigen::Index a = 0; a < n_eta; ++a) {
-      double row = 0.0;
-      for (Eigen::Index b = 0; b < n_eta; ++b) row += omega.inverse(a, b) * v(b);
-      sum += v(a) * row;
-    }
-    return 0.5 * sum;
-  };
+  const auto prior = [&](const Eigen::VectorXd& v) { return 0.5 * quadratic_form(omega.inverse, v); };  // ½ ηᵀΩ⁻¹η
   double u_new = kInf;
   const auto propose = [&] {  // u_new and f at eta_new
     for (Eigen::Index k = 0; k < n_eta; ++k) phi_new(positions[static_cast<std::size_t>(k)]) = mean(positions[static_cast<std::size_t>(k)]) + eta_new(k);
@@ -147,11 +160,7 @@ SubjectStep mcmc(const PopulationContext& context, IndividualModel& model, std::
     // Kernel 1: independent draws from the prior N(mean, Ω), accepted on the data term only.
     for (int s = 0; s < options.kernel_steps[0]; ++s) {
       for (Eigen::Index k = 0; k < n_eta; ++k) z(k) = rng.normal();
-      for (Eigen::Index a = 0; a < n_eta; ++a) {  // η = L z (L lower triangular)
-        double sum = 0.0;
-        for (Eigen::Index b = 0; b <= a; ++b) sum += omega_l(a, b) * z(b);
-        eta_new(a) = sum;
-      }
+      lower_times(omega_l, z, 1.0, nullptr, eta_new);  // η = L z
       propose();
       if (std::isfinite(u_new) && std::log(rng.uniform()) < chain.u_data - u_new) accept(prior(eta_new));
     }
@@ -342,6 +351,7 @@ void run_saem(const PopulationContext& context, PopulationEstimates& e, const Po
         rw_scale(c) *= 1.0 + 0.4 * (static_cast<double>(accepted[static_cast<std::size_t>(c)]) /
                                         proposed[static_cast<std::size_t>(c)] - 0.4);
     const std::string phase = k < k_burn ? "burn-in" : k < explore_end ? "explore" : "smooth";
+    if (phase == "burn-in") ++result.saem_burn_in_iterations;
     if (k >= k_burn) {
       const double gamma = phase == "explore" ? 1.0 : 1.0 / static_cast<double>(k - explore_end + 1);
       // Stochastic approximation of the sufficient statistics.
@@ -463,31 +473,17 @@ std::pair<double, double> importance_sampling_minus2ll(const PopulationContext& 
     Eigen::VectorXd z(d), eta(d), phi = mean;  // sized once: a sample allocates nothing
     std::vector<double> f, log_w;
     log_w.reserve(static_cast<std::size_t>(samples));
-    // xᵀ·M·x by loops: Eigen's dynamic products cost more than the arithmetic at these sizes.
-    const auto quadratic = [d](const Eigen::MatrixXd& m, const Eigen::VectorXd& x) {
-      double sum = 0.0;
-      for (Eigen::Index a = 0; a < d; ++a) {
-        double row = 0.0;
-        for (Eigen::Index b = 0; b < d; ++b) row += m(a, b) * x(b);
-        sum += x(a) * row;
-      }
-      return sum;
-    };
     for (int m = 0; m < samples; ++m) {
       for (Eigen::Index k = 0; k < d; ++k) z(k) = rng.normal();
       // χ²(4) = −2 ln(U₁U₂), a sum of two exponentials: one logarithm instead of four normal draws.
       static_assert(kNu == 4.0, "the χ² draw below is for 4 degrees of freedom");
       const double chi2 = -2.0 * std::log(rng.uniform() * rng.uniform());
       const double shrink = 1.0 / std::sqrt(chi2 / kNu);
-      for (Eigen::Index a = 0; a < d; ++a) {  // δ = L·z / √(χ²/ν), η = centre + δ
-        double sum = 0.0;
-        for (Eigen::Index b = 0; b <= a; ++b) sum += l(a, b) * z(b);
-        eta(a) = centre(a) + shrink * sum;
-      }
+      lower_times(l, z, shrink, &centre, eta);  // δ = L·z / √(χ²/ν), η = centre + δ
       // δᵀ·S⁻¹·δ = zᵀz / (χ²/ν), as S = L·Lᵀ.
       const double mahalanobis = z.squaredNorm() * shrink * shrink;
       const double log_q = log_t_constant - 0.5 * log_det_scale - 0.5 * (kNu + dd) * std::log1p(mahalanobis / kNu);
-      const double log_prior = log_prior_constant - 0.5 * quadratic(omega.inverse, eta);
+      const double log_prior = log_prior_constant - 0.5 * quadratic_form(omega.inverse, eta);
       for (Eigen::Index k = 0; k < d; ++k)
         phi(positions[static_cast<std::size_t>(k)]) = mean(positions[static_cast<std::size_t>(k)]) + eta(k);
       model.predictions(phi, f);

@@ -40,6 +40,7 @@ void write_popfit_h5(const std::filesystem::path& path, const io::RunInfo& run_i
   pop.attribute("seed", static_cast<long>(run.seed));
   if (r.method == fitting::PopulationMethod::saem) {
     pop.attribute("saem_exploration", std::string(r.saem_auto_stop ? "auto" : "fixed"));
+    pop.attribute("saem_burn_in_iterations", static_cast<long>(r.saem_burn_in_iterations));
     pop.attribute("saem_explore_iterations", static_cast<long>(r.saem_explore_iterations));
     pop.attribute("saem_annealing_iterations", static_cast<long>(r.saem_annealing_iterations));
   }

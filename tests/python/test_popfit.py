@@ -141,10 +141,11 @@ def main():
         if method == "saem":  # the automatic stop: the iterations recorded are the ones the trace shows
             a = f["popfit"].attrs
             explored, annealed = int(a["saem_explore_iterations"]), int(a["saem_annealing_iterations"])
-            check(text(a["saem_exploration"]) == "auto" and annealed < explored <= 300 and
-                  f["popfit/trace"].shape[0] == 5 + explored + 100,
+            burn_in = int(a["saem_burn_in_iterations"])
+            check(text(a["saem_exploration"]) == "auto" and burn_in == 5 and annealed < explored <= 300 and
+                  f["popfit/trace"].shape[0] == burn_in + explored + 100,
                   f"saem: exploration stopped after {explored} iterations (annealing {annealed}), the trace has "
-                  f"{f['popfit/trace'].shape[0]} rows = 5 + {explored} + 100")
+                  f"{f['popfit/trace'].shape[0]} rows = {burn_in} + {explored} + 100")
         # The subject table: one row per subject, every model parameter and η, equal to the HDF5's EBEs.
         rows = list(csv.DictReader(open(os.path.join(work, method + ".csv"))))
         ebe = f["popfit/subjects/ebe"][()]
@@ -288,6 +289,8 @@ def main():
         ("fewer subjects than random effects", ["--data", small, "--ids", "1,2,3"], ["random effects"]),
         ("unknown method", ["--data", small, "--method", "laplace"], ["--method", "laplace"]),
         ("negative NPDE replicates", ["--data", small, "--npde-samples", "-1"], ["--npde-samples", "-1"]),
+        ("unknown SAEM exploration mode", ["--data", small, "--saem-exploration", "sometimes"],
+         ["--saem-exploration", "sometimes", "auto or fixed"]),
     ]
     for name, args, require in cases:
         r = popfit(exe, ["--model", "stein2019", "--out", bad_out] + args, expect=2)
