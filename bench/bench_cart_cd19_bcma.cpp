@@ -1,8 +1,15 @@
 // Throughput of a two-year cart_cd19_bcma simulation (daily outputs), without and with forward sensitivities
 // w.r.t. six parameters (rho, rhoh, dele, kem, fblood, kmax19). Prints one JSON object on stdout for
 // bench/run_bench.py, which sets it beside a scipy LSODA peer.
+//
+// --population FILE.csv --doses D1,D2,…: also the bare solves of a virtual population's patients (one row each:
+// WT and the individual parameters, named in the header, as `cartpk vpop` wrote them) at each dose in cells/kg,
+// the solves `cartpk vpop` makes for them, nothing else; for the population machinery's overhead.
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -11,10 +18,74 @@
 
 using namespace cartpk;
 
+namespace {
+std::vector<std::string> split(const std::string& line) {
+  std::vector<std::string> fields;
+  std::stringstream in(line);
+  for (std::string field; std::getline(in, field, ',');) fields.push_back(field);
+  return fields;
+}
+
+// Seconds for every row × dose, and the first row's first-dose observables at the check days.
+std::string time_population(const Model& model, const std::string& path, const std::string& doses_text) {
+  std::ifstream in(path);
+  std::string line;
+  if (!in || !std::getline(in, line)) throw std::runtime_error(path + ": cannot read the header");
+  const auto header = split(line);
+  if (header.empty() || header[0] != "WT") throw std::runtime_error(path + ": expected WT as the first column");
+  std::vector<int> index;
+  for (std::size_t c = 1; c < header.size(); ++c) index.push_back(model.parameter_index(header[c]));
+  std::vector<double> weights;
+  std::vector<std::vector<double>> parameters;
+  for (int row = 2; std::getline(in, line); ++row) {
+    const auto fields = split(line);
+    if (fields.size() != header.size()) throw std::runtime_error(path + ":" + std::to_string(row) + ": wrong field count");
+    weights.push_back(std::stod(fields[0]));
+    auto p = model.default_parameters();
+    for (std::size_t c = 1; c < fields.size(); ++c) p[static_cast<std::size_t>(index[c - 1])] = std::stod(fields[c]);
+    parameters.push_back(p);
+  }
+  std::vector<double> doses;
+  for (const auto& d : split(doses_text)) doses.push_back(std::stod(d));
+  const int dose_parameter = model.parameter_index("dose_per_kg");
+  OdeSolver solver(model);
+  SimulationResult result, first;
+  SimulationRequest request{{}, {}, {}, {{0.0, 1.0, 70.0, DoseUnit::fraction_of_dose_parameter}}};
+  for (int day = 0; day <= 730; ++day) request.times_day.push_back(day);
+  const auto start = std::chrono::steady_clock::now();
+  for (std::size_t k = 0; k < parameters.size(); ++k)
+    for (std::size_t d = 0; d < doses.size(); ++d) {
+      request.parameters = parameters[k];
+      request.parameters[static_cast<std::size_t>(dose_parameter)] = doses[d];
+      request.doses[0].weight_kg = weights[k];
+      solver.solve(request, result);
+      if (k == 0 && d == 0) first = result;
+    }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::string out = "  \"population\": {\"patients\": " + std::to_string(parameters.size()) + ", \"solves\": " +
+                    std::to_string(parameters.size() * doses.size()) + ", \"seconds\": " + std::to_string(seconds) +
+                    ", \"first\": {";
+  for (std::size_t j = 0; j < model.n_observables(); ++j) {
+    out += (j ? "], \"" : "\"") + std::string(model.observables()[j].name) + "\": [";
+    for (Eigen::Index t = 0; t < first.observables.rows(); ++t) {
+      char buffer[32];
+      std::snprintf(buffer, sizeof buffer, "%s%.17g", t ? ", " : "", first.observables(t, static_cast<Eigen::Index>(j)));
+      out += buffer;
+    }
+  }
+  return out + "]}},\n";
+}
+}  // namespace
+
 int main(int argc, char** argv) {
   int repeats = 200;
-  for (int i = 1; i + 1 < argc; i += 2)
-    if (std::string(argv[i]) == "--repeats") repeats = std::stoi(argv[i + 1]);
+  std::string population, doses = "1e6";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string option = argv[i];
+    if (option == "--repeats") repeats = std::stoi(argv[i + 1]);
+    if (option == "--population") population = argv[i + 1];
+    if (option == "--doses") doses = argv[i + 1];
+  }
   const Model& model = find_model("cart_cd19_bcma");
   SimulationRequest request{model.default_parameters(), {}, {}, {{0.0, 1.0, 70.0, DoseUnit::fraction_of_dose_parameter}}};
   for (int day = 0; day <= 730; ++day) request.times_day.push_back(day);
@@ -49,6 +120,7 @@ int main(int argc, char** argv) {
     return out + "]";
   };
   std::printf("{\n");
+  if (!population.empty()) std::printf("%s", time_population(model, population, doses).c_str());
   std::printf("  \"ode\": {\"solves\": %d, \"seconds\": %.6g, \"solves_per_second\": %.6g, \"steps\": %ld},\n", repeats,
               t_plain, repeats / t_plain, steps_plain);
   std::printf("  \"ode_sens6\": {\"solves\": %d, \"seconds\": %.6g, \"solves_per_second\": %.6g, \"steps\": %ld},\n",

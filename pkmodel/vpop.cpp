@@ -11,34 +11,38 @@
 namespace cartpk {
 
 namespace {
-// Curves gathered before they enter the band sketches: as many patients as fit in about 512 KB per scenario,
-// between 64 and 1,024. Each sketch then takes a whole block at once, so its buckets are read from memory once per
-// block rather than once per value (stein2019, 200 band points per scenario: 327 patients); the buffers of a few
-// scenarios still fit in a core's cache (2 MB per scenario measured slower, the buffer itself then missing).
-constexpr std::size_t kPendingBytes = std::size_t{512} << 10;
+// Curves gathered before they enter the band sketches: as many patients as fit in about 8 MB per scenario, between
+// 64 and 4,096 (stein2019, 200 band points per scenario: 4,096; cart_cd19_bcma over two years daily, 4,386:
+// 239). Each sketch then takes a whole block at once, so its buckets are read from memory once per block rather
+// than once per value: for a long grid the buckets, not the block, are what does not fit in a core's cache
+// (cart_cd19_bcma, 2,000 patients × 3: blocks of 64 patients cost 7 % more run time than blocks of 239).
+constexpr std::size_t kPendingBytes = std::size_t{8} << 20;
 std::size_t block_patients(std::size_t n_bands) {
-  return std::clamp<std::size_t>(kPendingBytes / (sizeof(double) * std::max<std::size_t>(1, n_bands)), 64, 1024);
+  return std::clamp<std::size_t>(kPendingBytes / (sizeof(double) * std::max<std::size_t>(1, n_bands)), 64, 4096);
 }
 }  // namespace
 
-void ScenarioSummary::add_curve(const Eigen::MatrixXd& observables) {
+void ScenarioSummary::take_curve(Eigen::MatrixXd& observables) {
+  if (static_cast<std::size_t>(observables.size()) != bands.size())
+    throw std::logic_error("ScenarioSummary::take_curve: a curve of " + std::to_string(observables.size()) +
+                           " values for " + std::to_string(bands.size()) + " bands");
   if (block == 0) block = block_patients(bands.size());
-  if (pending.size() < block * bands.size()) pending.resize(block * bands.size());
-  // Patient-major, each patient's row in band order (observable-major, as the column-major matrix holds it).
-  std::copy_n(observables.data(), bands.size(), pending.data() + n_pending * bands.size());
+  if (pending.size() <= n_pending) pending.resize(n_pending + 1);
+  // The curve's storage changes hands (no copy); the caller gets a buffer of the pending block's, to overwrite.
+  pending[n_pending].swap(observables);
   if (++n_pending == block) flush_pending();
 }
 
 void ScenarioSummary::flush_pending() {
-  // Eight bands at a time (a cache line of each pending row) are turned into contiguous columns, each of which
-  // then enters its sketch in one go.
+  // Eight bands at a time (a cache line of each pending curve; band order is observable-major, as the column-major
+  // matrices hold the values) are turned into contiguous columns, each of which then enters its sketch in one go.
   constexpr std::size_t kGroup = 8;
   std::vector<double> columns(kGroup * n_pending);
   const std::size_t n_bands = bands.size();
   for (std::size_t b0 = 0; b0 < n_bands && n_pending > 0; b0 += kGroup) {
     const std::size_t group = std::min(kGroup, n_bands - b0);
     for (std::size_t r = 0; r < n_pending; ++r) {
-      const double* row = pending.data() + r * n_bands + b0;
+      const double* row = pending[r].data() + b0;
       for (std::size_t g = 0; g < group; ++g) columns[g * n_pending + r] = row[g];
     }
     for (std::size_t g = 0; g < group; ++g)
@@ -99,6 +103,13 @@ std::vector<double> ScenarioSummary::metric_quantiles(const std::vector<double>&
   WorkerPool::instance().run(static_cast<unsigned>(std::max<std::size_t>(1, std::min<std::size_t>(threads, metric_values.size()))),
                              work);
   return out;
+}
+
+void ScenarioSummary::merge(ScenarioSummary&& other) {
+  if (other.n_pending != 0) throw std::logic_error("ScenarioSummary::merge: flush_pending() the other summary first");
+  // No curve here yet: take the other's sketches, leaving it these empty ones (of the same settings).
+  if (simulated == 0 && other.bands.size() == bands.size()) bands.swap(other.bands);
+  merge(static_cast<const ScenarioSummary&>(other));
 }
 
 void ScenarioSummary::merge(const ScenarioSummary& other) {
@@ -311,7 +322,6 @@ PatientResult VirtualPopulation::simulate(Solver& solver, VpopScratch& scratch, 
     }
     ++summary.simulated;
     metrics::compute_metrics(model, settings_.metrics, request.parameters, solution, result.metrics[s]);
-    summary.add_curve(solution.observables);
     std::size_t e = 0;
     for (int c : event_metrics_) {
       const double day = result.metrics[s][static_cast<std::size_t>(c)];
@@ -326,6 +336,7 @@ PatientResult VirtualPopulation::simulate(Solver& solver, VpopScratch& scratch, 
         count[k] += solution.observables(static_cast<Eigen::Index>(k), bcell_) < settings_.metrics.aplasia_threshold;
     }
     if (keep) result.trajectories[s] = solution.observables;
+    summary.take_curve(solution.observables);  // last: the solution's observables are another buffer after it
   }
   return result;
 }

@@ -56,15 +56,18 @@ struct ScenarioSummary {
   std::uint64_t simulated = 0, failed = 0;
   // Curves waiting to enter the band sketches: adding a block of patients one band point at a time keeps each
   // sketch in cache (adds in any grouping give the same sketch).
-  std::vector<double> pending;           // patient-major: n_pending × bands.size(), n_pending ≤ block
-  std::size_t n_pending = 0, block = 0;  // block: set by the first add_curve
+  std::vector<Eigen::MatrixXd> pending;  // the first n_pending hold curves, n_pending ≤ block
+  std::size_t n_pending = 0, block = 0;  // block: set by the first take_curve
   // Every ok patient's metrics, per metric column, kept where the patients are delivered (rank 0) for exact
   // quantiles; not merged between threads or ranks.
   std::vector<std::vector<double>> metric_values;
 
-  void add_curve(const Eigen::MatrixXd& observables);  // n_times × n_observables
+  // Adds a curve (n_times × n_observables) to the bands, taking its storage: `observables` is left holding a
+  // buffer of the same size and unspecified values (a pending block's spare), so a solver can reuse it.
+  void take_curve(Eigen::MatrixXd& observables);
   void flush_pending();
   void merge(const ScenarioSummary& other);            // both flushed; bands, events and counts
+  void merge(ScenarioSummary&& other);                 // the same; takes the other's sketches when this has none
   void add_metrics(const std::vector<double>& values);
   // Quantiles (linear interpolation between order statistics, NumPy's default) of each metric over the patients
   // where it is defined (NaN excluded): n_metrics × levels.size(); NaN where no patient reached it.

@@ -49,8 +49,8 @@ PopulationRun run_population(const VirtualPopulation& vpop, const PopulationRunO
   if (mpi.rank() == 0)  // every patient's metrics end up here: room for them up front, not grown by doubling
     for (auto& summary : run.totals)
       for (auto& column : summary.metric_values) column.reserve(vpop.settings().n_patients);
-  const auto merge = [&](const std::vector<ScenarioSummary>& part) {
-    for (std::size_t s = 0; s < run.totals.size(); ++s) run.totals[s].merge(part[s]);
+  const auto merge = [&](std::vector<ScenarioSummary>& part) {  // the workspace's last use
+    for (std::size_t s = 0; s < run.totals.size(); ++s) run.totals[s].merge(std::move(part[s]));
   };
   const std::size_t n = vpop.settings().n_patients;
   InOrder<PatientResult> in_order(all_items(n));
