@@ -453,8 +453,8 @@ TEST_CASE("byte codec: unsigned words round-trip as varints (1 byte below 128, 1
   CHECK_THROWS(truncated.get_varints());
 }
 
-TEST_CASE("vpop: summaries merged from their encoding (as rank 0 merges another rank's) equal the summaries merged "
-          "directly: every band quantile, event count and patient count") {
+TEST_CASE("vpop: summaries merged from their encoding (as rank 0 merges another rank's), or moved into empty totals, "
+          "equal the summaries merged directly: every band quantile, event count and patient count") {
   const auto settings = stein_settings(300, 9);
   VirtualPopulation vpop(published_population(stein()), settings);
   auto solver = vpop.make_workspace_solver();
@@ -475,6 +475,18 @@ TEST_CASE("vpop: summaries merged from their encoding (as rank 0 merges another 
     for (std::size_t e = 0; e < direct[s].events.size(); ++e) CHECK(encoded[s].events[e].count == direct[s].events[e].count);
     for (std::size_t b = 0; b < direct[s].bands.size(); ++b)
       for (double q : {0.0, 0.05, 0.5, 0.95, 1.0}) CHECK(encoded[s].bands[b].quantile(q) == direct[s].bands[b].quantile(q));
+  }
+  // As the threads' summaries reach the totals: the first moves in whole (its sketches taken), the second merges.
+  auto moved = vpop.empty_summaries();
+  auto first_copy = first;
+  for (std::size_t s = 0; s < moved.size(); ++s) {
+    moved[s].merge(std::move(first_copy[s]));
+    moved[s].merge(std::move(second[s]));
+    CHECK(moved[s].simulated == direct[s].simulated);
+    CHECK(first_copy[s].bands[0].empty());  // left with the empty sketches the totals had
+    for (std::size_t e = 0; e < direct[s].events.size(); ++e) CHECK(moved[s].events[e].count == direct[s].events[e].count);
+    for (std::size_t b = 0; b < direct[s].bands.size(); ++b)
+      CHECK(moved[s].bands[b].to_words() == direct[s].bands[b].to_words());
   }
   auto other = vpop.empty_summaries();
   other[0].bands.pop_back();  // another grid: refused
