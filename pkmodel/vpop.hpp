@@ -58,6 +58,7 @@ struct ScenarioSummary {
   // sketch in cache (adds in any grouping give the same sketch).
   std::vector<Eigen::MatrixXd> pending;  // the first n_pending hold curves, n_pending ≤ block
   std::size_t n_pending = 0, block = 0;  // block: set by the first take_curve
+  std::vector<double> columns;           // flush_pending's scratch: a group of bands, band-major
   // Every ok patient's metrics, per metric column, kept where the patients are delivered (rank 0) for exact
   // quantiles; not merged between threads or ranks.
   std::vector<std::vector<double>> metric_values;
