@@ -2,9 +2,10 @@
 // w.r.t. six parameters (rho, rhoh, dele, kem, fblood, kmax19). Prints one JSON object on stdout for
 // bench/run_bench.py, which sets it beside a scipy LSODA peer.
 //
-// --population FILE.csv --doses D1,D2,…: also the bare solves of a virtual population's patients (one row each:
+// --population FILE.csv --doses D1,D2,… [--step DAYS]: also the bare solves of a virtual population's patients (one row each:
 // WT and the individual parameters, named in the header, as `cartpk vpop` wrote them) at each dose in cells/kg,
-// the solves `cartpk vpop` makes for them, nothing else; for the population machinery's overhead.
+// on days 0, DAYS, … ≤ 730 (default 1): the solves `cartpk vpop` makes for them, nothing else; for the population
+// machinery's overhead.
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -27,7 +28,7 @@ std::vector<std::string> split(const std::string& line) {
 }
 
 // Seconds for every row × dose, and the first row's first-dose observables at the check days.
-std::string time_population(const Model& model, const std::string& path, const std::string& doses_text) {
+std::string time_population(const Model& model, const std::string& path, const std::string& doses_text, int step_day) {
   std::ifstream in(path);
   std::string line;
   if (!in || !std::getline(in, line)) throw std::runtime_error(path + ": cannot read the header");
@@ -51,7 +52,7 @@ std::string time_population(const Model& model, const std::string& path, const s
   OdeSolver solver(model);
   SimulationResult result, first;
   SimulationRequest request{{}, {}, {}, {{0.0, 1.0, 70.0, DoseUnit::fraction_of_dose_parameter}}};
-  for (int day = 0; day <= 730; ++day) request.times_day.push_back(day);
+  for (int day = 0; day <= 730; day += step_day) request.times_day.push_back(day);
   const auto start = std::chrono::steady_clock::now();
   for (std::size_t k = 0; k < parameters.size(); ++k)
     for (std::size_t d = 0; d < doses.size(); ++d) {
@@ -80,11 +81,13 @@ std::string time_population(const Model& model, const std::string& path, const s
 int main(int argc, char** argv) {
   int repeats = 200;
   std::string population, doses = "1e6";
+  int step_day = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string option = argv[i];
     if (option == "--repeats") repeats = std::stoi(argv[i + 1]);
     if (option == "--population") population = argv[i + 1];
     if (option == "--doses") doses = argv[i + 1];
+    if (option == "--step") step_day = std::stoi(argv[i + 1]);
   }
   const Model& model = find_model("cart_cd19_bcma");
   SimulationRequest request{model.default_parameters(), {}, {}, {{0.0, 1.0, 70.0, DoseUnit::fraction_of_dose_parameter}}};
@@ -120,7 +123,7 @@ int main(int argc, char** argv) {
     return out + "]";
   };
   std::printf("{\n");
-  if (!population.empty()) std::printf("%s", time_population(model, population, doses).c_str());
+  if (!population.empty()) std::printf("%s", time_population(model, population, doses, step_day).c_str());
   std::printf("  \"ode\": {\"solves\": %d, \"seconds\": %.6g, \"solves_per_second\": %.6g, \"steps\": %ld},\n", repeats,
               t_plain, repeats / t_plain, steps_plain);
   std::printf("  \"ode_sens6\": {\"solves\": %d, \"seconds\": %.6g, \"solves_per_second\": %.6g, \"steps\": %ld},\n",
