@@ -109,16 +109,27 @@ struct VpopWriter::Impl {
   bool stop = false;
   std::exception_ptr error;
 
-  void start_writer() {
-    writer = std::thread([this] {
+  // The writer thread lays the file out first, then writes each batch handed over; a failure is kept for the
+  // main thread (hand_over, finish), and the batches after it are dropped.
+  void start_writer(RunInfo run) {
+    writer = std::thread([this, run = std::move(run)] {
+      try {
+        create_layout(run);
+      } catch (...) {
+        std::lock_guard<std::mutex> guard(lock);
+        error = std::current_exception();
+      }
       for (;;) {
         std::unique_lock<std::mutex> guard(lock);
         changed.wait(guard, [this] { return stop || !writing.empty(); });
         if (writing.empty()) return;  // stopped, nothing left
+        const bool failed = error != nullptr;
         guard.unlock();
         try {
-          for (const auto& patient : writing) add_rows(patient);
-          flush_batch();
+          if (!failed) {
+            for (const auto& patient : writing) add_rows(patient);
+            flush_batch();
+          }
         } catch (...) {
           guard.lock();
           if (!error) error = std::current_exception();
@@ -150,6 +161,7 @@ struct VpopWriter::Impl {
     if (writer.joinable()) writer.join();
     if (error) std::rethrow_exception(error);
   }
+  void create_layout(const RunInfo& run);
   void add_rows(const PatientResult& patient);
   ~Impl() {
     if (!writer.joinable()) return;
@@ -214,9 +226,28 @@ struct VpopWriter::Impl {
   }
 };
 
+namespace {
+std::vector<std::string> table_header(const VirtualPopulation& vpop) {
+  std::vector<std::string> header{"ID", "scenario", "status"};
+  for (const auto& c : vpop.settings().covariates) header.push_back(c.name);
+  for (const auto& names : {names_of(vpop.population().categories), names_of(vpop.population().model->parameters()),
+                            names_of(vpop.metric_columns())})
+    header.insert(header.end(), names.begin(), names.end());
+  return header;
+}
+}  // namespace
+
 VpopWriter::VpopWriter(std::filesystem::path out, std::filesystem::path table, const VirtualPopulation& vpop, RunInfo run)
     : impl_(std::make_unique<Impl>(vpop, std::move(out), std::move(table))) {
   auto& w = *impl_;
+  if (!w.table_path.empty()) w.table = std::make_unique<CsvStream>(partial_path(w.table_path), table_header(vpop));
+  w.start_writer(std::move(run));
+}
+
+// The file's description and every dataset (a streaming file takes no new objects later); on the writer thread,
+// while the workers start.
+void VpopWriter::Impl::create_layout(const RunInfo& run) {
+  auto& w = *this;
   const auto& settings = vpop.settings();
   const Model& model = *vpop.population().model;
   const auto root = w.file.root();
@@ -277,11 +308,11 @@ VpopWriter::VpopWriter(std::filesystem::path out, std::filesystem::path table, c
     w.metrics.push_back(sg.create_rows("metrics", metric_names, "see metric_units", 1024, false));
     sg.dataset_attribute("metrics", "metric_units", metric_units);
     w.status.push_back(sg.create_long_rows("status", std::vector<std::string>{"status"}, "0 ok, 1 solver failed, 2 not sampled"));
-    const auto bands = sg.subgroup("bands");
+    const auto band_group = sg.subgroup("bands");
     std::vector<H5RowWriter> band_sets, trajectory_sets;
     const auto kept = settings.keep_trajectories > 0 ? std::optional<H5Group>(sg.subgroup("trajectories")) : std::nullopt;
     for (const auto& o : model.observables()) {
-      band_sets.push_back(bands.create_rows(o.name, time_names, o.unit, settings.quantile_levels.size(), false));
+      band_sets.push_back(band_group.create_rows(o.name, time_names, o.unit, settings.quantile_levels.size(), false));
       if (kept) trajectory_sets.push_back(kept->create_rows(o.name, time_names, o.unit, 64, true));
     }
     w.bands.push_back(std::move(band_sets));
@@ -303,16 +334,6 @@ VpopWriter::VpopWriter(std::filesystem::path out, std::filesystem::path table, c
   w.status_rows.assign(settings.scenarios.size(), {});
   w.trajectory_rows.assign(settings.scenarios.size(), std::vector<std::vector<double>>(settings.keep_trajectories ? model.n_observables() : 0));
   w.file.start_streaming();
-
-  if (!w.table_path.empty()) {
-    std::vector<std::string> header{"ID", "scenario", "status"};
-    for (const auto& c : covariate_names) header.push_back(c);
-    for (const auto& c : category_names) header.push_back(c);
-    for (const auto& p : parameter_names) header.push_back(p);
-    for (const auto& m : metric_names) header.push_back(m);
-    w.table = std::make_unique<CsvStream>(partial_path(w.table_path), header);
-  }
-  w.start_writer();
 }
 
 VpopWriter::~VpopWriter() = default;
@@ -371,6 +392,8 @@ void VpopWriter::append(PatientResult&& patient) {
       w.gathering.size() >= kBatchPatientsMax)
     w.hand_over();
 }
+
+void VpopWriter::hand_over() { impl_->hand_over(); }
 
 void VpopWriter::finish(const std::vector<ScenarioSummary>& summaries,
                         const std::vector<std::vector<double>>& metric_quantiles, bool complete, double seconds) {

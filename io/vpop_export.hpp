@@ -15,13 +15,17 @@ namespace cartpk::io {
 
 class VpopWriter {
  public:
-  // Creates OUT.partial (and TABLE.partial when `table` is not empty) with the run's description.
+  // Creates OUT.partial (and TABLE.partial when `table` is not empty); the writer thread then records the run's
+  // description and creates the datasets while the caller starts the run (a failure there surfaces at the next
+  // hand-over or at finish).
   VpopWriter(std::filesystem::path out, std::filesystem::path table, const VirtualPopulation& vpop, RunInfo run);
   ~VpopWriter();
   VpopWriter(const VpopWriter&) = delete;
   VpopWriter& operator=(const VpopWriter&) = delete;
 
   void append(PatientResult&& patient);  // the next patient in order
+  // Hands the patients appended so far to the writer thread, which writes them while the caller goes on.
+  void hand_over();
   // Writes the summaries, marks the file complete or partial, and renames both outputs into place.
   // `metric_quantiles`: per scenario, ScenarioSummary::metric_quantiles at the settings' levels (computed once by
   // the caller, who prints some of them too).

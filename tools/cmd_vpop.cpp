@@ -105,6 +105,7 @@ void run_vpop(const VpopCliOptions& opt, Context& context, bool times_given, boo
   const bool interrupted = run.delivered < n;
   // Every claimed patient finishes before the pool stops, so after an interruption the summaries cover the patients
   // written (one process); across MPI ranks, patients finished beyond a gap in the order are in the summaries only.
+  prepared.writer->hand_over();  // the last patients are written while the metric quantiles are computed
   const unsigned threads = cohort_threads(opt.threads, std::numeric_limits<std::size_t>::max());  // the run's
   std::vector<std::vector<double>> metric_quantiles;  // exact, once: for the file and the printed summary
   for (const auto& summary : run.totals)
