@@ -356,7 +356,7 @@ void VpopWriter::Impl::add_rows(const PatientResult& patient) {
   const auto& distributions = w.vpop.population().categories;
   for (const auto& c : distributions) w.category_rows.push_back(level_index(c, sample.categories));
   for (std::size_t s = 0; s < settings.scenarios.size(); ++s) {
-    w.metric_rows[s].insert(w.metric_rows[s].end(), patient.metrics[s].begin(), patient.metrics[s].end());
+    w.metric_rows[s].insert(w.metric_rows[s].end(), patient.metrics(s).begin(), patient.metrics(s).end());
     w.status_rows[s].push_back(static_cast<long>(patient.status[s]));
     if (!patient.trajectories.empty())
       for (std::size_t j = 0; j < w.trajectory_rows[s].size(); ++j)
@@ -377,7 +377,7 @@ void VpopWriter::Impl::add_rows(const PatientResult& patient) {
                                                          w.vpop.resolved()[s].typical);
       for (std::size_t i = 0; i < n_params; ++i)
         row.push_back(csv_number(i < in_scenario.size() ? in_scenario[i] : std::nan("")));
-      for (double m : patient.metrics[s]) row.push_back(csv_number(m));
+      for (double m : patient.metrics(s)) row.push_back(csv_number(m));
       w.table->row(row);
     }
   }

@@ -187,8 +187,13 @@ std::size_t run_distributed(const MpiSession& mpi, std::size_t n, const CohortOp
           ++finished_ranks;
         }
       }
+    } catch (const std::exception& e) {
+      // The other ranks would wait for grants forever: say why, and stop every rank.
+      std::fprintf(stderr, "cartpk: rank 0 could not take another rank's message: %s\n", e.what());
+      mpi.abort(1);
     } catch (...) {
       receive_error = std::current_exception();
+      mpi.abort(1);
     }
   });
   std::size_t local = 0;

@@ -54,7 +54,13 @@ void ScenarioSummary::flush_pending() {
   n_pending = 0;
 }
 
-void ScenarioSummary::add_metrics(const std::vector<double>& values) {
+void PatientResult::fail(std::size_t scenario, PatientStatus why, std::string text) {
+  status.at(scenario) = why;
+  messages.resize(status.size());
+  messages[scenario] = std::move(text);
+}
+
+void ScenarioSummary::add_metrics(std::span<const double> values) {
   if (metric_values.size() < values.size()) metric_values.resize(values.size());
   for (std::size_t c = 0; c < values.size(); ++c)
     if (!std::isnan(values[c])) metric_values[c].push_back(values[c]);
@@ -143,12 +149,10 @@ void encode(ByteWriter& out, const PatientResult& p) {
   out.put_vector(p.sample.parameters);
   out.put(p.sample.rejected);
   out.put(p.sample.ok);
-  out.put(p.status.size());
-  for (std::size_t s = 0; s < p.status.size(); ++s) {
-    out.put(p.status[s]);
-    out.put_string(p.messages[s]);
-    out.put_vector(p.metrics[s]);
-  }
+  out.put_vector(p.status);
+  out.put(p.messages.size());
+  for (const auto& m : p.messages) out.put_string(m);
+  out.put_vector(p.metric_values);
   out.put(p.trajectories.size());
   for (const auto& m : p.trajectories) out.put_matrix(m);
 }
@@ -171,15 +175,10 @@ PatientResult decode_patient(ByteReader& in) {
   p.sample.parameters = in.get_vector<double>();
   p.sample.rejected = in.get<int>();
   p.sample.ok = in.get<bool>();
-  const auto n_scenarios = in.get<std::size_t>();
-  p.status.reserve(n_scenarios);
-  p.messages.reserve(n_scenarios);
-  p.metrics.reserve(n_scenarios);
-  for (std::size_t s = 0; s < n_scenarios; ++s) {
-    p.status.push_back(in.get<PatientStatus>());
-    p.messages.push_back(in.get_string());
-    p.metrics.push_back(in.get_vector<double>());
-  }
+  p.status = in.get_vector<PatientStatus>();
+  // One string at a time, not resize(count): a corrupt count then ends in "truncated message", not in a huge allocation.
+  for (auto n_messages = in.get<std::size_t>(); n_messages > 0; --n_messages) p.messages.push_back(in.get_string());
+  p.metric_values = in.get_vector<double>();
   const auto n_trajectories = in.get<std::size_t>();
   for (std::size_t s = 0; s < n_trajectories; ++s) p.trajectories.push_back(in.get_matrix());
   return p;
@@ -291,8 +290,7 @@ PatientResult VirtualPopulation::simulate(Solver& solver, VpopScratch& scratch, 
   result.index = index;
   result.sample = sample_patient(population_, cholesky_, settings_.covariates, settings_.seed, index);
   result.status.assign(n_scenarios, PatientStatus::ok);
-  result.messages.assign(n_scenarios, "");
-  result.metrics.assign(n_scenarios, std::vector<double>(columns_.size(), std::nan("")));
+  result.metric_values.assign(n_scenarios * columns_.size(), std::nan(""));
   const bool keep = index < settings_.keep_trajectories;
   if (keep) result.trajectories.assign(n_scenarios, Eigen::MatrixXd::Constant(static_cast<Eigen::Index>(n_times),
                                             static_cast<Eigen::Index>(model.n_observables()), std::nan("")));
@@ -306,8 +304,8 @@ PatientResult VirtualPopulation::simulate(Solver& solver, VpopScratch& scratch, 
   for (std::size_t s = 0; s < n_scenarios; ++s) {
     auto& summary = summaries[s];
     if (!result.sample.ok) {
-      result.status[s] = PatientStatus::not_sampled;
-      result.messages[s] = "no draw within the parameter bounds in " + std::to_string(result.sample.rejected) + " tries";
+      result.fail(s, PatientStatus::not_sampled,
+                  "no draw within the parameter bounds in " + std::to_string(result.sample.rejected) + " tries");
       ++summary.failed;
       continue;
     }
@@ -318,16 +316,15 @@ PatientResult VirtualPopulation::simulate(Solver& solver, VpopScratch& scratch, 
     try {
       solver.solve(request, solution);
     } catch (const SolverError& e) {  // this patient in this scenario only; the run goes on
-      result.status[s] = PatientStatus::solver_failed;
-      result.messages[s] = e.what();
+      result.fail(s, PatientStatus::solver_failed, e.what());
       ++summary.failed;
       continue;
     }
     ++summary.simulated;
-    metrics::compute_metrics(model, settings_.metrics, request.parameters, solution, result.metrics[s]);
+    metrics::compute_metrics(model, settings_.metrics, request.parameters, solution, result.metrics(s));
     std::size_t e = 0;
     for (int c : event_metrics_) {
-      const double day = result.metrics[s][static_cast<std::size_t>(c)];
+      const double day = result.metrics(s)[static_cast<std::size_t>(c)];
       auto& count = summary.events[e++].count;
       if (std::isnan(day)) continue;
       const auto first = std::lower_bound(settings_.times_day.begin(), settings_.times_day.end(), day);

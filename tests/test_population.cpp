@@ -253,6 +253,40 @@ TEST_CASE("vpop: a patient's categorical levels survive the trip between MPI ran
   CHECK(back.sample.parameters == patient.sample.parameters);
 }
 
+TEST_CASE("vpop: a whole patient survives the trip between MPI ranks: status, messages, metrics, trajectories") {
+  const auto population = product_population();
+  PatientResult patient;
+  patient.index = 4;
+  patient.sample = sample_patient(population, omega_cholesky(population), {CovariateDistribution{}}, 3, 4);
+  patient.status.assign(3, PatientStatus::ok);
+  patient.metric_values = {1.5, 2.5, std::nan(""), 4.0, -5.0, 6.25};  // 3 scenarios x 2 metrics
+  patient.fail(1, PatientStatus::solver_failed, "CVODES: too much work at t = 3.5");
+  patient.trajectories.assign(3, Eigen::MatrixXd::Constant(2, 3, 0.5));
+  patient.trajectories[2](1, 2) = 7.0;
+  ByteWriter out;
+  encode(out, patient);
+  ByteReader in(out.bytes());
+  const auto back = decode_patient(in);
+  CHECK(in.done());
+  CHECK(back.index == 4);
+  CHECK(back.status == patient.status);
+  CHECK(back.message(0).empty());
+  CHECK(back.message(1) == "CVODES: too much work at t = 3.5");
+  REQUIRE(back.metric_values.size() == 6);
+  CHECK(back.metrics(2)[1] == 6.25);
+  CHECK(std::isnan(back.metrics(1)[0]));
+  CHECK(back.metrics(0)[0] == 1.5);
+  CHECK(back.sample.eta.isApprox(patient.sample.eta));
+  REQUIRE(back.trajectories.size() == 3);
+  CHECK(back.trajectories[2](1, 2) == 7.0);
+  PatientResult ok;  // no failure: no messages at all
+  ok.status.assign(2, PatientStatus::ok);
+  ok.metric_values.assign(4, 1.0);
+  CHECK(ok.messages.empty());
+  CHECK(ok.message(1).empty());
+  CHECK(ok.metrics(1).size() == 2);
+}
+
 TEST_CASE("population HDF5: the categorical distributions round-trip exactly; probabilities not summing to 1 are refused naming the file and dataset") {
   const auto dir = std::filesystem::temp_directory_path() / ("cartpk-test-categories-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
@@ -401,8 +435,8 @@ TEST_CASE("vpop: bands and metric quantiles of stein2019 equal exact quantiles o
       values[k].push_back(t < tmax ? cx / foldx * std::exp(std::log(foldx) / tmax * t)
                                    : (1 - fb) * cx * std::exp(-alpha * (t - tmax)) + fb * cx * std::exp(-beta * (t - tmax)));
     }
-    cmax.push_back(patient.metrics[0][3]);  // qpcr_cmax (flow_cmax, flow_tmax, flow_auc come first)
-    summaries[0].add_metrics(patient.metrics[0]);
+    cmax.push_back(patient.metrics(0)[3]);  // qpcr_cmax (flow_cmax, flow_tmax, flow_auc come first)
+    summaries[0].add_metrics(patient.metrics(0));
   }
   summaries[0].flush_pending();
   REQUIRE(vpop.metric_columns()[3].name == "qpcr_cmax");

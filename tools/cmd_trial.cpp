@@ -137,7 +137,7 @@ std::optional<io::VpopPool> simulate_pool(const TrialCliOptions& opt, Setup& set
   const auto run = run_population(*vpop, {vo.threads, vo.quiet, nullptr, "cartpk trial"}, [&](const PatientResult& p) {
     for (std::size_t s = 0; s < pool.scenarios.size(); ++s) {
       auto& scenario = pool.scenarios[s];
-      scenario.metrics.insert(scenario.metrics.end(), p.metrics[s].begin(), p.metrics[s].end());
+      scenario.metrics.insert(scenario.metrics.end(), p.metrics(s).begin(), p.metrics(s).end());
       scenario.status.push_back(static_cast<long>(p.status[s]));
     }
   });

@@ -63,7 +63,7 @@ PopulationRun run_population(const VirtualPopulation& vpop, const PopulationRunO
         in_order.push(i, std::move(patient), [&](std::size_t, PatientResult&& p) {
           for (std::size_t s = 0; s < p.status.size(); ++s) {
             run.failed_simulations += p.status[s] != PatientStatus::ok;
-            if (p.status[s] == PatientStatus::ok) run.totals[s].add_metrics(p.metrics[s]);  // exact quantiles
+            if (p.status[s] == PatientStatus::ok) run.totals[s].add_metrics(p.metrics(s));  // exact quantiles
           }
           deliver(p);
         });
