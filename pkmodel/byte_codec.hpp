@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <stdexcept>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -19,13 +20,16 @@ class ByteWriter {
     static_assert(std::is_trivially_copyable_v<T>);
     append(&value, sizeof(T));
   }
+  // A count, then the values (what get_vector reads back); from any contiguous values, without a copy.
   template <class T>
-  void put_vector(const std::vector<T>& values) {
+  void put_span(std::span<const T> values) {
     static_assert(std::is_trivially_copyable_v<T>);
     put(values.size());
     append(values.data(), values.size() * sizeof(T));
   }
-  void put_string(const std::string& text) { put_vector(std::vector<char>(text.begin(), text.end())); }
+  template <class T>
+  void put_vector(const std::vector<T>& values) { put_span(std::span<const T>(values)); }
+  void put_string(const std::string& text) { put_span(std::span<const char>(text.data(), text.size())); }
   void put_bytes(const std::vector<std::byte>& raw) { append(raw.data(), raw.size()); }  // no length prefix
   // Unsigned words as LEB128 varints (7 bits a byte): small counts, as most of a sketch's, take one byte, not 8.
   void put_varints(const std::vector<std::uint64_t>& words) {
@@ -38,7 +42,7 @@ class ByteWriter {
   void put_matrix(const Eigen::MatrixXd& m) {
     put(static_cast<long>(m.rows()));
     put(static_cast<long>(m.cols()));
-    put_vector(std::vector<double>(m.data(), m.data() + m.size()));
+    put_span(std::span<const double>(m.data(), static_cast<std::size_t>(m.size())));
   }
   [[nodiscard]] const std::vector<std::byte>& bytes() const { return bytes_; }
   std::vector<std::byte>& bytes() { return bytes_; }
@@ -93,8 +97,11 @@ class ByteReader {
     return Eigen::Map<const Eigen::MatrixXd>(data.data(), rows, cols);
   }
   std::string get_string() {
-    const auto chars = get_vector<char>();
-    return {chars.begin(), chars.end()};
+    const auto n = get<std::size_t>();
+    if (n > bytes_.size() - at_) throw std::runtime_error("ByteReader: truncated message");
+    std::string text(reinterpret_cast<const char*>(bytes_.data() + at_), n);
+    at_ += n;
+    return text;
   }
   [[nodiscard]] bool done() const { return at_ == bytes_.size(); }
 

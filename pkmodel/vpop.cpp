@@ -145,7 +145,7 @@ void encode(ByteWriter& out, const PatientResult& p) {
     out.put_string(name);
     out.put_string(level);
   }
-  out.put_vector(std::vector<double>(p.sample.eta.data(), p.sample.eta.data() + p.sample.eta.size()));
+  out.put_span(std::span<const double>(p.sample.eta.data(), static_cast<std::size_t>(p.sample.eta.size())));
   out.put_vector(p.sample.parameters);
   out.put(p.sample.rejected);
   out.put(p.sample.ok);
