@@ -75,16 +75,33 @@ std::optional<double> first_time(std::span<const double> t, std::span<const doub
 }
 }  // namespace
 
+namespace {
+// The index std::max_element gives (the first of the largest, by `<`; the first element when it is NaN), with four
+// running maxima so that each comparison does not wait for the previous one (a population run takes a peak of
+// every CAR-T curve of every patient).
+std::size_t argmax(std::span<const double> v) {
+  double m[4] = {v[0], v[0], v[0], v[0]};
+  std::size_t k = 1;
+  for (; k + 4 <= v.size(); k += 4)
+    for (std::size_t j = 0; j < 4; ++j) m[j] = m[j] < v[k + j] ? v[k + j] : m[j];
+  for (; k < v.size(); ++k) m[0] = m[0] < v[k] ? v[k] : m[0];
+  double best = m[0];
+  for (std::size_t j = 1; j < 4; ++j) best = best < m[j] ? m[j] : best;
+  if (!(best == best)) return 0;  // v[0] is NaN: nothing compares larger
+  return static_cast<std::size_t>(std::find(v.begin(), v.end(), best) - v.begin());
+}
+}  // namespace
+
 Peak peak(std::span<const double> t, std::span<const double> v) {
   require_same_size(t, v);
-  const auto it = std::max_element(v.begin(), v.end());
-  const auto k = static_cast<std::size_t>(it - v.begin());
-  return {*it, t[k]};
+  const std::size_t k = argmax(v);
+  return {v[k], t[k]};
 }
 
 Peak peak(std::span<const double> t, std::span<const double> v, std::span<const double> r) {
-  Peak best = peak(t, v);
-  const auto k = static_cast<std::size_t>(std::find(t.begin(), t.end(), best.time_day) - t.begin());
+  require_same_size(t, v);
+  const std::size_t k = argmax(v);
+  Peak best{v[k], t[k]};
   for (const std::size_t right : {k, k + 1}) {  // the intervals either side of the sampled maximum
     if (right == 0 || right >= t.size() || !known(r, right)) continue;
     const Hermite p(t, v, r, right);

@@ -1,7 +1,9 @@
 // Summary metrics against hand-computed values on simple curves.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <random>
 #include <vector>
 
 #include "pkmodel/cart_metrics.hpp"
@@ -20,6 +22,26 @@ TEST_CASE("peak, value_at and the trapezoidal AUC of a sampled line and tent") {
   CHECK(auc(t, tent, 0, 4) == doctest::Approx(8.0));
   CHECK(auc(t, tent, 1, 2.5) == doctest::Approx(0.5 * (2 + 4) + 0.5 * (4 + 3) * 0.5));
   CHECK(value_at(t, tent, 2.5) == doctest::Approx(3.0));
+}
+
+TEST_CASE("peak on the grid is std::max_element's: the first of the largest, NaN skipped (unless first), -0 and +0 tied") {
+  std::mt19937_64 rng(11);
+  std::uniform_int_distribution<int> level(0, 6);  // few distinct values: many ties
+  for (std::size_t n : {1u, 2u, 3u, 4u, 5u, 7u, 8u, 9u, 17u, 100u}) {
+    for (int trial = 0; trial < 200; ++trial) {
+      std::vector<double> t(n), v(n);
+      for (std::size_t k = 0; k < n; ++k) {
+        t[k] = static_cast<double>(k);
+        const int x = level(rng);
+        v[k] = x == 6 ? std::nan("") : x == 5 ? -0.0 : x == 4 ? 0.0 : static_cast<double>(x) - 3.0;
+      }
+      const auto expected = static_cast<std::size_t>(std::max_element(v.begin(), v.end()) - v.begin());
+      const auto pk = peak(t, v);
+      CHECK(pk.time_day == t[expected]);
+      CHECK((pk.value == v[expected] || (std::isnan(pk.value) && std::isnan(v[expected]))));
+      CHECK(std::signbit(pk.value) == std::signbit(v[expected]));
+    }
+  }
 }
 
 TEST_CASE("threshold crossing times interpolate linearly and respect the start time") {
