@@ -313,6 +313,7 @@ TEST_CASE("quantile sketch: adding a span equals adding its values one by one, s
   CHECK(spans.count() == one_by_one.count());
   CHECK(spans.nan_count() == 1);
   CHECK(spans.zero_count() == 3);
+  CHECK(spans.to_words() == one_by_one.to_words());  // every bucket's count: the vectorised indices are index_of's
   for (double q : levels) CHECK(bit_identical(spans.quantile(q), one_by_one.quantile(q)));
   check_all_levels(values, spans);
 }
