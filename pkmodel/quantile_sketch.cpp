@@ -11,10 +11,6 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define CARTPK_SKETCH_AVX2 1
-#endif
 
 namespace cartpk {
 
@@ -30,55 +26,6 @@ QuantileSketch::QuantileSketch(double relative_accuracy, double zero_threshold)
   multiplier_ = 0.7 / log_gamma;  // 1/(min df/d(ln a) · ln γ), min df/d(ln a) = 10/7 (header)
 }
 
-#if defined(CARTPK_SKETCH_AVX2)
-namespace {
-// add(span)'s first loop four values at a time, on CPUs with AVX2: the same operations in the same order as
-// index_of (no FMA, so no fused rounding), so the same indices. Returns how many values it took (a multiple of 4);
-// appends the regular ones' indices at index[m], and narrows lo and hi to them.
-__attribute__((target("avx2"))) std::size_t regular_indices_avx2(const double* v, std::size_t n, double zero_threshold,
-                                                                 double multiplier, int* index, std::size_t& m,
-                                                                 double& lo, double& hi) {
-  const __m256d zero = _mm256_set1_pd(zero_threshold), inf = _mm256_set1_pd(std::numeric_limits<double>::infinity());
-  const __m256i mantissa = _mm256_set1_epi64x(0x000FFFFFFFFFFFFFll), one_bits = _mm256_set1_epi64x(0x3FF0000000000000ll);
-  const __m256i two52_bits = _mm256_set1_epi64x(0x4330000000000000ll);
-  const __m256d two52_bias = _mm256_set1_pd(4503599627370496.0 + 1023.0);
-  const __m256d one = _mm256_set1_pd(1.0), a = _mm256_set1_pd(6.0 / 35.0), b = _mm256_set1_pd(-3.0 / 5.0),
-                c = _mm256_set1_pd(10.0 / 7.0), mult = _mm256_set1_pd(multiplier);
-  __m256d vlo = _mm256_set1_pd(lo), vhi = _mm256_set1_pd(hi);
-  alignas(16) int out[4];
-  std::size_t k = 0;
-  for (; k + 4 <= n; k += 4) {
-    const __m256d x = _mm256_loadu_pd(v + k);
-    const __m256d ok = _mm256_and_pd(_mm256_cmp_pd(x, zero, _CMP_GE_OQ), _mm256_cmp_pd(x, inf, _CMP_LT_OQ));
-    const int regular = _mm256_movemask_pd(ok);
-    const __m256i bits = _mm256_castpd_si256(x);
-    const __m256d e = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(_mm256_srli_epi64(bits, 52), two52_bits)), two52_bias);
-    const __m256d s = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(_mm256_and_si256(bits, mantissa), one_bits)), one);
-    const __m256d p = _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(a, s), b), s), c), s);
-    const __m256d t = _mm256_mul_pd(_mm256_add_pd(e, p), mult);
-    const __m256d truncated = _mm256_cvtepi32_pd(_mm256_cvttpd_epi32(t));
-    const __m256d up = _mm256_and_pd(_mm256_cmp_pd(truncated, t, _CMP_LT_OQ), one);  // ceil: +1 where below t
-    _mm_store_si128(reinterpret_cast<__m128i*>(out), _mm256_cvttpd_epi32(_mm256_add_pd(truncated, up)));
-    for (int lane = 0; lane < 4; ++lane) {
-      index[m] = out[lane];
-      m += static_cast<std::size_t>((regular >> lane) & 1);
-    }
-    vlo = _mm256_min_pd(vlo, _mm256_blendv_pd(vlo, x, ok));
-    vhi = _mm256_max_pd(vhi, _mm256_blendv_pd(vhi, x, ok));
-  }
-  alignas(32) double l[4], h[4];
-  _mm256_store_pd(l, vlo);
-  _mm256_store_pd(h, vhi);
-  for (int lane = 0; lane < 4; ++lane) {
-    lo = std::min(lo, l[lane]);
-    hi = std::max(hi, h[lane]);
-  }
-  return k;
-}
-const bool kHasAvx2 = __builtin_cpu_supports("avx2");
-}  // namespace
-#endif
-
 void QuantileSketch::add(std::span<const double> values) {
   constexpr std::size_t block = 256;
   int index[block];
@@ -90,9 +37,6 @@ void QuantileSketch::add(std::span<const double> values) {
     std::size_t m = 0;
     double lo = std::numeric_limits<double>::infinity(), hi = -lo;
     std::size_t k = 0;
-#if defined(CARTPK_SKETCH_AVX2)
-    if (kHasAvx2) k = regular_indices_avx2(v, n, zero_threshold_, multiplier_, index, m, lo, hi);
-#endif
 #if defined(__SSE2__)
     // Two values at a time, the same operations as index_of in the same order (so the same indices).
     {
