@@ -62,20 +62,6 @@ double crossing(std::span<const double> t, std::span<const double> v, std::span<
   return t[k - 1] + (threshold - v[k - 1]) * (t[k] - t[k - 1]) / dv;
 }
 
-template <class Past>
-std::optional<double> first_time(std::span<const double> t, std::span<const double> v, std::span<const double> r,
-                                 double threshold, double t_from, Past past) {
-  require_same_size(t, v);
-  for (std::size_t k = 0; k < t.size(); ++k) {
-    if (t[k] < t_from || !past(v[k], threshold)) continue;
-    if (k == 0 || t[k - 1] < t_from || past(v[k - 1], threshold)) return t[k];
-    return std::max(t_from, crossing(t, v, r, k, threshold));
-  }
-  return std::nullopt;
-}
-}  // namespace
-
-namespace {
 // The index std::max_element gives (the first of the largest, by `<`; the first element when it is NaN), with four
 // running maxima so that each comparison does not wait for the previous one (a population run takes a peak of
 // every CAR-T curve of every patient).
@@ -90,7 +76,20 @@ std::size_t argmax(std::span<const double> v) {
   if (!(best == best)) return 0;  // v[0] is NaN: nothing compares larger
   return static_cast<std::size_t>(std::find(v.begin(), v.end(), best) - v.begin());
 }
+
+template <class Past>
+std::optional<double> first_time(std::span<const double> t, std::span<const double> v, std::span<const double> r,
+                                 double threshold, double t_from, Past past) {
+  require_same_size(t, v);
+  for (std::size_t k = 0; k < t.size(); ++k) {
+    if (t[k] < t_from || !past(v[k], threshold)) continue;
+    if (k == 0 || t[k - 1] < t_from || past(v[k - 1], threshold)) return t[k];
+    return std::max(t_from, crossing(t, v, r, k, threshold));
+  }
+  return std::nullopt;
+}
 }  // namespace
+
 
 Peak peak(std::span<const double> t, std::span<const double> v) {
   require_same_size(t, v);

@@ -414,6 +414,13 @@ VpopSettings stein_settings(std::size_t n_patients, std::uint64_t seed) {
   settings.method = "closed";
   return settings;
 }
+
+// stein2019's qPCR curve at day t, written out from spec M1 (independent of the solver).
+double stein_qpcr(const std::vector<double>& p, double t) {
+  const double foldx = p[0], tmax = p[1], cx = p[2], alpha = p[3], fb = p[4], beta = p[5];
+  return t < tmax ? cx / foldx * std::exp(std::log(foldx) / tmax * t)
+                  : (1 - fb) * cx * std::exp(-alpha * (t - tmax)) + fb * cx * std::exp(-beta * (t - tmax));
+}
 }  // namespace
 
 TEST_CASE("vpop: bands and metric quantiles of stein2019 equal exact quantiles of the same patients (within α)") {
@@ -427,14 +434,8 @@ TEST_CASE("vpop: bands and metric quantiles of stein2019 equal exact quantiles o
   for (std::size_t i = 0; i < settings.n_patients; ++i) {
     const auto patient = vpop.simulate(*solver, i, summaries);
     REQUIRE(patient.status[0] == PatientStatus::ok);
-    // Independent of the solver: the closed form written out here (spec M1).
-    const auto& p = patient.sample.parameters;
-    const double foldx = p[0], tmax = p[1], cx = p[2], alpha = p[3], fb = p[4], beta = p[5];
-    for (std::size_t k = 0; k < settings.times_day.size(); ++k) {
-      const double t = settings.times_day[k];
-      values[k].push_back(t < tmax ? cx / foldx * std::exp(std::log(foldx) / tmax * t)
-                                   : (1 - fb) * cx * std::exp(-alpha * (t - tmax)) + fb * cx * std::exp(-beta * (t - tmax)));
-    }
+    for (std::size_t k = 0; k < settings.times_day.size(); ++k)
+      values[k].push_back(stein_qpcr(patient.sample.parameters, settings.times_day[k]));
     cmax.push_back(patient.metrics(0)[3]);  // qpcr_cmax (flow_cmax, flow_tmax, flow_auc come first)
     summaries[0].add_metrics(patient.metrics(0));
   }
@@ -485,6 +486,31 @@ TEST_CASE("byte codec: unsigned words round-trip as varints (1 byte below 128, 1
   cut.resize(cut.size() - 1);  // without the last byte of the largest word
   ByteReader truncated(cut);
   CHECK_THROWS(truncated.get_varints());
+}
+
+TEST_CASE("vpop: with one scratch per thread (curves handed to the bands by swapping buffers), kept trajectories "
+          "are each patient's closed form and the bands equal those of fresh buffers") {
+  auto settings = stein_settings(600, 21);
+  settings.keep_trajectories = 600;  // more than a band block (256 patients): recycled buffers are kept too
+  VirtualPopulation vpop(published_population(stein()), settings);
+  auto solver = vpop.make_workspace_solver();
+  auto reused = vpop.empty_summaries(), fresh = vpop.empty_summaries();
+  VpopScratch scratch;
+  const int qpcr = stein().observable_index("qpcr");
+  double worst = 0.0;
+  for (std::size_t i = 0; i < settings.n_patients; ++i) {
+    const auto patient = vpop.simulate(*solver, scratch, i, reused);
+    (void)vpop.simulate(*solver, i, fresh);  // a new scratch, so new buffers, every time
+    REQUIRE(patient.trajectories.size() == 1);
+    for (std::size_t k = 0; k < settings.times_day.size(); ++k) {
+      const double expected = stein_qpcr(patient.sample.parameters, settings.times_day[k]);
+      worst = std::max(worst, std::abs(patient.trajectories[0](static_cast<Eigen::Index>(k), qpcr) / expected - 1));
+    }
+  }
+  CHECK(worst < 1e-12);
+  for (auto* part : {&reused, &fresh})
+    for (auto& summary : *part) summary.flush_pending();
+  for (std::size_t b = 0; b < reused[0].bands.size(); ++b) CHECK(reused[0].bands[b].to_words() == fresh[0].bands[b].to_words());
 }
 
 TEST_CASE("vpop: summaries merged from their encoding (as rank 0 merges another rank's), or moved into empty totals, "
